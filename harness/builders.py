@@ -1,0 +1,75 @@
+"""The two builders under comparison, run as the seed's user ran them, from the context folder.
+
+The reference is the Docker CLI with the legacy builder (DOCKER_BUILDKIT=0); the other is the
+venv's ``docker-compose build``. Both get the same minimal environment, so nothing from the
+caller's shell (another DOCKER_BUILDKIT, a proxy, a config) leaks into one of them only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.process import Completed, run
+
+_PASS_THROUGH = ("HOME", "LANG", "LC_ALL", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY")
+
+
+class CliMissing(RuntimeError):
+    """No docker CLI to use as the reference builder."""
+
+
+@dataclass(frozen=True)
+class Cli:
+    path: str
+    version: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"path": self.path, "version": self.version}
+
+
+def find_cli(name: str = "docker") -> Cli:
+    """The reference CLI (first on PATH unless a path is given) and its version."""
+    path = shutil.which(name)
+    if path is None:
+        raise CliMissing(f"no docker CLI found ({name!r}): install the docker client")
+    completed = run([path, "--version"], env=os.environ, timeout=30)
+    match = re.search(r"version ([^\s,]+)", completed.output)
+    return Cli(path=path, version=match.group(1) if match else "unknown")
+
+
+def build_environment(docker_host: str, cli: Cli, cli_build: str) -> dict[str, str]:
+    """What both builders see: the engine, the legacy builder, and the reference CLI first on
+    PATH (docker-compose >=1.25 shells out to ``docker`` when COMPOSE_DOCKER_CLI_BUILD=1)."""
+    env = {key: os.environ[key] for key in _PASS_THROUGH if key in os.environ}
+    cli_dir = str(Path(cli.path).parent)
+    env["PATH"] = os.pathsep.join([cli_dir, os.environ.get("PATH", "")])
+    env["DOCKER_HOST"] = docker_host
+    env["DOCKER_BUILDKIT"] = "0"
+    env["COMPOSE_INTERACTIVE_NO_CLI"] = "1"
+    if cli_build != "default":
+        env["COMPOSE_DOCKER_CLI_BUILD"] = cli_build
+    return env
+
+
+def cli_build(cli: Cli, context: Path, tag: str, env: dict[str, str], timeout: float) -> Completed:
+    return run(
+        [cli.path, "build", "--tag", tag, "."],
+        env=env,
+        cwd=context,
+        timeout=timeout,
+    )
+
+
+def compose_build(
+    compose: Path, context: Path, project: str, service: str, env: dict[str, str], timeout: float
+) -> Completed:
+    return run(
+        [str(compose), "--project-name", project, "build", service],
+        env=env,
+        cwd=context,
+        timeout=timeout,
+    )

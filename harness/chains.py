@@ -1,0 +1,57 @@
+"""Reading the engine's own record of a build: the image behind each Dockerfile step."""
+
+from __future__ import annotations
+
+import docker
+import docker.errors
+
+from harness.labels import CELL, cell_filter
+
+
+class ChainError(RuntimeError):
+    """The engine's image chain is not what a legacy build leaves behind."""
+
+
+def image_chain(client: docker.DockerClient, final: str, steps: int) -> list[str]:
+    """The image IDs of steps 1..``steps``, walking Parent links back from the final image."""
+    chain = [client.images.get(final).id]
+    while len(chain) < steps:
+        parent = client.api.inspect_image(chain[-1]).get("Parent") or ""
+        if not parent:
+            raise ChainError(
+                f"image {chain[-1][:19]} has no parent after {len(chain)} of {steps} steps"
+            )
+        chain.append(parent)
+    chain.reverse()
+    return chain
+
+
+def compose_image(client: docker.DockerClient, project: str, service: str, cell_id: str) -> str:
+    """The image docker-compose tagged for the service (``project_service`` in compose 1.x)."""
+    for name in (f"{project}_{service}", f"{project}-{service}"):
+        try:
+            image = client.images.get(name)
+        except docker.errors.ImageNotFound:
+            continue
+        if image.labels.get(CELL) == cell_id:
+            return image.id
+    raise ChainError(f"docker-compose reported success but no image {project}_{service} exists")
+
+
+def remove_cell_artifacts(client: docker.DockerClient, cell_id: str) -> int:
+    """Delete the containers and images labelled with this cell, and nothing else."""
+    removed = 0
+    for container in client.containers.list(all=True, filters=cell_filter(cell_id)):
+        container.remove(force=True)
+        removed += 1
+    for _ in range(50):  # children first: retry until the labelled set is empty
+        images = client.images.list(all=True, filters=cell_filter(cell_id))
+        if not images:
+            break
+        for image in images:
+            try:
+                client.images.remove(image.id, force=True)
+                removed += 1
+            except docker.errors.APIError:
+                continue
+    return removed

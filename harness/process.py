@@ -1,0 +1,61 @@
+"""Running a child process with a deadline and keeping everything it printed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Completed:
+    argv: tuple[str, ...]
+    returncode: int | None
+    output: str
+    seconds: float
+    timed_out: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+    def tail(self, lines: int = 5) -> str:
+        return "\n".join(self.output.strip().splitlines()[-lines:])
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    timeout: float,
+) -> Completed:
+    """Run ``argv`` in its own process group; on timeout kill the whole group."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    timed_out = False
+    try:
+        raw, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        os.killpg(process.pid, signal.SIGKILL)
+        raw, _ = process.communicate()
+    return Completed(
+        argv=tuple(argv),
+        returncode=None if timed_out else process.returncode,
+        output=raw.decode("utf-8", errors="replace"),
+        seconds=time.monotonic() - started,
+        timed_out=timed_out,
+    )

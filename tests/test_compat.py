@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from harness.compat import Compat, CompatError, parse_compat, plan_install, sdk_in_range
+
+RULES = {
+    "unpinned": ["setuptools"],
+    "override": [
+        {
+            "package": "PyYAML",
+            "requirement": "PyYAML==6.0.1",
+            "compose": "<1.26",
+            "reason": "old PyYAML cannot build",
+        },
+        {
+            "package": "docker",
+            "requirement": "docker<7",
+            "compose": ">=1.29",
+            "sdk": "auto",
+            "reason": "SDK 7 breaks compose 1.29",
+        },
+        {
+            "package": "urllib3",
+            "requirement": "urllib3==1.24.3",
+            "python": ">=3.10",
+            "compose": "<1.22",
+            "reason": "collections.Mapping",
+        },
+    ],
+}
+
+
+def test_rules_apply_by_compose_python_and_sdk() -> None:
+    compat = parse_compat(RULES)
+    cutoff = datetime(2018, 3, 21, tzinfo=UTC)
+    old = plan_install(compat, "1.20.0", "auto", "3.11.7", cutoff)
+    assert [r.package for r in old.overrides] == ["PyYAML", "urllib3"]
+    assert old.override_lines() == ["PyYAML==6.0.1", "urllib3==1.24.3"]
+    assert old.newer_allowed() == ["pyyaml", "setuptools", "urllib3"]
+    on_old_python = plan_install(compat, "1.20.0", "auto", "3.9.1", cutoff)
+    assert [r.package for r in on_old_python.overrides] == ["PyYAML"]
+    new = plan_install(compat, "1.29.2", "auto", "3.11.7", cutoff)
+    assert [r.package for r in new.overrides] == ["docker"]
+    explicit = plan_install(compat, "1.29.2", "4.4.4", "3.11.7", cutoff)
+    assert explicit.overrides == ()
+    assert explicit.override_lines() == ["docker==4.4.4"]
+    assert "docker" in explicit.newer_allowed()
+
+
+def test_plan_key_changes_with_every_input() -> None:
+    compat = parse_compat(RULES)
+    cutoff = datetime(2018, 3, 21, tzinfo=UTC)
+    base = plan_install(compat, "1.20.0", "auto", "3.11.7", cutoff)
+    variants = [
+        plan_install(compat, "1.20.1", "auto", "3.11.7", cutoff),
+        plan_install(compat, "1.20.0", "3.1.4", "3.11.7", cutoff),
+        plan_install(compat, "1.20.0", "auto", "3.11.8", cutoff),
+        plan_install(compat, "1.20.0", "auto", "3.11.7", datetime(2018, 3, 22, tzinfo=UTC)),
+        plan_install(Compat(), "1.20.0", "auto", "3.11.7", cutoff),
+    ]
+    assert len({base.key(), *(v.key() for v in variants)}) == 6
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"bogus": 1}, "unknown key 'bogus'"),
+        ({"override": [{"package": "x"}]}, "requirement must be a non-empty string"),
+        ({"override": [{"package": "a", "requirement": "b==1", "reason": "r"}]}, "is not for 'a'"),
+        (
+            {
+                "override": [
+                    {"package": "a", "requirement": "a==1", "reason": "r", "compose": "<<1"}
+                ]
+            },
+            "#1",
+        ),
+        (
+            {"override": [{"package": "a", "requirement": "a==1", "reason": "r", "sdk": "x"}]},
+            "sdk must be",
+        ),
+        ({"unpinned": "setuptools"}, "list of package names"),
+    ],
+)
+def test_bad_rules_are_rejected(table: dict, message: str) -> None:
+    with pytest.raises(CompatError, match=message):
+        parse_compat(table)
+
+
+def test_sdk_in_range_reads_the_release_requirements() -> None:
+    requires = ["PyYAML<4,>=3.10", "docker<4.0,>=3.1.0", 'enum34<2,>=1.0.4; python_version < "3.4"']
+    assert sdk_in_range(requires, "3.1.4", "3.11.7") is True
+    assert sdk_in_range(requires, "4.4.4", "3.11.7") is False
+    assert sdk_in_range(["docker[ssh]<5,>=3.7.0"], "4.4.4", "3.11.7") is True
+    assert sdk_in_range(["requests"], "4.4.4", "3.11.7") is None
+    assert sdk_in_range(requires, None, "3.11.7") is None

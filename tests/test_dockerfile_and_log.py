@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import pytest
+
+from harness.buildlog import parse_build_log
+from harness.dockerfile import from_image, parse_instructions, replace_from
+
+SEED = """# comment
+FROM alpine:3.7
+
+RUN apk add --no-cache \\
+    openssh-keygen
+ADD blah.txt /usr/src/blah.txt
+run apk add --no-cache openssh-client
+"""
+
+LOG = """Building test
+Step 1/4 : FROM alpine:3.7
+ ---> 3fd9065eaf02
+Step 2/4 : RUN apk add --no-cache openssh-keygen
+ ---> Using cache
+ ---> 72cd43e2d752
+Step 3/4 : ADD blah.txt /usr/src/blah.txt
+ ---> 04a8a8205b0e
+Step 4/4 : RUN apk add --no-cache openssh-client
+ ---> Running in 224ff1f5311f
+Removing intermediate container 224ff1f5311f
+ ---> dd47cecace0d
+Successfully built dd47cecace0d
+"""
+
+
+def test_instructions_are_numbered_like_legacy_steps() -> None:
+    steps = parse_instructions(SEED)
+    assert [(s.step, s.keyword) for s in steps] == [(1, "FROM"), (2, "RUN"), (3, "ADD"), (4, "RUN")]
+    assert steps[1].text == "RUN apk add --no-cache openssh-keygen"
+    assert steps[2].text == "ADD blah.txt /usr/src/blah.txt"
+
+
+def test_from_image_and_replace_from_keep_the_rest() -> None:
+    assert from_image(SEED) == "alpine:3.7"
+    replaced = replace_from(SEED, "cache-bisect/base:abc")
+    assert "FROM cache-bisect/base:abc\n" in replaced
+    assert replaced.replace("FROM cache-bisect/base:abc", "FROM alpine:3.7") == SEED
+
+
+def test_replace_from_needs_a_from_line() -> None:
+    with pytest.raises(ValueError, match="no FROM"):
+        replace_from("RUN true\n", "x")
+
+
+def test_build_log_events() -> None:
+    events = parse_build_log(LOG)
+    assert [(e.step, e.cached, e.image) for e in events] == [
+        (1, False, "3fd9065eaf02"),
+        (2, True, "72cd43e2d752"),
+        (3, False, "04a8a8205b0e"),
+        (4, False, "dd47cecace0d"),
+    ]
+    assert events[2].instruction == "ADD blah.txt /usr/src/blah.txt"
+    assert {e.total for e in events} == {4}
+
+
+def test_build_log_without_steps_is_empty() -> None:
+    assert parse_build_log("error: something broke\n") == []

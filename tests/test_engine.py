@@ -1,0 +1,56 @@
+"""The private engine: started when nothing answers, stopped (by pid) when done."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from harness import engine as engine_module
+from harness.engine import ManagedDockerd, NoEngine, connect
+
+pytestmark = pytest.mark.engine
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_private_engine_starts_and_stops(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = tmp_path_factory.mktemp("m")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{state}/nothing.sock")
+    monkeypatch.setenv("CACHE_BISECT_ENGINE", "auto")
+    messages: list[str] = []
+    with connect(state, log=messages.append) as engine:
+        assert engine.info.managed is True
+        assert engine.host == f"unix://{state}/docker.sock"
+        assert engine.client.ping()
+        pid = int((state / "docker.pid").read_text())
+        assert _alive(pid)
+        networks = {network.name for network in engine.client.networks.list()}
+        assert "bridge" not in networks  # no default bridge: host networking untouched
+    assert messages and "starting a private dockerd" in messages[0]
+    assert not _alive(pid)
+
+
+def test_managed_command_keeps_the_host_network_alone(tmp_path: Path) -> None:
+    command = ManagedDockerd(tmp_path).command()
+    assert "--iptables=false" in command and "--bridge=none" in command
+    assert f"--data-root={tmp_path / 'data'}" in command
+    assert f"--pidfile={tmp_path / 'docker.pid'}" in command
+
+
+def test_no_dockerd_and_no_engine_says_how_to_get_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
+    monkeypatch.setattr(engine_module, "_may_start_dockerd", lambda: False)
+    with pytest.raises(NoEngine, match="start one or set DOCKER_HOST"), connect(tmp_path):
+        pass
