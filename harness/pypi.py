@@ -358,7 +358,7 @@ def releases_from_simple_json(package: str, document: Mapping[str, Any]) -> list
 
 def default_index_url() -> str:
     """The index the installers use too: uv's or pip's setting, else pip's built-in default."""
-    for variable in ("UV_INDEX_URL", "PIP_INDEX_URL"):
+    for variable in ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"):
         value = os.environ.get(variable, "").strip()
         if value:
             return value
@@ -366,7 +366,7 @@ def default_index_url() -> str:
         from pip._internal.models.index import PyPI
     except Exception as exc:  # pip missing, or its internals moved
         raise IndexUnavailable(
-            "no package index configured: set UV_INDEX_URL or PIP_INDEX_URL"
+            "no package index configured: set UV_DEFAULT_INDEX or PIP_INDEX_URL (or install pip)"
         ) from exc
     return str(PyPI.simple_url)
 

@@ -20,8 +20,8 @@ from harness.runner import BadInput, CellRunner, Releases
 def open_runner(config: MatrixConfig) -> Iterator[CellRunner]:
     """Yield a runner; engine problems and index problems become BadInput one-liners."""
     root = cache_dir()
-    releases = Releases(ReleaseIndex(root), log=say)
     try:
+        releases = Releases(ReleaseIndex(root), log=say)
         releases.of("docker-compose")
     except ReleaseIndexError as error:
         raise BadInput(str(error)) from None

@@ -453,7 +453,11 @@ def test_parse_rejects_pages_without_pep700_data() -> None:
 
 
 def test_default_index_url_prefers_uv_then_pip(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UV_DEFAULT_INDEX", "http://uv-default.invalid/simple")
     monkeypatch.setenv("UV_INDEX_URL", "http://uv.invalid/simple")
+    monkeypatch.setenv("PIP_INDEX_URL", "http://pip.invalid/simple")
+    assert default_index_url() == "http://uv-default.invalid/simple"
+    monkeypatch.delenv("UV_DEFAULT_INDEX")
     monkeypatch.setenv("PIP_INDEX_URL", "http://pip.invalid/simple")
     assert default_index_url() == "http://uv.invalid/simple"
     monkeypatch.setenv("UV_INDEX_URL", "")
@@ -461,17 +465,20 @@ def test_default_index_url_prefers_uv_then_pip(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_default_index_url_falls_back_to_pips_constant(monkeypatch: pytest.MonkeyPatch) -> None:
-    index_module = pytest.importorskip("pip._internal.models.index")
+    from pip._internal.models import index as index_module  # pip is a dependency
+
+    monkeypatch.delenv("UV_DEFAULT_INDEX", raising=False)
     monkeypatch.delenv("UV_INDEX_URL", raising=False)
     monkeypatch.delenv("PIP_INDEX_URL", raising=False)
     assert default_index_url() == index_module.PyPI.simple_url
 
 
 def test_default_index_url_without_pip_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("UV_DEFAULT_INDEX", raising=False)
     monkeypatch.delenv("UV_INDEX_URL", raising=False)
     monkeypatch.delenv("PIP_INDEX_URL", raising=False)
     monkeypatch.setitem(sys.modules, "pip._internal.models.index", None)
-    with pytest.raises(IndexUnavailable, match="UV_INDEX_URL or PIP_INDEX_URL"):
+    with pytest.raises(IndexUnavailable, match="UV_DEFAULT_INDEX or PIP_INDEX_URL"):
         default_index_url()
 
 
