@@ -1,35 +1,79 @@
-"""Sessions of the cache-bisect harness. Each one is thin: it installs the harness into its
-own venv and calls into ``harness/``. The docker-compose releases under test get venvs of
-their own, made by the harness with uv, so they never share packages with the harness.
+# /// script
+# dependencies = [
+#   "nox>=2025.2.9",
+#   "docker>=7.1",
+#   "packaging>=24",
+#   "tabulate>=0.9",
+#   "httpx>=0.27",
+#   "uv>=0.9",
+#   "pip",
+# ]
+# ///
+"""Sessions of the cache-bisect harness, each a thin call into ``harness/``.
 
-    nox -s repro -- --compose 1.20.0      one cell (add --help for the options)
-    nox -s tests                          the test suite (needs a Docker engine)
+The harness runs in nox's own interpreter (the script block above makes nox provide its
+dependencies); every docker-compose release under test gets an isolated venv of its own, made
+by the harness with uv, holding only docker-compose and its dependencies.
+
+    nox -s matrix                          the whole matrix of matrix.toml, then the tables
+    nox -s "cell(1.20.0-cli1)"             one cell of it (nox -l lists them)
+    nox -s repro -- --compose 1.20.0       one ad-hoc cell
+    nox -s publish -- --repo O/N --issue N post the tables to a GitHub issue
+    nox -s tests                           the test suite (needs a Docker engine)
+
+Every session takes --help after `--`.
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import nox
 
-nox.needs_version = ">=2024.10.9"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness.noxcells import matrix_cell_ids
+
+CELLS = matrix_cell_ids(Path(__file__).resolve().parent / "matrix.toml")
+
+nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 nox.options.sessions = ["tests"]
 
 
-def _harness(session: nox.Session, *extras: str) -> None:
-    session.install("-e", f".[{','.join(extras)}]" if extras else ".")
+def _harness(session: nox.Session, command: str, *args: str) -> None:
+    session.run(sys.executable, "-m", "harness", command, *args, *session.posargs)
 
 
-@nox.session
+@nox.session(venv_backend="none")
+def matrix(session: nox.Session) -> None:
+    """Run every cell of matrix.toml (stored cells are reused) and write results/matrix.*."""
+    _harness(session, "matrix")
+
+
+@nox.session(venv_backend="none")
+@nox.parametrize("cell", CELLS, ids=CELLS)
+def cell(session: nox.Session, cell: str) -> None:
+    """One cell of the default matrix, stored like the matrix stores it."""
+    _harness(session, "matrix", "--only", cell)
+
+
+@nox.session(venv_backend="none")
 def repro(session: nox.Session) -> None:
-    """One reproduction cell: `nox -s repro -- --compose 1.20.0 [--json out.json]` (--help)."""
-    _harness(session)
-    session.run("python", "-m", "harness", "repro", *session.posargs)
+    """One reproduction cell: --compose VERSION [--sdk] [--cli-build] [--scenario] [--json]."""
+    _harness(session, "repro")
+
+
+@nox.session(venv_backend="none")
+def publish(session: nox.Session) -> None:
+    """Post (or update) the result tables as a comment on a GitHub issue."""
+    _harness(session, "publish")
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Lint and the whole test suite, engine tests included (pass pytest args after --)."""
-    _harness(session, "test")
-    session.run("ruff", "check", "harness", "tests", "noxfile.py")
+    """Lint and the whole test suite, engine tests included (pytest args after --)."""
+    session.install("-e", ".[test]")
+    session.run("ruff", "check", "harness", "tests", "bench", "noxfile.py")
     session.run("python", "-m", "pytest", *(session.posargs or ["-q"]))

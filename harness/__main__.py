@@ -7,7 +7,11 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    commands = {"repro": "harness.repro_cli"}
+    commands = {
+        "repro": "harness.repro_cli",
+        "matrix": "harness.matrix_cli",
+        "publish": "harness.publish_cli",
+    }
     if not args or args[0] not in commands:
         print(f"usage: python -m harness {{{','.join(commands)}}} [--help]", file=sys.stderr)
         return 2

@@ -86,12 +86,15 @@ def run_cell(
     cell_id = uuid.uuid4().hex[:12]
     result["cell_id"] = cell_id
     context_dir = workdir / f"context-{cell_id}"
+    interrupted = True
     try:
         judgement = _build_and_judge(
             spec, scenario, engine, cli, installed, cell_id, context_dir, result, log
         )
+        interrupted = False
     finally:
-        remove_cell_artifacts(engine.client, cell_id)
+        # An abandoned request may still land in the engine after we stop: keep sweeping.
+        remove_cell_artifacts(engine.client, cell_id, settle_seconds=5 if interrupted else 0)
         shutil.rmtree(context_dir, ignore_errors=True)
     _record_judgement(result, judgement)
     return _finish(result, started)

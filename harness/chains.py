@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import docker
 import docker.errors
 
@@ -38,12 +40,35 @@ def compose_image(client: docker.DockerClient, project: str, service: str, cell_
     raise ChainError(f"docker-compose reported success but no image {project}_{service} exists")
 
 
-def remove_cell_artifacts(client: docker.DockerClient, cell_id: str) -> int:
-    """Delete the containers and images labelled with this cell, and nothing else."""
+def remove_cell_artifacts(
+    client: docker.DockerClient, cell_id: str, settle_seconds: float = 0
+) -> int:
+    """Delete the containers and images labelled with this cell, and nothing else.
+
+    With ``settle_seconds``, keep sweeping until nothing new has appeared for a second (or the
+    time is up): after an interruption the engine may still finish a request we abandoned.
+    """
+    removed = _sweep(client, cell_id)
+    deadline = time.monotonic() + settle_seconds
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - quiet_since < 1.0:
+        time.sleep(0.25)
+        swept = _sweep(client, cell_id)
+        if swept:
+            removed += swept
+            quiet_since = time.monotonic()
+    return removed
+
+
+def _sweep(client: docker.DockerClient, cell_id: str) -> int:
+    """One pass; removals that race with the engine (gone, in progress) are left to the next."""
     removed = 0
     for container in client.containers.list(all=True, filters=cell_filter(cell_id)):
-        container.remove(force=True)
-        removed += 1
+        try:
+            container.remove(force=True)
+            removed += 1
+        except docker.errors.APIError:
+            continue
     for _ in range(50):  # children first: retry until the labelled set is empty
         images = client.images.list(all=True, filters=cell_filter(cell_id))
         if not images:

@@ -70,6 +70,13 @@ class MatrixConfig:
     exclude: tuple[Exclusion, ...] = ()
     run: RunOptions = field(default_factory=RunOptions)
     compat: Compat = field(default_factory=Compat)
+    source: str = "matrix.toml"
+    lines: dict[str, int] = field(default_factory=dict, compare=False)
+
+    def where(self, key: str) -> str:
+        """``file:line`` of a [matrix] key, for errors found after parsing."""
+        line = self.lines.get(key)
+        return f"{self.source}:{line}" if line else self.source
 
 
 def is_exact_version(text: str) -> bool:
@@ -144,7 +151,10 @@ def parse_config(text: str, name: str = "matrix.toml") -> MatrixConfig:
         compat = parse_compat(data.get("compat", {}))
     except CompatError as error:
         raise ConfigError(f"{name}: {error}") from None
+    lines = {key: line for key in _MATRIX_KEYS if (line := _line_of(text, "matrix", key))}
     return MatrixConfig(
+        source=name,
+        lines=lines,
         compose=tuple(compose),
         sdk=tuple(sdk),
         cli_build=tuple(cli_build),

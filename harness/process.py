@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -50,8 +51,12 @@ def run(
         raw, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
-        os.killpg(process.pid, signal.SIGKILL)
+        _kill_group(process.pid)
         raw, _ = process.communicate()
+    except BaseException:  # Ctrl-C: the child is in its own session, so stop it ourselves
+        _kill_group(process.pid)
+        process.wait()
+        raise
     return Completed(
         argv=tuple(argv),
         returncode=None if timed_out else process.returncode,
@@ -59,3 +64,8 @@ def run(
         seconds=time.monotonic() - started,
         timed_out=timed_out,
     )
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)

@@ -5,8 +5,10 @@ A scenario is data, not code, so a new way for the caches to drift apart is one 
 
 from __future__ import annotations
 
+import hashlib
+import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -73,3 +75,19 @@ def get_scenario(name: str, root: Path = FIXTURES) -> Scenario:
     if name not in scenarios:
         raise ScenarioError(f"unknown scenario {name!r} (known: {', '.join(sorted(scenarios))})")
     return scenarios[name]
+
+
+def fixture_digest(scenario: Scenario, root: Path = FIXTURES) -> str:
+    """A digest of everything the scenario builds from: its declaration and its files.
+
+    Part of every stored cell's key, so editing a fixture never reuses an old answer.
+    """
+    digest = hashlib.sha256(repr(sorted(asdict(scenario).items())).encode())
+    folder = scenario.fixture_dir(root)
+    for path in sorted(folder.rglob("*")):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        if path.is_symlink():
+            digest.update(b"link:" + os.readlink(path).encode())
+        elif path.is_file():
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]

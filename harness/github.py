@@ -1,0 +1,335 @@
+"""Minimal GitHub REST client for keeping one harness comment on an issue up to date.
+
+Only what publishing needs: who the token belongs to, the issue, and listing, creating
+and updating its comments. It speaks GitHub's rate-limit protocol (bounded waits, bounded
+retries) and turns every failure into a one-line ``GitHubError``. The token only ever
+travels in the Authorization header and is scrubbed from every message raised here.
+"""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from harness import __version__
+
+__all__ = [
+    "API_VERSION",
+    "PUBLIC_API_URL",
+    "Comment",
+    "GitHubClient",
+    "GitHubError",
+    "rate_limit_wait",
+]
+
+PUBLIC_API_URL = "https://api.github.com"
+API_VERSION = "2022-11-28"
+MAX_WAIT_SECONDS = 60.0
+MAX_RETRIES = 3
+MAX_PAGES = 100  # 10,000 comments: far beyond any real issue, stops a looping "next" link
+_UNSPECIFIED_LIMIT_WAIT = 60.0  # GitHub's advice when a rate limit names no wait
+
+
+class GitHubError(Exception):
+    """A failed GitHub call, already phrased as one line for the user."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """The fields of an issue comment that publishing looks at."""
+
+    id: int
+    login: str
+    body: str
+    html_url: str
+
+    @classmethod
+    def from_json(cls, item: Mapping[str, Any]) -> Comment:
+        user = item.get("user") or {}
+        return cls(
+            id=int(item["id"]),
+            login=str(user.get("login", "")),
+            body=str(item.get("body") or ""),
+            html_url=str(item.get("html_url", "")),
+        )
+
+
+def rate_limit_wait(
+    status: int, headers: Mapping[str, str], message: str, now: float
+) -> float | None:
+    """Seconds GitHub asks us to wait before retrying, or None if this is no rate limit.
+
+    Follows GitHub's documented order: ``Retry-After`` first, then an exhausted primary
+    limit (``x-ratelimit-remaining: 0`` until ``x-ratelimit-reset``), else a minute for a
+    rate limit that names no wait. A bare 403 is a permission problem, not a rate limit.
+    """
+    if status not in (403, 429):
+        return None
+    retry_after = headers.get("retry-after")
+    if retry_after is not None:
+        seconds = _parse_retry_after(retry_after.strip(), now)
+        if seconds is not None:
+            return seconds
+    if headers.get("x-ratelimit-remaining", "").strip() == "0":
+        try:
+            return max(1.0, float(headers.get("x-ratelimit-reset", "")) - now + 1.0)
+        except ValueError:
+            return _UNSPECIFIED_LIMIT_WAIT
+    if status == 429 or "rate limit" in message.lower():
+        return _UNSPECIFIED_LIMIT_WAIT
+    return None
+
+
+def _parse_retry_after(value: str, now: float) -> float | None:
+    """Retry-After is delta-seconds (what GitHub sends) or an HTTP date."""
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # "-0000" dates parse naive; HTTP dates are always UTC
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, when.timestamp() - now)
+
+
+def _stderr_notice(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class GitHubClient:
+    """GitHub REST calls for one token against one API base (public or Enterprise Server).
+
+    ``transport``, ``sleep``, ``clock`` and ``notify`` exist so tests can run against a
+    local fake server without real waits.
+    """
+
+    def __init__(
+        self,
+        token: str,
+        api_url: str = PUBLIC_API_URL,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        notify: Callable[[str], None] = _stderr_notice,
+        max_wait: float = MAX_WAIT_SECONDS,
+        max_retries: int = MAX_RETRIES,
+        timeout: float = 30.0,
+    ) -> None:
+        if not token or not token.isascii() or not token.isprintable() or " " in token:
+            # httpx/h11 would put an unsendable header value, token included, in its error.
+            raise GitHubError("the token contains characters that cannot be sent in a header")
+        self._token = token
+        self._api_url = api_url.rstrip("/")
+        self._base = httpx.URL(self._api_url + "/")
+        self._sleep = sleep
+        self._clock = clock
+        self._notify = notify
+        self._max_wait = max_wait
+        self._max_retries = max_retries
+        self._http = httpx.Client(
+            base_url=self._api_url,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": API_VERSION,
+                "User-Agent": f"cache-bisect-harness/{__version__}",
+            },
+            transport=transport,
+            timeout=timeout,
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> GitHubClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- endpoints ---------------------------------------------------------------------
+
+    def authenticated_login(self) -> str:
+        """The login the token acts as, so we only ever edit our own comments."""
+        data = self._json(self._send("GET", "/user", action="looking up the token's user"))
+        if not isinstance(data, dict) or not data.get("login"):
+            raise GitHubError("unexpected answer from GET /user: no login")
+        return str(data["login"])
+
+    def check_issue(self, repo: str, issue: int) -> None:
+        """Fail early, with a clear 404/410, if the issue is missing or gone."""
+        self._send("GET", f"/repos/{repo}/issues/{issue}", action=f"reading {repo}#{issue}")
+
+    def issue_comments(self, repo: str, issue: int) -> Iterator[Comment]:
+        """All comments on the issue, following ``Link: rel="next"`` pagination."""
+        url: str = f"/repos/{repo}/issues/{issue}/comments"
+        params: dict[str, int] | None = {"per_page": 100}
+        action = f"listing comments of {repo}#{issue}"
+        for _ in range(MAX_PAGES):
+            response = self._send("GET", url, action=action, params=params)
+            data = self._json(response)
+            if not isinstance(data, list):
+                raise GitHubError(f"unexpected answer while {action}: not a list")
+            for item in data:
+                yield self._parse_comment(item, response)
+            next_url = response.links.get("next", {}).get("url")
+            if not next_url:
+                return
+            url, params = self._same_origin(next_url), None
+        raise GitHubError(f"gave up {action}: more than {MAX_PAGES} pages")
+
+    def create_comment(self, repo: str, issue: int, body: str) -> Comment:
+        response = self._send(
+            "POST",
+            f"/repos/{repo}/issues/{issue}/comments",
+            action=f"commenting on {repo}#{issue}",
+            json={"body": body},
+        )
+        return self._comment(response)
+
+    def update_comment(self, repo: str, comment_id: int, body: str) -> Comment:
+        response = self._send(
+            "PATCH",
+            f"/repos/{repo}/issues/comments/{comment_id}",
+            action=f"updating comment {comment_id} in {repo}",
+            json={"body": body},
+        )
+        return self._comment(response)
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        action: str,
+        params: Mapping[str, int] | None = None,
+        json: Any = None,
+    ) -> httpx.Response:
+        """One API call with bounded rate-limit retries; non-2xx becomes GitHubError."""
+        for attempt in range(self._max_retries + 1):
+            try:
+                response = self._http.request(method, url, params=params, json=json)
+            except httpx.HTTPError as exc:
+                detail = str(exc) or type(exc).__name__
+                raise GitHubError(
+                    self._scrub(f"cannot reach {self._api_url} while {action}: {detail}")
+                ) from None
+            wait = rate_limit_wait(
+                response.status_code, response.headers, _message(response), self._clock()
+            )
+            if wait is None:
+                break
+            if attempt == self._max_retries:
+                raise GitHubError(
+                    f"still rate-limited by GitHub after {self._max_retries} retries while "
+                    f"{action}; try again later",
+                    response.status_code,
+                )
+            if wait > self._max_wait:
+                raise GitHubError(
+                    f"rate-limited by GitHub while {action}: it asks to wait {wait:.0f} s, "
+                    f"more than the {self._max_wait:.0f} s this tool waits; try again later",
+                    response.status_code,
+                )
+            self._notify(
+                f"GitHub rate limit (HTTP {response.status_code}) while {action}: "
+                f"waiting {wait:.0f} s before retry {attempt + 1}/{self._max_retries}"
+            )
+            self._sleep(wait)
+        if response.is_success:
+            return response
+        raise GitHubError(self._scrub(_describe(response, action)), response.status_code)
+
+    def _json(self, response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise GitHubError(
+                f"unexpected non-JSON answer from {response.request.method} "
+                f"{response.request.url.path} (HTTP {response.status_code})"
+            ) from None
+
+    def _comment(self, response: httpx.Response) -> Comment:
+        return self._parse_comment(self._json(response), response)
+
+    def _parse_comment(self, item: Any, response: httpx.Response) -> Comment:
+        try:
+            return Comment.from_json(item)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            raise GitHubError(
+                f"unexpected answer from {response.request.method} "
+                f"{response.request.url.path}: not a comment"
+            ) from None
+
+    def _same_origin(self, url: str) -> str:
+        """Only follow pagination links to the API host: the token must not go elsewhere."""
+        try:
+            target = self._base.join(url)
+        except httpx.InvalidURL:
+            raise GitHubError("GitHub sent an invalid pagination link") from None
+        if (target.scheme, target.host, target.port) != (
+            self._base.scheme,
+            self._base.host,
+            self._base.port,
+        ):
+            raise GitHubError(f"refusing to follow a pagination link off the API host: {target}")
+        return str(target)
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._token, "***")
+
+
+def _message(response: httpx.Response) -> str:
+    """GitHub's own explanation (``message`` plus validation ``errors``), if any."""
+    try:
+        data = response.json()
+    except ValueError:
+        return response.reason_phrase
+    if not isinstance(data, dict):
+        return response.reason_phrase
+    parts = [str(data.get("message") or response.reason_phrase)]
+    for error in data.get("errors") or []:
+        if isinstance(error, dict):
+            detail = error.get("message") or " ".join(
+                str(error[key]) for key in ("field", "code") if key in error
+            )
+            parts.append(str(detail))
+        else:
+            parts.append(str(error))
+    return ": ".join(part for part in parts if part).replace("\n", " ")
+
+
+def _describe(response: httpx.Response, action: str) -> str:
+    status, said = response.status_code, _message(response)
+    if status == 401:
+        return f"GitHub rejected the token (401: {said}); check GITHUB_TOKEN / GH_TOKEN"
+    if status == 403:
+        return f"no permission for {action} (403: {said}); check the token's scopes and access"
+    if status == 404:
+        return (
+            f"not found while {action} (404: {said}); check --repo and --issue, and that "
+            "the token can see the repository"
+        )
+    if status == 410:
+        return f"gone while {action} (410: {said}); the issue was deleted or issues are disabled"
+    if status == 422:
+        return f"GitHub rejected the request while {action} (422: {said})"
+    return f"GitHub answered HTTP {status} while {action}: {said}"

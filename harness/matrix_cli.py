@@ -1,0 +1,183 @@
+"""``nox -s matrix``: every cell of matrix.toml, reusing stored cells, then the tables."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness.cell import CellSpec
+from harness.config import ConfigError, MatrixConfig, load_config
+from harness.console import fail, say
+from harness.matrix import cell_id, expand_matrix
+from harness.render import mark, markdown_report, terminal_table
+from harness.runner import COMPOSE, SDK, BadInput, CellRunner, plan_for
+from harness.scenarios import fixture_digest, load_scenarios
+from harness.session import open_runner
+from harness.store import ResultStore, cell_key, key_inputs
+
+# Only answers about the builders are kept; an error or timeout is retried on the next run.
+STORED_VERDICTS = ("shared", "diverged", "uninstallable")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="nox -s matrix --",
+        description="Run every cell of the matrix (compose x sdk x scenario x cli_build), reuse "
+        "stored cells, and write RESULTS/matrix.json and RESULTS/matrix.md.",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=Path("matrix.toml"),
+        help="matrix file (default: matrix.toml)",
+    )
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=Path("results"),
+        help="result folder: tables here, finished cells in RESULTS/cells/ (default: results)",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="rebuild every cell even if a stored result exists"
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        metavar="CELL",
+        help="run only this cell id (repeatable; see --list); no tables are written",
+    )
+    p.add_argument("--list", action="store_true", help="print the cell ids and exit")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+        with open_runner(config) as runner:
+            cells = matrix_cells(config, runner)
+            if args.list:
+                for spec in cells:
+                    say(cell_id(spec))
+                return 0
+            if args.only:
+                cells = _select(cells, args.only)
+            store = ResultStore(args.results / "cells")
+            results = run_matrix(cells, runner, store, force=args.force, progress=say)
+    except (BadInput, ConfigError) as error:
+        return fail(str(error))
+    except KeyboardInterrupt:
+        return fail("interrupted: every finished cell is stored; run again to resume", 130)
+    say("")
+    say(terminal_table(results))
+    if not args.only:
+        write_tables(args.results, results, config)
+        say(f"\nwrote {args.results / 'matrix.md'} and {args.results / 'matrix.json'}")
+    return 0
+
+
+def matrix_cells(config: MatrixConfig, runner: CellRunner) -> list[CellSpec]:
+    explicit_sdk = any(sdk != "auto" for sdk in config.sdk)
+    return expand_matrix(
+        config,
+        runner.releases.of(COMPOSE),
+        runner.releases.of(SDK) if explicit_sdk else [],
+        load_scenarios(),
+    )
+
+
+def _select(cells: list[CellSpec], wanted: Sequence[str]) -> list[CellSpec]:
+    by_id = {cell_id(spec): spec for spec in cells}
+    unknown = [name for name in wanted if name not in by_id]
+    if unknown:
+        raise BadInput(f"no cell {unknown[0]!r} in this matrix (valid: {', '.join(by_id)})")
+    return [by_id[name] for name in wanted]
+
+
+def run_matrix(
+    cells: Sequence[CellSpec],
+    runner: CellRunner,
+    store: ResultStore,
+    *,
+    force: bool = False,
+    progress: Callable[[str], None] = say,
+) -> list[dict[str, Any]]:
+    """Run or reuse each cell, storing each the moment it finishes; one progress line each."""
+    started = time.monotonic()
+    built_seconds: list[float] = []
+    results = []
+    scenarios = load_scenarios()
+    for number, spec in enumerate(cells, start=1):
+        plan = plan_for(spec, runner.releases, runner.compat)
+        key = cell_key(
+            key_inputs(
+                spec, plan, runner.engine.info, runner.cli, fixture_digest(scenarios[spec.scenario])
+            )
+        )
+        stored = None if force else store.get(key)
+        if stored is not None:
+            result, how = stored, "stored"
+        else:
+            cell_started = time.monotonic()
+            result = runner.run(spec, plan)
+            built_seconds.append(time.monotonic() - cell_started)
+            if result["verdict"] in STORED_VERDICTS:
+                store.put(key, result)
+            how = f"{built_seconds[-1]:.1f}s"
+        results.append(result)
+        progress(_progress_line(number, len(cells), spec, result, how, started, built_seconds))
+    return results
+
+
+def _progress_line(
+    number: int,
+    total: int,
+    spec: CellSpec,
+    result: dict[str, Any],
+    how: str,
+    started: float,
+    built_seconds: list[float],
+) -> str:
+    elapsed = time.monotonic() - started
+    remaining = total - number
+    eta = (sum(built_seconds) / len(built_seconds)) * remaining if built_seconds else 0.0
+    width = len(str(total))
+    return (
+        f"[{number:>{width}}/{total}] {cell_id(spec):<24} {mark(result):<18} ({how}) "
+        f"elapsed {_clock(elapsed)}, ETA {_clock(eta)}"
+    )
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes}:{seconds:02d}"
+
+
+def write_tables(results_dir: Path, cells: list[dict[str, Any]], config: MatrixConfig) -> None:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    document = {
+        "schema": 1,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": config.source,
+        "reproduce": "nox -s matrix"
+        + ("" if config.source == "matrix.toml" else f" -- --config {config.source}"),
+        "cells": cells,
+    }
+    _write_atomically(results_dir / "matrix.json", json.dumps(document, indent=1) + "\n")
+    _write_atomically(results_dir / "matrix.md", markdown_report(cells))
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    temporary.replace(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

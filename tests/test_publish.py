@@ -1,0 +1,576 @@
+"""Publishing: headlines and body assembly (pure), and the CLI against a local fake GitHub."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ghfake import BODY_LIMIT, FakeGitHub
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness import __version__
+from harness.github import Comment
+from harness.publish import (
+    GITHUB_COMMENT_LIMIT,
+    RANGE_DASH,
+    Results,
+    bisect_headline,
+    compose_body,
+    find_own_comment,
+    github_length,
+    marker,
+    matrix_headline,
+)
+from harness.publish_cli import main, run
+
+TOKEN = "ghp_publishTOKEN_0123456789_SECRET"
+REPO = "octo/widgets"
+ISSUE = 5
+D = RANGE_DASH  # en dash between a run's first and last version
+LONG_ADD = "ADD blah.txt notes.txt /srv/app/data/"
+
+
+def cell(compose: str, verdict: str, step: int | None = None, **extra: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "compose": compose,
+        "sdk": "3.7.3",
+        "scenario": "add-file",
+        "cli_build": "default",
+        "verdict": verdict,
+        "diverged_at": {"step": step, "instruction": LONG_ADD} if step else None,
+        "python": "3.8.18",
+        "engine": {"version": "24.0.7", "api_version": "1.43", "storage_driver": "overlay2"},
+        "cli": {"version": "24.0.7", "path": "docker"},
+    }
+    data.update(extra)
+    return data
+
+
+# -- matrix headline ------------------------------------------------------------------------
+
+
+def test_matrix_headline_summarises_runs_in_pep440_order():
+    cells = [
+        cell("1.25.5", "shared"),
+        cell("1.19.0", "diverged", 3),
+        cell("1.29.2", "shared"),
+        cell("1.24.1", "diverged", 3),
+        cell("1.9.0", "diverged", 3),  # PEP 440: before 1.19.0 although "1.9" > "1.1" as text
+    ]
+    assert matrix_headline(cells) == [
+        f"cli_build=default: compose 1.9.0{D}1.24.1 miss the cache at step 3 "
+        f"(`ADD blah.txt notes.txt …`), 1.25.5{D}1.29.2 share it"
+    ]
+
+
+def test_matrix_headline_singular_forms_and_naming_the_cache_once():
+    cells = [cell("1.27.4", "shared"), cell("1.28.0", "diverged", 2), cell("1.28.1", "timeout")]
+    assert matrix_headline(cells) == [
+        "cli_build=default: compose 1.27.4 shares the cache, 1.28.0 misses it at step 2 "
+        "(`ADD blah.txt notes.txt …`), 1.28.1 times out"
+    ]
+
+
+def test_matrix_headline_one_line_per_condition_in_cli_build_order():
+    cells = [
+        cell("1.20.0", "shared", cli_build="1"),
+        cell("1.20.0", "uninstallable", cli_build="0"),
+        cell("1.21.0", "uninstallable", cli_build="0"),
+        cell("1.20.0", "error"),
+        cell("1.21.0", "error"),
+    ]
+    assert matrix_headline(cells) == [
+        f"cli_build=default: compose 1.20.0{D}1.21.0 fail with an error",
+        f"cli_build=0: compose 1.20.0{D}1.21.0 cannot be installed",
+        "cli_build=1: compose 1.20.0 shares the cache",
+    ]
+
+
+def test_matrix_headline_names_scenarios_only_when_there_are_several():
+    cells = [cell("1.20.0", "shared", scenario="b"), cell("1.20.0", "diverged", scenario="a")]
+    assert matrix_headline(cells) == [
+        "a, cli_build=default: compose 1.20.0 misses the cache",
+        "b, cli_build=default: compose 1.20.0 shares the cache",
+    ]
+
+
+def test_matrix_headline_splits_runs_by_divergence_step_and_flags_mixed_versions():
+    cells = [
+        cell("1.20.0", "diverged", 3),
+        cell("1.21.0", "diverged", 4),
+        cell("1.22.0", "shared", python="3.7"),
+        cell("1.22.0", "diverged", 4, python="3.9"),
+    ]
+    (line,) = matrix_headline(cells)
+    assert line == (
+        "cli_build=default: compose 1.20.0 misses the cache at step 3 "
+        "(`ADD blah.txt notes.txt …`), 1.21.0 misses it at step 4 "
+        "(`ADD blah.txt notes.txt …`), 1.22.0 gives mixed verdicts (diverged/shared)"
+    )
+
+
+# -- bisect headline ------------------------------------------------------------------------
+
+
+def bisect_doc(**changes: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "schema": 1,
+        "package": "docker-compose",
+        "status": "found",
+        "last_old": "1.21.0",
+        "first_new": "1.21.1",
+        "old_verdict": "diverged",
+        "new_verdict": "shared",
+        "probes": [
+            {"version": "1.20.0", "sdk": "3.2.1", "verdict": "diverged", "runs": "3/3"},
+            {"version": "1.21.1", "sdk": "3.3.0", "verdict": "shared", "runs": "3/3"},
+        ],
+        "candidates": [],
+        "culprit": None,
+        "compare_url": None,
+        "reproduce": "nox -s bisect -- 1.20 1.22",
+        "range": {"low": "1.20.0", "high": "1.22.0"},
+    }
+    doc.update(changes)
+    return doc
+
+
+def test_bisect_headline_found():
+    assert bisect_headline(bisect_doc()) == [
+        "First change: docker-compose 1.21.0 → 1.21.1 (diverged → shared)"
+    ]
+    with_links = bisect_doc(culprit="docker 3.3.0", compare_url="https://example.test/c")
+    assert bisect_headline(with_links)[1:] == [
+        "Culprit: docker 3.3.0",
+        "Compare: https://example.test/c",
+    ]
+
+
+def test_bisect_headline_other_statuses():
+    same = bisect_headline(bisect_doc(status="no-change", new_verdict="diverged"))
+    assert same == ["No change: docker-compose 1.20.0 and 1.22.0 behave the same (diverged)"]
+    many = [f"1.21.{i}" for i in range(10)]
+    head, candidates = bisect_headline(bisect_doc(status="ambiguous", candidates=many))
+    assert head.startswith("Ambiguous: the change (diverged → shared) lies between")
+    assert candidates == "Candidates: " + ", ".join(many[:8]) + " and 2 more"
+    probes = [{"version": "1.21.0", "verdict": "diverged", "runs": "2/3"}]
+    flaky = bisect_headline(bisect_doc(status="flaky", probes=probes))
+    assert flaky[0].startswith("Flaky:") and flaky[1] == "Unsteady probes: 1.21.0 (diverged 2/3)"
+    assert bisect_headline(bisect_doc(status="error"))[0].startswith("Bisect failed")
+
+
+# -- body -----------------------------------------------------------------------------------
+
+LEGEND = "**Legend:** shared = both builds reuse each other's layers; diverged = cache miss."
+
+
+def table(rows: list[tuple[str, str]]) -> str:
+    lines = ["| compose | verdict |", "|---|---|"]
+    return "\n".join(lines + [f"| {compose} | {verdict} |" for compose, verdict in rows])
+
+
+def matrix_md(rows: list[tuple[str, str]], environment: str = "engine 24.0.7") -> str:
+    details = f"<details><summary>Environment</summary>\n\n{environment}\n\n</details>"
+    return f"{LEGEND}\n\n{table(rows)}\n\n{details}\n"
+
+
+SAMPLE_CELLS = [
+    cell("1.19.0", "diverged", 3),
+    cell("1.24.1", "diverged", 3),
+    cell("1.25.5", "shared"),
+    cell("1.29.2", "shared"),
+]
+SAMPLE_ROWS = [(c["compose"], c["verdict"]) for c in SAMPLE_CELLS]
+
+
+def sample_results(**changes: Any) -> Results:
+    fields: dict[str, Any] = {
+        "matrix": {"schema": 1, "cells": SAMPLE_CELLS},
+        "matrix_md": matrix_md(SAMPLE_ROWS),
+        "bisect": bisect_doc(),
+        "bisect_md": "## Bisect\n\n| version | verdict |\n|---|---|\n| 1.21.0 | diverged |\n",
+    }
+    fields.update(changes)
+    return Results(**fields)
+
+
+def test_body_parts_come_in_order_with_the_marker_last():
+    body = compose_body("matrix", sample_results(), version="9.9.9")
+    text = body.text
+    order = [
+        f"- cli_build=default: compose 1.19.0{D}1.24.1 miss the cache",
+        LEGEND,
+        "| 1.29.2 | shared |",
+        "<details><summary>Environment</summary>",
+        "nox -s matrix",
+        "cache-bisect-harness 9.9.9",
+        marker("matrix"),
+    ]
+    positions = [text.index(part) for part in order]
+    assert positions == sorted(positions)
+    assert text.startswith("- cli_build=default:")
+    assert text.endswith(marker("matrix"))
+    assert body.cuts == ()
+    assert "First change" not in text
+
+
+def test_bisect_and_all_bodies():
+    bisect = compose_body("bisect", sample_results(), version=__version__).text
+    assert bisect.startswith("**First change: docker-compose 1.21.0 → 1.21.1 (diverged → shared)**")
+    assert "## Bisect" in bisect and "nox -s bisect -- 1.20 1.22" in bisect
+    assert LEGEND not in bisect and bisect.endswith(marker("bisect"))
+
+    both = compose_body("all", sample_results(), version=__version__).text
+    assert both.index("First change") < both.index("- cli_build=default") < both.index(LEGEND)
+    assert "## Bisect" not in both
+    assert "nox -s bisect -- 1.20 1.22\nnox -s matrix" in both
+    assert both.endswith(marker("all"))
+
+
+def test_oversized_body_drops_details_first_and_keeps_the_table():
+    big = matrix_md(SAMPLE_ROWS, environment="x" * 80_000)
+    body = compose_body("matrix", sample_results(matrix_md=big), version="1")
+    assert github_length(body.text) <= GITHUB_COMMENT_LIMIT
+    assert body.cuts == ("1 collapsed section",)
+    assert "x" * 100 not in body.text
+    assert "_(Environment: cut to fit the comment size limit)_" in body.text
+    assert all(f"| {compose} | {verdict} |" in body.text for compose, verdict in SAMPLE_ROWS)
+    assert "cut: 1 collapsed section" in body.text
+    assert body.text.endswith(marker("matrix"))
+
+
+def test_oversized_table_loses_rows_from_the_end_and_says_how_many():
+    rows = [(f"1.{i}.0", "shared" + " " * 40) for i in range(3_000)]
+    body = compose_body("matrix", sample_results(matrix_md=matrix_md(rows)), version="1")
+    text = body.text
+    assert github_length(text) <= GITHUB_COMMENT_LIMIT
+    kept = [i for i in range(3_000) if f"| 1.{i}.0 |" in text]
+    assert kept == list(range(len(kept))) and 0 < len(kept) < 3_000
+    cut = 3_000 - len(kept)
+    assert f"_… {cut} more rows cut to fit the comment size limit._" in text
+    assert body.cuts == ("1 collapsed section", f"{cut} table rows")
+    assert LEGEND in text and text.endswith(marker("matrix"))
+    # The cut is minimal: one more row would not have fitted.
+    assert github_length(text) > GITHUB_COMMENT_LIMIT - 2 * len("| 1.2999.0 | shared |" + " " * 40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    headline_cells=st.integers(min_value=0, max_value=400),
+    report=st.text(min_size=0, max_size=3_000),
+    repeat=st.integers(min_value=1, max_value=40),
+    limit=st.integers(min_value=1_024, max_value=20_000),
+    what=st.sampled_from(["matrix", "all"]),
+)
+def test_any_body_fits_and_ends_with_the_marker(headline_cells, report, repeat, limit, what):
+    cells = [
+        cell(f"1.{i}.0", "diverged" if i % 2 else "shared", (i % 7) + 1)
+        for i in range(headline_cells)
+    ]
+    results = sample_results(matrix={"schema": 1, "cells": cells}, matrix_md=report * repeat)
+    body = compose_body(what, results, version="1", limit=limit)
+    assert github_length(body.text) <= limit
+    assert body.text.endswith(marker(what))
+    uncut = compose_body(what, results, version="1", limit=10**9)
+    assert uncut.cuts == ()
+    if body.cuts:
+        assert github_length(uncut.text) > limit
+    else:
+        assert body.text == uncut.text
+
+
+def test_github_length_never_undercounts():
+    text = "a\n→😀"
+    assert github_length(text) >= len(text)
+    assert github_length(text) >= len(text.encode("utf-16-le")) // 2
+    assert github_length(text) >= len(text.encode("utf-8"))
+
+
+def test_find_own_comment_needs_both_login_and_marker_line():
+    mark = marker("matrix")
+    comments = [
+        Comment(1, "harness-bot", f"old\n{mark}", ""),
+        Comment(2, "mallory", f"copied\n{mark}", ""),
+        Comment(3, "harness-bot", f"> quoted\n> {mark}", ""),
+        Comment(4, "harness-bot", f"newer\n{mark}", ""),
+        Comment(5, "harness-bot", f"bisect\n{marker('bisect')}", ""),
+        Comment(6, "mallory", f"latest\n{mark}", ""),
+    ]
+    own = find_own_comment(comments, "harness-bot", mark)
+    assert own is not None and own.id == 4
+    assert find_own_comment(comments[1:3], "harness-bot", mark) is None
+
+
+# -- CLI against the fake server -------------------------------------------------------------
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHub]:
+    fake = FakeGitHub(tokens={TOKEN: "harness-bot"}, issues={(REPO, ISSUE)})
+    with fake:
+        yield fake
+
+
+def write_results(
+    directory: Path,
+    cells: list[dict[str, Any]] = SAMPLE_CELLS,
+    markdown: str | None = None,
+    bisect: dict[str, Any] | None = None,
+) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    rows = [(c["compose"], c["verdict"]) for c in cells]
+    (directory / "matrix.json").write_text(json.dumps({"schema": 1, "cells": cells}))
+    (directory / "matrix.md").write_text(markdown or matrix_md(rows), encoding="utf-8")
+    if bisect is not None:
+        (directory / "bisect.json").write_text(json.dumps(bisect))
+        (directory / "bisect.md").write_text("## Bisect report\n", encoding="utf-8")
+    return directory
+
+
+class Cli:
+    """Runs the CLI with a fake clock and sleep, capturing output for token checks."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str], github: FakeGitHub, results: Path):
+        self.capsys, self.github, self.results = capsys, github, results
+        self.slept: list[float] = []
+        self.outputs: list[str] = []
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+        argv = ["--repo", REPO, "--issue", str(ISSUE), "--results", str(self.results)]
+        argv += ["--api-url", self.github.url, *args]
+        code = run(
+            argv,
+            env={"GITHUB_TOKEN": TOKEN} if env is None else env,
+            sleep=self.slept.append,
+            clock=lambda: 1_700_000_000.0,
+        )
+        out, err = self.capsys.readouterr()
+        self.outputs += [out, err]
+        return code, out, err
+
+
+@pytest.fixture
+def cli(capsys, github: FakeGitHub, tmp_path: Path) -> Iterator[Cli]:
+    runner = Cli(capsys, github, write_results(tmp_path / "results"))
+    yield runner
+    assert all(TOKEN not in output for output in runner.outputs)
+
+
+def harness_comments(github: FakeGitHub) -> list[Any]:
+    return [
+        c
+        for c in github.comments(REPO, ISSUE)
+        if c.login == "harness-bot" and marker("matrix") in c.body
+    ]
+
+
+def test_two_runs_leave_one_comment_updated_in_place_with_the_current_table(cli, github):
+    github.add_comment(REPO, ISSUE, "alice", "I see this too")
+    code, out, err = cli()
+    assert (code, err) == (0, "")
+    (first,) = harness_comments(github)
+    assert out == f"created {github.origin}/{REPO}/issues/{ISSUE}#issuecomment-{first.id}\n"
+    assert "| 1.29.2 | shared |" in first.body
+
+    rows = [*SAMPLE_ROWS[:-1], ("1.29.2", "diverged")]
+    write_results(cli.results, markdown=matrix_md(rows))
+    code, out, _ = cli()
+    assert code == 0 and out.startswith("updated ")
+    (second,) = harness_comments(github)
+    assert second.id == first.id
+    assert "| 1.29.2 | diverged |" in second.body and "| 1.29.2 | shared |" not in second.body
+    assert len(github.comments(REPO, ISSUE)) == 2  # alice's and ours
+    assert [r.method for r in github.requests if r.method != "GET"] == ["POST", "PATCH"]
+    (patch,) = github.seen("PATCH")
+    assert patch.path == f"/repos/{REPO}/issues/comments/{first.id}"
+    assert patch.body == {"body": second.body}
+    assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in github.requests)
+
+
+def test_finds_own_comment_on_a_later_page_and_never_touches_other_users(cli, github):
+    github.page_size = 2
+    mark = marker("matrix")
+    for i in range(3):
+        github.add_comment(REPO, ISSUE, f"user{i}", "+1")
+    own = github.add_comment(REPO, ISSUE, "harness-bot", f"stale table\n{mark}")
+    mallory = github.add_comment(REPO, ISSUE, "mallory", f"gotcha\n{mark}")  # newer, not ours
+    code, _, _ = cli()
+    assert code == 0
+    pages = [r.query.get("page") for r in github.seen("GET", f"/repos/{REPO}/issues/5/comments")]
+    assert pages == [None, "2", "3"]
+    assert [r.path for r in github.seen("PATCH")] == [f"/repos/{REPO}/issues/comments/{own}"]
+    assert github.seen("POST") == []
+    bodies = {c.id: c.body for c in github.comments(REPO, ISSUE)}
+    assert bodies[mallory] == f"gotcha\n{mark}"
+    assert "| 1.29.2 | shared |" in bodies[own]
+
+
+def test_new_forces_a_second_comment(cli, github):
+    assert cli()[0] == 0
+    assert cli("--new")[0] == 0
+    assert len(harness_comments(github)) == 2
+    assert github.seen("PATCH") == []
+    assert len(github.seen("GET", "/user")) == 1  # --new needs no identity lookup
+
+
+def test_secondary_rate_limit_on_post_waits_and_posts_once(cli, github):
+    github.script(
+        "POST",
+        f"/repos/{REPO}/issues/{ISSUE}/comments",
+        403,
+        {"Retry-After": "1"},
+        {"message": "You have exceeded a secondary rate limit."},
+    )
+    code, _, err = cli()
+    assert code == 0
+    assert cli.slept == [1.0]
+    assert err.count("\n") == 1 and "waiting 1 s" in err
+    assert len(github.seen("POST")) == 2
+    assert len(harness_comments(github)) == 1
+
+
+def test_oversized_results_are_cut_so_github_accepts_them(cli, github):
+    rows = [(f"1.{i}.0", "shared" + "·" * 30) for i in range(4_000)]
+    write_results(cli.results, markdown=matrix_md(rows, environment="e" * 70_000))
+    code, _, err = cli()
+    assert code == 0
+    assert err.startswith("note: body shortened") and err.count("\n") == 1
+    (comment,) = harness_comments(github)
+    assert len(comment.body) <= BODY_LIMIT
+    assert "more rows cut" in comment.body and "| 1.0.0 |" in comment.body
+
+
+def test_wrong_token_fails_with_one_clear_line(cli, github):
+    wrong = "ghp_wrongwrongwrong_SECRET"
+    code, out, err = cli(env={"GITHUB_TOKEN": wrong})
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith("error: GitHub rejected the token (401")
+    assert "Traceback" not in err and wrong not in err
+    assert github.seen("POST") == [] and github.seen("PATCH") == []
+
+
+@pytest.mark.parametrize(
+    ("issue", "expected"),
+    [("404", "error: not found while reading"), ("410", "error: gone while reading")],
+)
+def test_missing_or_deleted_issue(cli, github, issue, expected):
+    github.gone.add((REPO, 410))
+    argv = ["--repo", REPO, "--issue", issue, "--results", str(cli.results)]
+    code = run([*argv, "--api-url", github.url], env={"GITHUB_TOKEN": TOKEN})
+    _, err = cli.capsys.readouterr()
+    assert code == 1 and err.startswith(expected) and err.count("\n") == 1
+    assert github.seen("POST") == []
+
+
+def test_no_permission(cli, github):
+    github.tokens["ro"] = "reader"
+    github.read_only.add("reader")
+    code, _, err = cli(env={"GH_TOKEN": "ro"})
+    assert code == 1 and err.startswith("error: no permission for commenting") and "403" in err
+
+
+def test_dry_run_prints_the_exact_body_and_sends_nothing(cli, github):
+    code, out, err = cli("--dry-run", env={})
+    assert code == 0 and err == ""
+    expected = compose_body(
+        "matrix",
+        Results(
+            matrix={"schema": 1, "cells": SAMPLE_CELLS},
+            matrix_md=(cli.results / "matrix.md").read_text(encoding="utf-8"),
+        ),
+        version=__version__,
+    )
+    assert out == expected.text + "\n"
+    assert github.requests == []
+
+
+def test_api_url_from_environment_and_gh_token_fallback(capsys, github, tmp_path):
+    results = write_results(tmp_path / "r")
+    env = {"GH_TOKEN": TOKEN, "GITHUB_API_URL": github.url}
+    argv = ["--repo", REPO, "--issue", str(ISSUE), "--results", str(results)]
+    assert run(argv, env=env) == 0
+    assert len(harness_comments(github)) == 1
+    out, err = capsys.readouterr()
+    assert TOKEN not in out + err
+
+
+def test_unreachable_api_is_one_line(capsys, tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = ["--repo", REPO, "--issue", "5", "--results", str(write_results(tmp_path))]
+    code = run([*argv, "--api-url", f"http://127.0.0.1:{port}"], env={"GITHUB_TOKEN": TOKEN})
+    out, err = capsys.readouterr()
+    assert code == 1 and out == "" and err.startswith("error: cannot reach")
+    assert err.count("\n") == 1 and TOKEN not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        (["--repo", "widgets"], {"GITHUB_TOKEN": TOKEN}, "error: --repo must look like"),
+        (["--repo", "a/b/c"], {"GITHUB_TOKEN": TOKEN}, "error: --repo must look like"),
+        (["--issue", "0"], {"GITHUB_TOKEN": TOKEN}, "error: --issue must be a positive"),
+        (["--issue", "12a"], {"GITHUB_TOKEN": TOKEN}, "error: --issue must be a positive"),
+        ([], {}, "error: no token: set GITHUB_TOKEN or GH_TOKEN"),
+        ([], {"GITHUB_TOKEN": "  "}, "error: no token"),
+        ([], {"GITHUB_TOKEN": "two words"}, "error: GITHUB_TOKEN holds characters"),
+        (["--api-url", "ftp://x"], {"GITHUB_TOKEN": TOKEN}, "error: the API URL must be"),
+        (["--what", "bisect"], {"GITHUB_TOKEN": TOKEN}, "bisect.json not found; run `nox -s"),
+        (["--what", "nope"], {"GITHUB_TOKEN": TOKEN}, "nox -s publish --: error: argument --what"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, github, tmp_path, argv, env, expected):
+    results = write_results(tmp_path / "results")
+    base = ["--repo", REPO, "--issue", "5", "--results", str(results), "--api-url", github.url]
+    code = run([*base, *argv], env=env)
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and expected in err
+    assert github.requests == []
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("matrix.md", None, "matrix.md not found; run `nox -s matrix` first"),
+        ("matrix.json", None, "matrix.json not found"),
+        ("matrix.json", "{not json", "matrix.json is not valid JSON"),
+        ("matrix.json", '{"schema": 2, "cells": []}', "expected a JSON object with schema 1"),
+        ("matrix.json", '{"schema": 1, "cells": [1]}', "a list of objects"),
+    ],
+)
+def test_missing_or_broken_results_files(capsys, tmp_path, name, content, expected):
+    results = write_results(tmp_path / "results")
+    if content is None:
+        (results / name).unlink()
+    else:
+        (results / name).write_text(content)
+    code = run(["--repo", REPO, "--issue", "5", "--results", str(results), "--dry-run"], env={})
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and expected in err
+
+
+def test_all_needs_bisect_and_uses_its_headline(capsys, tmp_path):
+    results = write_results(tmp_path / "results", bisect=bisect_doc())
+    code = run(["--repo", REPO, "--issue", "5", "--results", str(results), "--what", "all",
+                "--dry-run"], env={})  # fmt: skip
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert out.startswith("**First change: docker-compose 1.21.0 → 1.21.1 (diverged → shared)**")
+    assert out.rstrip("\n").endswith(marker("all"))
+
+
+def test_main_help_names_the_nox_command(capsys, monkeypatch, tmp_path):
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    monkeypatch.delenv("GH_TOKEN", raising=False)
+    assert main(["--help"]) == 0
+    out, _ = capsys.readouterr()
+    assert out.startswith("usage: nox -s publish --")
+    assert "--dry-run" in out and "GITHUB_API_URL" in out and "GH_TOKEN" in out
+    assert main(["--repo", REPO, "--issue", "5", "--results", str(tmp_path)]) == 2

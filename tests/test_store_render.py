@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from harness.builders import Cli
+from harness.cell import CellSpec
+from harness.compat import Compat, Override, plan_install
+from harness.engine import EngineInfo
+from harness.render import LEGEND, markdown_report, terminal_table
+from harness.store import ResultStore, cell_key, key_inputs
+
+ENGINE = EngineInfo("20.10.24", "1.41", "overlay2", managed=False)
+CLI = Cli("docker", "28.2.2")
+CUTOFF = datetime(2018, 3, 20, tzinfo=UTC)
+
+
+def key_for(**changes: object) -> str:
+    inputs: dict[str, object] = {
+        "spec": CellSpec(compose="1.20.0"),
+        "plan": plan_install(Compat(), "1.20.0", "auto", "3.11.7", CUTOFF),
+        "engine": ENGINE,
+        "cli": CLI,
+        "fixture": "abc",
+    }
+    return cell_key(key_inputs(**{**inputs, **changes}))  # type: ignore[arg-type]
+
+
+def test_every_input_that_can_change_the_answer_changes_the_key() -> None:
+    rule = Override("PyYAML", "PyYAML==6.0.1", "x")
+    keys = [
+        key_for(),
+        key_for(spec=CellSpec(compose="1.20.0", cli_build="1")),
+        key_for(spec=CellSpec(compose="1.20.0", scenario="root-owned")),
+        key_for(spec=CellSpec(compose="1.20.0", order="cli-first")),
+        key_for(spec=CellSpec(compose="1.20.0", uid=1001)),
+        key_for(plan=plan_install(Compat(), "1.20.0", "3.1.4", "3.11.7", CUTOFF)),
+        key_for(plan=plan_install(Compat((rule,)), "1.20.0", "auto", "3.11.7", CUTOFF)),
+        key_for(plan=plan_install(Compat(), "1.20.0", "auto", "3.12.1", CUTOFF)),
+        key_for(engine=EngineInfo("24.0.0", "1.43", "overlay2", managed=False)),
+        key_for(engine=EngineInfo("20.10.24", "1.41", "vfs", managed=False)),
+        key_for(cli=Cli("docker", "20.10.24")),
+        key_for(fixture="def"),
+    ]
+    assert len(set(keys)) == len(keys)
+    # where the engine runs (managed or not) and the CLI's path do not change an answer
+    assert key_for(engine=EngineInfo("20.10.24", "1.41", "overlay2", managed=True)) == keys[0]
+    assert key_for(cli=Cli("/elsewhere/docker", "28.2.2")) == keys[0]
+
+
+def test_store_round_trip_is_atomic_and_checks_the_key(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path / "cells")
+    assert store.get("k1") is None
+    store.put("k1", {"verdict": "shared"})
+    assert store.get("k1") == {"verdict": "shared", "store_key": "k1"}
+    assert [p.name for p in (tmp_path / "cells").iterdir()] == ["k1.json"]
+    (tmp_path / "cells" / "k2.json").write_text(json.dumps({"store_key": "other"}))
+    assert store.get("k2") is None
+    (tmp_path / "cells" / "k3.json").write_text("{truncated")
+    assert store.get("k3") is None
+
+
+def cell(compose: str, cli_build: str, verdict: str, step: int | None = None, **extra: object):
+    return {
+        "compose": compose,
+        "sdk": "3.1.3",
+        "sdk_requested": "auto",
+        "scenario": "seed",
+        "cli_build": cli_build,
+        "verdict": verdict,
+        "diverged_at": {"step": step, "instruction": "ADD blah.txt /usr/src/blah.txt"}
+        if step
+        else None,
+        "engine": {"version": "20.10.24", "api_version": "1.41", "storage_driver": "overlay2"},
+        "cli": {"version": "28.2.2"},
+        "python": "3.11.7",
+        "order": ["compose", "cli"],
+        "owner": {"uid": 1000, "gid": 1000},
+        "overrides": [],
+        **extra,
+    }
+
+
+def test_tables_keep_version_strings_and_order_rows_by_pep440() -> None:
+    cells = [
+        cell("1.9.0", "default", "diverged", 3),
+        cell("1.10.0", "default", "shared"),
+        cell("1.10.0", "1", "uninstallable"),
+        cell("1.1.0", "default", "error", sdk_in_range=False),
+    ]
+    text = terminal_table(cells)
+    lines = text.splitlines()
+    assert (
+        "COMPOSE_DOCKER_CLI_BUILD unset" in lines[0] and "COMPOSE_DOCKER_CLI_BUILD =1" in lines[0]
+    )
+    rows = [line.split()[0] for line in lines[2:]]
+    assert rows == ["1.1.0", "1.9.0", "1.10.0"]  # "1.10.0" is neither "1.1" nor sorted as text
+    assert "1.1.0 (SDK 3.1.3 †)" in text
+    assert "❌ step 3" in lines[3]
+    assert "·" in lines[2]  # 1.1.0 has no cli_build=1 cell
+
+
+def test_markdown_report_has_table_legend_steps_and_environment() -> None:
+    rule = {"package": "PyYAML", "requirement": "PyYAML==6.0.1", "reason": "old PyYAML fails"}
+    cells = [
+        cell("1.20.0", "default", "diverged", 3, overrides=[rule]),
+        cell("1.29.2", "1", "shared"),
+    ]
+    report = markdown_report(cells)
+    assert "| 1.20.0 (SDK 3.1.3)" in report
+    assert "|---" in report
+    assert LEGEND in report
+    assert "- step 3: `ADD blah.txt /usr/src/blah.txt`" in report
+    details = report[report.index("<details>") :]
+    assert "Docker engine 20.10.24 (API 1.41, storage driver overlay2)" in details
+    assert "docker CLI 28.2.2" in details and "Python 3.11.7" in details
+    assert "override `PyYAML==6.0.1` (old PyYAML fails): compose 1.20.0" in details
+    assert report.rstrip().endswith("</details>")
