@@ -17,6 +17,7 @@ by the harness with uv, holding only docker-compose and its dependencies.
 
     nox -s matrix                          the whole matrix of matrix.toml, then the tables
     nox -s "cell(1.20.0-cli1)"             one cell of it (nox -l lists them)
+    nox -s bisect -- 1.20 1.22             the first release where the behaviour changes
     nox -s repro -- --compose 1.20.0       one ad-hoc cell
     nox -s publish -- --repo O/N --issue N post the tables to a GitHub issue
     nox -s tests                           the test suite (needs a Docker engine)
@@ -63,6 +64,12 @@ def cell(session: nox.Session, cell: str) -> None:
 def repro(session: nox.Session) -> None:
     """One reproduction cell: --compose VERSION [--sdk] [--cli-build] [--scenario] [--json]."""
     _harness(session, "repro")
+
+
+@nox.session(venv_backend="none")
+def bisect(session: nox.Session) -> None:
+    """First release where the cache behaviour changes: `-- LO HI` (e.g. 1.20 1.22)."""
+    _harness(session, "bisect")
 
 
 @nox.session(venv_backend="none")

@@ -10,6 +10,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = {
         "repro": "harness.repro_cli",
         "matrix": "harness.matrix_cli",
+        "bisect": "harness.bisect_cli",
         "publish": "harness.publish_cli",
     }
     if not args or args[0] not in commands:

@@ -139,7 +139,8 @@ def _build_and_judge(
         if completed.timed_out:
             return Judgement(Verdict.TIMEOUT, reason=f"{name} build exceeded {spec.timeout:.0f}s")
         if not completed.ok:
-            return Judgement(Verdict.ERROR, reason=f"{name} build failed: {completed.tail(3)}")
+            failure = completed.error_lines(3)
+            return Judgement(Verdict.ERROR, reason=f"{name} build failed: {failure}")
         try:
             final = (
                 f"cache-bisect/cli:{cell_id}"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -109,7 +108,7 @@ class EnvironmentFactory:
             timeout=self.timeout,
         )
         if not created.ok:
-            return InstallFailure(created.tail(8), created.output)
+            return InstallFailure(created.error_lines(), created.output)
         overrides = path / "overrides.txt"
         overrides.write_text("".join(line + "\n" for line in plan.override_lines()))
         installed = run(
@@ -120,10 +119,10 @@ class EnvironmentFactory:
         log = " ".join(installed.argv) + "\n" + installed.output
         (path / "install.log").write_text(log)
         if not installed.ok:
-            return InstallFailure(_error_lines(installed.output), log)
+            return InstallFailure(installed.error_lines(), log)
         smoke = run([str(path / "bin" / "docker-compose"), "version"], env=env, timeout=120)
         if not smoke.ok:
-            return InstallFailure(_error_lines(smoke.output), log + "\n" + smoke.output)
+            return InstallFailure(smoke.error_lines(), log + "\n" + smoke.output)
         marker.write_text(json.dumps(plan.as_json(), indent=2))
         return self._describe(path, log)
 
@@ -145,14 +144,3 @@ class EnvironmentFactory:
             freeze=tuple(line for line in freeze.output.splitlines() if "==" in line),
             install_log=log,
         )
-
-
-_ERROR_LINE = re.compile(r"^(error|cause|hint|×|\w*(Error|Exception)\b)", re.IGNORECASE)
-
-
-def _error_lines(output: str, count: int = 6) -> str:
-    """The installer's error, cause and exception lines (else its last lines), in order, so the
-    verdict's reason starts with what failed rather than a generic hint."""
-    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
-    telling = [line for line in lines if _ERROR_LINE.match(line)]
-    return "\n".join((telling or lines)[-count:])

@@ -16,13 +16,10 @@ from harness.config import ConfigError, MatrixConfig, load_config
 from harness.console import fail, say
 from harness.matrix import cell_id, expand_matrix
 from harness.render import mark, markdown_report, terminal_table
-from harness.runner import COMPOSE, SDK, BadInput, CellRunner, plan_for
-from harness.scenarios import fixture_digest, load_scenarios
+from harness.runner import COMPOSE, SDK, BadInput, CellRunner
+from harness.scenarios import load_scenarios
 from harness.session import open_runner
-from harness.store import ResultStore, cell_key, key_inputs
-
-# Only answers about the builders are kept; an error or timeout is retried on the next run.
-STORED_VERDICTS = ("shared", "diverged", "uninstallable")
+from harness.store import ResultStore, StoredCells
 
 
 def parser() -> argparse.ArgumentParser:
@@ -112,23 +109,14 @@ def run_matrix(
     started = time.monotonic()
     built_seconds: list[float] = []
     results = []
-    scenarios = load_scenarios()
+    stored_cells = StoredCells(runner, store, force=force)
     for number, spec in enumerate(cells, start=1):
-        plan = plan_for(spec, runner.releases, runner.compat)
-        key = cell_key(
-            key_inputs(
-                spec, plan, runner.engine.info, runner.cli, fixture_digest(scenarios[spec.scenario])
-            )
-        )
-        stored = None if force else store.get(key)
-        if stored is not None:
-            result, how = stored, "stored"
+        cell_started = time.monotonic()
+        result, reused = stored_cells.get(spec)
+        if reused:
+            how = "stored"
         else:
-            cell_started = time.monotonic()
-            result = runner.run(spec, plan)
             built_seconds.append(time.monotonic() - cell_started)
-            if result["verdict"] in STORED_VERDICTS:
-                store.put(key, result)
             how = f"{built_seconds[-1]:.1f}s"
         results.append(result)
         progress(_progress_line(number, len(cells), spec, result, how, started, built_seconds))

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+_ERROR_LINE = re.compile(r"^(error|cause|hint|×|\w*(Error|Exception)\b)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -24,8 +27,12 @@ class Completed:
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out
 
-    def tail(self, lines: int = 5) -> str:
-        return "\n".join(self.output.strip().splitlines()[-lines:])
+    def error_lines(self, count: int = 6) -> str:
+        """The error, cause and exception lines (else the last lines), in order, so a reason
+        starts with what failed rather than a traceback frame or a generic hint."""
+        lines = [line.strip() for line in self.output.strip().splitlines() if line.strip()]
+        telling = [line for line in lines if _ERROR_LINE.match(line)]
+        return "\n".join((telling or lines)[-count:])
 
 
 def run(

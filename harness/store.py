@@ -21,13 +21,23 @@ from harness.builders import Cli
 from harness.cell import SCHEMA, CellSpec
 from harness.compat import InstallPlan
 from harness.engine import EngineInfo
+from harness.runner import CellRunner, plan_for
+from harness.scenarios import fixture_digest, load_scenarios
+
+# Only answers about the builders are kept; an error or timeout is retried on the next run.
+STORED_VERDICTS = ("shared", "diverged", "uninstallable")
 
 
 def key_inputs(
-    spec: CellSpec, plan: InstallPlan, engine: EngineInfo, cli: Cli, fixture: str
+    spec: CellSpec, plan: InstallPlan, engine: EngineInfo, cli: Cli, fixture: str, run: int = 0
 ) -> dict[str, Any]:
-    """Everything that can change a cell's answer (the managed flag and paths cannot)."""
+    """Everything that can change a cell's answer (the managed flag and paths cannot).
+
+    ``run`` > 0 names a repeated run of the same cell (bisect --repeat); run 0 is the cell.
+    """
+    repeat = {"run": run} if run else {}
     return {
+        **repeat,
         "schema": SCHEMA,
         "harness": __version__,
         "spec": asdict(spec),
@@ -76,3 +86,27 @@ class ResultStore:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
             raise
+
+
+class StoredCells:
+    """Cells through the store: a stored answer is returned as is, a new one is stored at once."""
+
+    def __init__(self, runner: CellRunner, store: ResultStore, *, force: bool = False) -> None:
+        self.runner = runner
+        self.store = store
+        self.force = force
+        self._fixtures = {name: fixture_digest(s) for name, s in load_scenarios().items()}
+
+    def get(self, spec: CellSpec, run: int = 0) -> tuple[dict[str, Any], bool]:
+        """The cell's result and whether it came from the store."""
+        runner = self.runner
+        plan = plan_for(spec, runner.releases, runner.compat)
+        fixture = self._fixtures[runner.scenario(spec.scenario).name]
+        key = cell_key(key_inputs(spec, plan, runner.engine.info, runner.cli, fixture, run))
+        stored = None if self.force else self.store.get(key)
+        if stored is not None:
+            return stored, True
+        result = runner.run(spec, plan)
+        if result["verdict"] in STORED_VERDICTS:
+            self.store.put(key, result)
+        return result, False

@@ -1,0 +1,144 @@
+"""``nox -s bisect -- LO HI``: the first release where the cache behaviour changes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from harness.bisect_driver import COMPOSE, SDK, BisectRequest, run_bisect
+from harness.bisect_report import markdown_report, terminal_report
+from harness.bisection import probe_budget
+from harness.cell import CLI_BUILDS
+from harness.config import ConfigError, load_config
+from harness.console import fail, say
+from harness.pypi import ReleaseIndexError, between
+from harness.runner import BadInput
+from harness.session import open_runner
+from harness.store import ResultStore, StoredCells
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="nox -s bisect --",
+        description="Find the first release between LO and HI whose cache behaviour differs from "
+        "LO's, with the fewest builds (stored cells are reused, new ones stored).",
+        epilog="A bound that names a series (1.20) means its earliest release as LO and its "
+        "latest as HI.",
+    )
+    p.add_argument("low", metavar="LO", help="low bound: a release (1.20.0) or a series (1.20)")
+    p.add_argument("high", metavar="HI", help="high bound: a release or a series")
+    p.add_argument(
+        "--package",
+        choices=(COMPOSE, SDK),
+        default=COMPOSE,
+        help="what moves: docker-compose releases (default), or docker SDK releases "
+        "with compose held at --compose",
+    )
+    p.add_argument(
+        "--compose",
+        metavar="VERSION",
+        help="the docker-compose release to hold when --package docker",
+    )
+    p.add_argument(
+        "--sdk",
+        default="auto",
+        metavar="VERSION",
+        help="the docker SDK to hold when bisecting compose (default: auto)",
+    )
+    p.add_argument("--scenario", default="seed", help="scenario from fixtures/scenarios.toml")
+    p.add_argument(
+        "--cli-build",
+        choices=CLI_BUILDS,
+        default="default",
+        help="COMPOSE_DOCKER_CLI_BUILD ('default' = unset)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run each probe N times; disagreeing runs make it flaky (default 1)",
+    )
+    p.add_argument("--pre", action="store_true", help="include pre-releases")
+    p.add_argument("--yanked", action="store_true", help="include yanked releases")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=Path("matrix.toml"),
+        help="[compat] rules and [run] options (default: matrix.toml)",
+    )
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=Path("results"),
+        help="store (RESULTS/cells) and report (RESULTS/bisect.md, .json)",
+    )
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write the report JSON here")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.repeat < 1:
+        return fail("--repeat must be at least 1")
+    if args.package == SDK and not args.compose:
+        return fail("--package docker needs --compose VERSION (the compose release to hold)")
+    try:
+        config = load_config(args.config)
+        run = config.run
+        request = BisectRequest(
+            package=args.package,
+            low=args.low,
+            high=args.high,
+            compose=args.compose,
+            sdk=args.sdk,
+            scenario=args.scenario,
+            cli_build=args.cli_build,
+            order=run.order,
+            uid=run.uid,
+            gid=run.gid,
+            timeout=run.timeout,
+            repeat=args.repeat,
+        )
+        with open_runner(config) as runner:
+            runner.scenario(args.scenario)
+            if args.package == SDK:
+                runner.releases.exact(COMPOSE, args.compose)
+            try:
+                versions = between(
+                    runner.releases.of(args.package),
+                    args.low,
+                    args.high,
+                    pre=args.pre,
+                    yanked=args.yanked,
+                )
+            except (ReleaseIndexError, ValueError) as error:
+                raise BadInput(f"{args.package}: {error}") from None
+            say(
+                f"{args.package} {args.low} … {args.high} → {versions[0].text} … "
+                f"{versions[-1].text}: {len(versions)} releases "
+                f"({', '.join(v.text for v in versions)}); at most "
+                f"{probe_budget(len(versions))} probes"
+            )
+            cells = StoredCells(runner, ResultStore(args.results / "cells"))
+            report = run_bisect(request, versions, cells, log=say)
+    except (BadInput, ConfigError) as error:
+        return fail(str(error))
+    except KeyboardInterrupt:
+        return fail("interrupted: every finished probe is stored; run again to resume", 130)
+    say("")
+    say(terminal_report(report))
+    args.results.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(report, indent=1) + "\n"
+    (args.results / "bisect.json").write_text(text)
+    (args.results / "bisect.md").write_text(markdown_report(report))
+    if args.json:
+        args.json.write_text(text)
+    say(f"\nwrote {args.results / 'bisect.md'} and {args.results / 'bisect.json'}")
+    return 0 if report["status"] != "error" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

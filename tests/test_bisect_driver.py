@@ -1,0 +1,176 @@
+"""The bisection driver over scripted cells (the engine-backed run is in test_bisect_engine)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from harness.bisect_driver import COMPOSE, SDK, BisectRequest, behaviour, run_bisect
+from harness.bisect_report import answer, markdown_report, terminal_report
+from harness.cell import CellSpec
+from harness.pypi import Release
+
+VERSIONS = [
+    Release.of(v, datetime(2018, 3, 1, tzinfo=UTC))
+    for v in ("1.20.0", "1.20.1", "1.21.0", "1.21.1", "1.21.2", "1.22.0")
+]
+SDK_OF = {
+    "1.20.0": "3.1.3",
+    "1.20.1": "3.1.4",
+    "1.21.0": "3.2.1",
+    "1.21.1": "3.3.0",
+    "1.21.2": "3.3.0",
+    "1.22.0": "3.4.1",
+}
+
+
+class ScriptedCells:
+    """Verdicts from a function of (compose, sdk); records every request like a store would."""
+
+    def __init__(self, verdict_of) -> None:
+        self.verdict_of = verdict_of
+        self.asked: list[tuple[str, str, int]] = []
+
+    def get(self, spec: CellSpec, run: int = 0) -> tuple[dict[str, Any], bool]:
+        sdk = SDK_OF.get(spec.compose, "?") if spec.sdk == "auto" else spec.sdk
+        self.asked.append((spec.compose, spec.sdk, run))
+        verdict = self.verdict_of(spec.compose, sdk, run)
+        cell = {
+            "compose": spec.compose,
+            "sdk": sdk,
+            "verdict": verdict,
+            "diverged_at": {"step": 3, "instruction": "ADD"} if verdict == "diverged" else None,
+            "reason": "installer failed" if verdict == "uninstallable" else None,
+        }
+        return cell, False
+
+
+def request(**changes: Any) -> BisectRequest:
+    return BisectRequest(**{"package": COMPOSE, "low": "1.20", "high": "1.22", **changes})
+
+
+def fixed_in_compose(compose: str, sdk: str, run: int) -> str:
+    return "shared" if compose >= "1.21.1" else "diverged"
+
+
+def test_found_boundary_with_compare_link_and_compose_as_culprit() -> None:
+    cells = ScriptedCells(fixed_in_compose)
+    report = run_bisect(request(), VERSIONS, cells, log=lambda line: None)
+    assert report["status"] == "found"
+    assert (report["last_old"], report["first_new"]) == ("1.21.0", "1.21.1")
+    assert report["old_verdict"] == "diverged at step 3" and report["new_verdict"] == "shared"
+    assert report["compare_url"] == "https://github.com/docker/compose/compare/1.21.0...1.21.1"
+    assert report["reproduce"] == "nox -s repro -- --compose 1.21.1"
+    probed = [p["version"] for p in report["probes"]]
+    assert probed[:2] == ["1.20.0", "1.22.0"] and len(probed) <= 5
+    culprit = report["culprit"]
+    assert culprit["package"] == COMPOSE
+    assert [(c["compose"], c["sdk"], c["verdict"]) for c in culprit["crosses"]] == [
+        ("1.21.0", "3.3.0", "diverged@3"),
+        ("1.21.1", "3.2.1", "shared"),
+    ]
+    assert "1.21.1 is the first release that does not" in answer(report)
+    text = terminal_report(report)
+    assert "found:" in text and "compare/1.21.0...1.21.1" in text
+    markdown = markdown_report(report)
+    assert "Reproduce with: `nox -s repro -- --compose 1.21.1`" in markdown
+    assert "Changes: https://github.com/docker/compose/compare/1.21.0...1.21.1" in markdown
+    assert "- compose 1.21.0 with docker SDK 3.3.0: diverged at step 3" in markdown
+    assert "<details><summary>Environment</summary>" in markdown
+
+
+def test_culprit_is_the_sdk_when_the_behaviour_follows_it() -> None:
+    cells = ScriptedCells(lambda compose, sdk, run: "shared" if sdk >= "3.3.0" else "diverged")
+    report = run_bisect(request(), VERSIONS, cells, log=lambda line: None)
+    assert report["first_new"] == "1.21.1"
+    assert report["culprit"]["package"] == SDK
+
+
+def test_no_change_says_so_and_suggests_widening() -> None:
+    cells = ScriptedCells(lambda compose, sdk, run: "diverged")
+    report = run_bisect(request(), VERSIONS, cells, log=lambda line: None)
+    assert report["status"] == "no-change"
+    assert len(report["probes"]) == 2
+    assert "Widen the range" in answer(report)
+    assert report["culprit"] is None
+
+
+def test_skips_on_the_boundary_are_reported_as_ambiguous() -> None:
+    def verdict(compose: str, sdk: str, run: int) -> str:
+        if compose in ("1.21.0", "1.21.1"):
+            return "uninstallable"
+        return fixed_in_compose(compose, sdk, run)
+
+    report = run_bisect(request(), VERSIONS, ScriptedCells(verdict), log=lambda line: None)
+    assert report["status"] == "ambiguous"
+    assert report["candidates"] == ["1.21.0", "1.21.1", "1.21.2"]  # first new is one of them
+    assert report["last_old"] == "1.20.1"
+
+
+def test_repeated_runs_that_disagree_are_flaky() -> None:
+    def verdict(compose: str, sdk: str, run: int) -> str:
+        if compose == "1.21.0":
+            return "shared" if run == 1 else "diverged"
+        return fixed_in_compose(compose, sdk, run)
+
+    cells = ScriptedCells(verdict)
+    report = run_bisect(request(repeat=3), VERSIONS, cells, log=lambda line: None)
+    assert report["status"] == "flaky"
+    assert report["flaky"] == "1.21.0"
+    flaky_probe = next(p for p in report["probes"] if p["version"] == "1.21.0")
+    assert flaky_probe["runs"] == "2/3"
+    assert {run for _, _, run in cells.asked} == {0, 1, 2}
+
+
+def test_an_untestable_end_is_an_error_naming_the_release() -> None:
+    def verdict(compose: str, sdk: str, run: int) -> str:
+        return "uninstallable" if compose == "1.22.0" else "diverged"
+
+    report = run_bisect(request(), VERSIONS, ScriptedCells(verdict), log=lambda line: None)
+    assert report["status"] == "error"
+    assert "1.22.0 (uninstallable: installer failed)" in report["reason"]
+
+
+def test_sdk_bisection_holds_compose() -> None:
+    sdks = [Release.of(v, datetime(2018, 3, 1, tzinfo=UTC)) for v in ("3.1.4", "3.2.1", "3.3.0")]
+    cells = ScriptedCells(lambda compose, sdk, run: "shared" if sdk >= "3.2.1" else "diverged")
+    report = run_bisect(
+        request(package=SDK, compose="1.20.0", low="3.1.4", high="3.3.0"),
+        sdks,
+        cells,
+        log=lambda line: None,
+    )
+    assert report["first_new"] == "3.2.1"
+    assert {compose for compose, _, _ in cells.asked} == {"1.20.0"}
+    assert report["compare_url"] == "https://github.com/docker/docker-py/compare/3.1.4...3.2.1"
+    assert report["reproduce"] == "nox -s repro -- --compose 1.20.0 --sdk 3.2.1"
+    assert report["culprit"]["package"] == SDK
+
+
+def test_behaviour_keys() -> None:
+    assert behaviour({"verdict": "diverged", "diverged_at": {"step": 4}}) == "diverged@4"
+    assert behaviour({"verdict": "shared"}) == "shared"
+    for verdict in ("uninstallable", "error", "timeout"):
+        assert behaviour({"verdict": verdict}) is None
+
+
+def test_culprit_from_one_decisive_cross_when_the_other_cannot_run() -> None:
+    def verdict(compose: str, sdk: str, run: int) -> str:
+        if compose >= "1.21.1" and sdk < "3.3.0":
+            return "error"  # the newer compose needs the newer SDK
+        return fixed_in_compose(compose, sdk, run)
+
+    report = run_bisect(request(), VERSIONS, ScriptedCells(verdict), log=lambda line: None)
+    assert report["culprit"]["package"] == COMPOSE
+    assert "could not be tested" in report["culprit"]["reason"]
+
+
+def test_contradicting_crosses_name_no_package() -> None:
+    def verdict(compose: str, sdk: str, run: int) -> str:
+        if (compose, sdk) == ("1.21.1", "3.2.1"):
+            return "diverged"  # new compose with the old SDK behaves old: needs both to change
+        return fixed_in_compose(compose, sdk, run)
+
+    report = run_bisect(request(), VERSIONS, ScriptedCells(verdict), log=lambda line: None)
+    assert report["culprit"]["package"] is None
+    assert report["culprit"]["reason"] == "the cross cells do not single out one package"

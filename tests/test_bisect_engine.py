@@ -1,0 +1,68 @@
+"""Bisection on the real engine over a small real range of docker-compose releases."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.engine import Engine
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.engine
+
+
+def bisect(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", "bisect", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+
+
+def test_bisect_finds_the_release_that_shares_the_cache(engine: Engine, tmp_path: Path) -> None:
+    env = {"DOCKER_HOST": engine.host}
+    results = tmp_path / "results"
+    args = ("1.27.4", "1.28.0", "--results", str(results), "--json", str(tmp_path / "b.json"))
+    done = bisect(*args, env=env)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert report["status"] == "found"
+    assert (report["last_old"], report["first_new"]) == ("1.27.4", "1.28.0")
+    assert report["old_verdict"] == "diverged at step 3" and report["new_verdict"] == "shared"
+    assert [p["version"] for p in report["probes"]] == ["1.27.4", "1.28.0"]
+    assert all(p["cell"]["engine"]["version"] == engine.info.version for p in report["probes"])
+    assert report["compare_url"].endswith("/docker/compose/compare/1.27.4...1.28.0")
+    # the two releases resolved different SDKs: the cross cells decide who changed it
+    crosses = report["culprit"]["crosses"]
+    assert {(c["compose"], c["sdk"]) for c in crosses} == {
+        ("1.27.4", report["probes"][1]["sdk"]),
+        ("1.28.0", report["probes"][0]["sdk"]),
+    }
+    assert report["culprit"]["package"] in ("docker-compose", "docker")
+    markdown = (results / "bisect.md").read_text()
+    assert "1.28.0 is the first release that does not" in markdown
+
+    again = bisect(*args, env=env)
+    assert again.returncode == 0
+    assert "2 probes, 0 new builds" in again.stdout
+
+
+def test_bisect_bad_bound_lists_the_nearest_releases(tmp_path: Path) -> None:
+    done = bisect("1.20.7", "1.22", "--results", str(tmp_path), env={})
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "1.20.7" in done.stderr and "1.20.1" in done.stderr and "1.21.0" in done.stderr
+
+
+def test_bisect_sdk_needs_the_compose_to_hold(tmp_path: Path) -> None:
+    done = bisect("3.1", "3.3", "--package", "docker", env={})
+    assert done.returncode == 2
+    assert "--package docker needs --compose VERSION" in done.stderr
