@@ -10,7 +10,8 @@ from pathlib import Path
 from harness.bisect_driver import COMPOSE, SDK, BisectRequest, run_bisect
 from harness.bisect_report import markdown_report, terminal_report
 from harness.bisection import probe_budget
-from harness.cell import CLI_BUILDS
+from harness.cell import CellSpec
+from harness.cli_options import add_condition, add_config, project_of, scenario_of
 from harness.config import ConfigError, load_config
 from harness.console import fail, say
 from harness.pypi import ReleaseIndexError, between
@@ -47,13 +48,6 @@ def parser() -> argparse.ArgumentParser:
         metavar="VERSION",
         help="the docker SDK to hold when bisecting compose (default: auto)",
     )
-    p.add_argument("--scenario", default="seed", help="scenario from fixtures/scenarios.toml")
-    p.add_argument(
-        "--cli-build",
-        choices=CLI_BUILDS,
-        default="default",
-        help="COMPOSE_DOCKER_CLI_BUILD ('default' = unset)",
-    )
     p.add_argument(
         "--repeat",
         type=int,
@@ -61,14 +55,10 @@ def parser() -> argparse.ArgumentParser:
         metavar="N",
         help="run each probe N times; disagreeing runs make it flaky (default 1)",
     )
+    add_condition(p)
+    add_config(p, "[compat] rules and [run] options")
     p.add_argument("--pre", action="store_true", help="include pre-releases")
     p.add_argument("--yanked", action="store_true", help="include yanked releases")
-    p.add_argument(
-        "--config",
-        type=Path,
-        default=Path("matrix.toml"),
-        help="[compat] rules and [run] options (default: matrix.toml)",
-    )
     p.add_argument(
         "--results",
         type=Path,
@@ -86,24 +76,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.package == SDK and not args.compose:
         return fail("--package docker needs --compose VERSION (the compose release to hold)")
     try:
+        project, service = project_of(args)
         config = load_config(args.config)
         run = config.run
         request = BisectRequest(
             package=args.package,
             low=args.low,
             high=args.high,
-            compose=args.compose,
-            sdk=args.sdk,
-            scenario=args.scenario,
-            cli_build=args.cli_build,
-            order=run.order,
-            uid=run.uid,
-            gid=run.gid,
-            timeout=run.timeout,
             repeat=args.repeat,
+            cell=CellSpec(
+                compose=args.compose or "",
+                sdk=args.sdk,
+                scenario=scenario_of(args),
+                cli_build=args.cli_build,
+                order=run.order,
+                uid=run.uid,
+                gid=run.gid,
+                timeout=run.timeout,
+                explain=run.explain,
+                project=project,
+                service=service,
+            ),
         )
         with open_runner(config) as runner:
-            runner.scenario(args.scenario)
+            runner.scenario(request.spec(request.high))
             if args.package == SDK:
                 runner.releases.exact(COMPOSE, args.compose)
             try:

@@ -24,38 +24,19 @@ class Cells(Protocol):
 
 @dataclass(frozen=True)
 class BisectRequest:
-    package: str  # which package moves: docker-compose or docker (the SDK)
+    """Which package moves between which bounds; every probe is ``cell`` with that version."""
+
+    package: str  # docker-compose, or docker (the SDK, with cell.compose held)
     low: str
     high: str
-    compose: str | None = None  # held fixed when bisecting the SDK
-    sdk: str = "auto"  # held fixed when bisecting compose
-    scenario: str = "seed"
-    cli_build: str = "default"
-    order: str = "compose-first"
-    uid: int = 1000
-    gid: int = 1000
-    timeout: float = 600
+    cell: CellSpec  # the held inputs: compose or sdk, scenario/project, cli_build, options
     repeat: int = 1
 
     def spec(self, version: str) -> CellSpec:
-        moving = (
-            {"compose": version}
-            if self.package == COMPOSE
-            else {"compose": self.compose or "", "sdk": version}
-        )
-        return CellSpec(
-            **{
-                "compose": "",
-                "sdk": self.sdk,
-                "scenario": self.scenario,
-                "cli_build": self.cli_build,
-                "order": self.order,
-                "uid": self.uid,
-                "gid": self.gid,
-                "timeout": self.timeout,
-                **moving,
-            }
-        )
+        """The cell that probes ``version`` of the moving package."""
+        if self.package == COMPOSE:
+            return replace(self.cell, compose=version)
+        return replace(self.cell, sdk=version)
 
 
 def behaviour(cell: Mapping[str, Any]) -> str | None:
@@ -149,9 +130,11 @@ def _report(
             "resolved": [versions[0].text, versions[-1].text],
             "count": len(versions),
         },
-        "held": {"compose": request.compose} if request.package == SDK else {"sdk": request.sdk},
-        "scenario": request.scenario,
-        "cli_build": request.cli_build,
+        "held": {"compose": request.cell.compose}
+        if request.package == SDK
+        else {"sdk": request.cell.sdk},
+        "scenario": request.cell.scenario,
+        "cli_build": request.cell.cli_build,
         "repeat": request.repeat,
         "last_old": last_old,
         "first_new": first_new,
@@ -182,7 +165,9 @@ def _reproduce(request: BisectRequest, version: str) -> str:
     parts = ["nox -s repro --", "--compose", spec.compose]
     if spec.sdk != "auto":
         parts += ["--sdk", spec.sdk]
-    if spec.scenario != "seed":
+    if spec.project:
+        parts += ["--project", spec.project, "--service", spec.service or ""]
+    elif spec.scenario != "seed":
         parts += ["--scenario", spec.scenario]
     if spec.cli_build != "default":
         parts += ["--cli-build", spec.cli_build]

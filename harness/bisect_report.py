@@ -10,8 +10,8 @@ from typing import Any
 
 from tabulate import tabulate
 
-from harness import __version__
 from harness.bisect_driver import describe
+from harness.render import environment_lines
 
 Report = Mapping[str, Any]
 
@@ -119,22 +119,10 @@ def markdown_report(report: Report) -> str:
         "",
         "<details><summary>Environment</summary>",
         "",
-        *_environment(report),
+        *environment_lines([p["cell"] for p in report["probes"] if p.get("cell")]),
+        f"- each probe run {report['repeat']} time(s)",
         "",
         "</details>",
         "",
     ]
     return "\n".join(parts)
-
-
-def _environment(report: Report) -> list[str]:
-    cell = next((p["cell"] for p in report["probes"] if p.get("cell")), None) or {}
-    engine = cell.get("engine") or {}
-    cli = cell.get("cli") or {}
-    return [
-        f"- Docker engine {engine.get('version', '?')} (API {engine.get('api_version', '?')}, "
-        f"storage driver {engine.get('storage_driver', '?')})",
-        f"- reference builder: docker CLI {cli.get('version', '?')}, legacy builder",
-        f"- Python {cell.get('python', '?')}; repeat {report['repeat']}",
-        f"- harness {__version__}",
-    ]

@@ -13,6 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.composefile import ServiceBuild
 from harness.process import Completed, run
 
 _PASS_THROUGH = ("HOME", "LANG", "LC_ALL", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY")
@@ -55,21 +56,30 @@ def build_environment(docker_host: str, cli: Cli, cli_build: str) -> dict[str, s
     return env
 
 
-def cli_build(cli: Cli, context: Path, tag: str, env: dict[str, str], timeout: float) -> Completed:
+def cli_build(
+    cli: Cli,
+    project: Path,
+    tag: str,
+    build: ServiceBuild,
+    env: dict[str, str],
+    timeout: float,
+) -> Completed:
+    """``docker build`` with the compose service's options, from the project folder."""
     return run(
-        [cli.path, "build", "--tag", tag, "."],
+        [cli.path, "build", "--tag", tag, *build.cli_options(), build.context],
         env=env,
-        cwd=context,
+        cwd=project,
         timeout=timeout,
     )
 
 
 def compose_build(
-    compose: Path, context: Path, project: str, service: str, env: dict[str, str], timeout: float
+    compose: Path, project: Path, name: str, service: str, env: dict[str, str], timeout: float
 ) -> Completed:
+    """``docker-compose build SERVICE`` from the project folder, under our project name."""
     return run(
-        [str(compose), "--project-name", project, "build", service],
+        [str(compose), "--project-name", name, "build", service],
         env=env,
-        cwd=context,
+        cwd=project,
         timeout=timeout,
     )

@@ -12,6 +12,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,13 +23,22 @@ from harness import __version__
 from harness.baseimage import BaseImageError, create_base
 from harness.builders import Cli, build_environment, cli_build, compose_build
 from harness.buildlog import parse_build_log
-from harness.chains import ChainError, compose_image, image_chain, remove_cell_artifacts
+from harness.chains import (
+    ChainError,
+    compose_image,
+    image_chain,
+    image_id,
+    remove_cell_artifacts,
+    restore_tag,
+)
 from harness.compat import InstallPlan, sdk_in_range
-from harness.context import materialize, observed_owner, owner_for
+from harness.context import BuildContext, materialize, observed_owner, owner_for
 from harness.dockerfile import from_image, parse_instructions
 from harness.engine import Engine
 from harness.envs import Environment, EnvironmentFactory, InstallFailure
+from harness.explain import explain
 from harness.process import Completed
+from harness.recorder import RecordingProxy
 from harness.scenarios import Scenario
 from harness.verdict import Judgement, Verdict, judge
 
@@ -49,6 +59,9 @@ class CellSpec:
     uid: int = 1000
     gid: int = 1000
     timeout: float = 600
+    explain: bool = False  # capture both build contexts and diff them when the cache missed
+    project: str | None = None  # a user's compose project folder instead of a scenario
+    service: str | None = None  # the service to build in that project
 
     @property
     def builders(self) -> tuple[str, str]:
@@ -85,17 +98,18 @@ def run_cell(
     _describe_environment(result, installed)
     cell_id = uuid.uuid4().hex[:12]
     result["cell_id"] = cell_id
-    context_dir = workdir / f"context-{cell_id}"
+    cell_dir = workdir / f"cell-{cell_id}"
+    cell_dir.mkdir(parents=True)
     interrupted = True
     try:
         judgement = _build_and_judge(
-            spec, scenario, engine, cli, installed, cell_id, context_dir, result, log
+            spec, scenario, engine, cli, installed, cell_id, cell_dir, result, log
         )
         interrupted = False
     finally:
         # An abandoned request may still land in the engine after we stop: keep sweeping.
         remove_cell_artifacts(engine.client, cell_id, settle_seconds=5 if interrupted else 0)
-        shutil.rmtree(context_dir, ignore_errors=True)
+        shutil.rmtree(cell_dir, ignore_errors=True)
     _record_judgement(result, judgement)
     return _finish(result, started)
 
@@ -107,7 +121,7 @@ def _build_and_judge(
     cli: Cli,
     installed: Environment,
     cell_id: str,
-    context_dir: Path,
+    workdir: Path,
     result: dict,
     log: Callable[[str], None],
 ) -> Judgement:
@@ -116,48 +130,107 @@ def _build_and_judge(
         base = create_base(engine.client, scenario.base, original_from, cell_id)
     except (BaseImageError, docker.errors.DockerException) as error:
         return Judgement(Verdict.ERROR, reason=f"base image: {error}")
-    context = materialize(scenario, context_dir, base, owner_for(scenario, spec.uid, spec.gid))
+    context = materialize(
+        scenario, workdir / "project", base, owner_for(scenario, spec.uid, spec.gid)
+    )
     result["owner"] = asdict(observed_owner(context))
     result["base"] = {"from": original_from, "kind": scenario.base}
+    result["build_options"] = context.build.cli_options()
+    if context.build.ignored:
+        result["notes"].append(
+            f"build options not mirrored by docker build: {', '.join(context.build.ignored)}"
+        )
     instructions = parse_instructions(context.dockerfile.read_text())
+    if sum(1 for i in instructions if i.keyword == "FROM") != 1:
+        return Judgement(
+            Verdict.ERROR,
+            reason="multi-stage Dockerfiles are not supported: the verdict reads one image chain",
+        )
     env = build_environment(engine.host, cli, spec.cli_build)
     project = f"cachebisect{cell_id}"
-    builds: dict[str, _Build] = {}
-    for name in spec.builders:
-        log(f"building with {'docker-compose' if name == 'compose' else 'docker build'} ...")
-        if name == "cli":
-            completed = cli_build(
-                cli, context.path, f"cache-bisect/cli:{cell_id}", env, spec.timeout
+    users_tag = image_id(engine.client, context.build.image) if context.build.image else None
+    chains: dict[str, list[str]] = {}
+    logs: dict[str, str] = {}
+    try:
+        for name in spec.builders:
+            log(f"building with {'docker-compose' if name == 'compose' else 'docker build'} ...")
+            completed = _run_build(
+                name,
+                spec,
+                scenario.service,
+                context,
+                cli,
+                installed,
+                env,
+                project,
+                cell_id,
+                engine.host,
+                workdir,
             )
-        else:
-            completed = compose_build(
-                installed.compose_exe, context.path, project, scenario.service, env, spec.timeout
-            )
-        builds[name] = _Build(completed)
-        result["logs"][name] = completed.output
-        result["timings"][f"build_{name}"] = round(completed.seconds, 3)
-        if completed.timed_out:
-            return Judgement(Verdict.TIMEOUT, reason=f"{name} build exceeded {spec.timeout:.0f}s")
-        if not completed.ok:
-            failure = completed.error_lines(3)
-            return Judgement(Verdict.ERROR, reason=f"{name} build failed: {failure}")
-        try:
-            final = (
-                f"cache-bisect/cli:{cell_id}"
-                if name == "cli"
-                else compose_image(engine.client, project, scenario.service, cell_id)
-            )
-            builds[name].chain = image_chain(engine.client, final, len(instructions))
-        except (ChainError, docker.errors.DockerException) as error:
-            return Judgement(Verdict.ERROR, reason=f"{name} image chain: {error}")
-    first, second = (builds[name] for name in spec.builders)
-    return judge(
+            logs[name] = result["logs"][name] = completed.output
+            result["timings"][f"build_{name}"] = round(completed.seconds, 3)
+            if completed.timed_out:
+                return Judgement(
+                    Verdict.TIMEOUT, reason=f"{name} build exceeded {spec.timeout:.0f}s"
+                )
+            if not completed.ok:
+                failure = completed.error_lines(3)
+                return Judgement(Verdict.ERROR, reason=f"{name} build failed: {failure}")
+            try:
+                final = (
+                    f"cache-bisect/cli:{cell_id}"
+                    if name == "cli"
+                    else compose_image(
+                        engine.client, project, scenario.service, cell_id, context.build.image
+                    )
+                )
+                chains[name] = image_chain(engine.client, final, len(instructions))
+            except (ChainError, docker.errors.DockerException) as error:
+                return Judgement(Verdict.ERROR, reason=f"{name} image chain: {error}")
+    finally:
+        if context.build.image:
+            restore_tag(engine.client, context.build.image, users_tag)
+    first, second = spec.builders
+    judgement = judge(
         instructions,
-        first.chain or [],
-        second.chain or [],
-        parse_build_log(first.completed.output),
-        parse_build_log(second.completed.output),
+        chains[first],
+        chains[second],
+        parse_build_log(logs[first]),
+        parse_build_log(logs[second]),
     )
+    if spec.explain and judgement.diverged_at is not None:
+        result["explain"], result["explain_summary"] = explain(
+            workdir / "capture-compose", workdir / "capture-cli", judgement.diverged_at.instruction
+        )
+    return judgement
+
+
+def _run_build(
+    name: str,
+    spec: CellSpec,
+    service: str,
+    context: BuildContext,
+    cli: Cli,
+    installed: Environment,
+    env: dict[str, str],
+    project: str,
+    cell_id: str,
+    engine_host: str,
+    workdir: Path,
+) -> Completed:
+    """One build; with ``explain``, through a recording proxy that keeps what the client sent."""
+    with ExitStack() as stack:
+        if spec.explain:
+            proxy = stack.enter_context(
+                RecordingProxy(engine_host, workdir / f"{name}.sock", workdir / f"capture-{name}")
+            )
+            env = {**env, "DOCKER_HOST": proxy.host}
+        if name == "cli":
+            tag = f"cache-bisect/cli:{cell_id}"
+            return cli_build(cli, context.path, tag, context.build, env, spec.timeout)
+        return compose_build(
+            installed.compose_exe, context.path, project, service, env, spec.timeout
+        )
 
 
 def _skeleton(

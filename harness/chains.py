@@ -28,16 +28,41 @@ def image_chain(client: docker.DockerClient, final: str, steps: int) -> list[str
     return chain
 
 
-def compose_image(client: docker.DockerClient, project: str, service: str, cell_id: str) -> str:
-    """The image docker-compose tagged for the service (``project_service`` in compose 1.x)."""
-    for name in (f"{project}_{service}", f"{project}-{service}"):
+def compose_image(
+    client: docker.DockerClient, project: str, service: str, cell_id: str, image: str | None
+) -> str:
+    """The image docker-compose tagged for the service: its ``image:`` name if it has one,
+    else ``project_service`` (compose 1.x)."""
+    names = [image] if image else [f"{project}_{service}", f"{project}-{service}"]
+    for name in names:
         try:
-            image = client.images.get(name)
+            found = client.images.get(name)
         except docker.errors.ImageNotFound:
             continue
-        if image.labels.get(CELL) == cell_id:
-            return image.id
-    raise ChainError(f"docker-compose reported success but no image {project}_{service} exists")
+        if found.labels.get(CELL) == cell_id:
+            return found.id
+    raise ChainError(f"docker-compose reported success but no image {names[0]} of this cell exists")
+
+
+def image_id(client: docker.DockerClient, name: str) -> str | None:
+    try:
+        return client.images.get(name).id
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def restore_tag(client: docker.DockerClient, name: str, previous: str | None) -> None:
+    """Give a tag the build took over back to the user's image (a new tag goes with our image
+    when the cell's images are removed)."""
+    if previous is not None:
+        client.api.tag(previous, *_split_tag(name))
+
+
+def _split_tag(name: str) -> tuple[str, str]:
+    repository, _, tag = name.rpartition(":")
+    if not repository or "/" in tag:
+        return name, "latest"
+    return repository, tag
 
 
 def remove_cell_artifacts(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -20,7 +20,7 @@ CLI_BUILDS = ("default", "0", "1")
 ORDERS = ("compose-first", "cli-first")
 _SECTIONS = {"matrix", "run", "compat"}
 _MATRIX_KEYS = {"compose", "sdk", "cli_build", "scenario", "latest_patch_only", "pre", "exclude"}
-_RUN_KEYS = {"order", "timeout", "install_timeout", "uid", "gid"}
+_RUN_KEYS = {"order", "timeout", "install_timeout", "uid", "gid", "explain"}
 _EXCLUDE_KEYS = {"compose", "sdk", "cli_build", "scenario"}
 
 
@@ -57,6 +57,7 @@ class RunOptions:
     install_timeout: float = 900.0
     uid: int = 1000
     gid: int = 1000
+    explain: bool = False  # capture contexts and diff them for diverged cells
 
 
 @dataclass(frozen=True)
@@ -89,11 +90,24 @@ def is_exact_version(text: str) -> bool:
 
 
 def load_config(path: Path) -> MatrixConfig:
+    """Read and validate a matrix file; ``[compat] from = "other.toml"`` shares another file's
+    rules, so one set of overrides serves several matrices."""
+    text = _read(path)
+    config = parse_config(text, str(path))
+    shared = tomllib.loads(text).get("compat", {}).get("from")
+    if shared is None:
+        return config
+    origin = path.parent / shared
+    if origin.resolve() == path.resolve():
+        raise ConfigError(f"{path}: [compat] from names the file itself")
+    return replace(config, compat=parse_config(_read(origin), str(origin)).compat)
+
+
+def _read(path: Path) -> str:
     try:
-        text = path.read_text()
+        return path.read_text()
     except OSError as error:
         raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
-    return parse_config(text, str(path))
 
 
 def parse_config(text: str, name: str = "matrix.toml") -> MatrixConfig:
@@ -147,8 +161,13 @@ def parse_config(text: str, name: str = "matrix.toml") -> MatrixConfig:
         flags[key] = value
     exclude = tuple(_parse_exclusions(matrix.get("exclude", []), fail))
     run = _parse_run(data.get("run", {}), fail)
+    compat_table = data.get("compat", {})
+    if isinstance(compat_table, dict) and "from" in compat_table:
+        if set(compat_table) != {"from"} or not isinstance(compat_table["from"], str):
+            raise fail("from", "must be the only key, naming another matrix file", "compat")
+        compat_table = {}  # load_config reads the named file's rules
     try:
-        compat = parse_compat(data.get("compat", {}))
+        compat = parse_compat(compat_table)
     except CompatError as error:
         raise ConfigError(f"{name}: {error}") from None
     lines = {key: line for key in _MATRIX_KEYS if (line := _line_of(text, "matrix", key))}
@@ -231,7 +250,10 @@ def _parse_run(value: object, fail) -> RunOptions:
         if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number < 2**31:
             raise fail(key, "must be an integer id (0 means root)", "run")
         ids[key] = number
-    return RunOptions(order=order, **numbers, **ids)
+    explain = value.get("explain", defaults.explain)
+    if not isinstance(explain, bool):
+        raise fail("explain", "must be true or false", "run")
+    return RunOptions(order=order, explain=explain, **numbers, **ids)
 
 
 def _line_of(text: str, section: str, key: str) -> int | None:

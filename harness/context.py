@@ -2,8 +2,9 @@
 
 docker-py writes each file's uid/gid/uname/gname into the context tar; the CLI writes 0:0.
 When the checkout is owned by root the two agree and the cache miss vanishes, so the harness
-copies the fixture to a fresh folder and sets the owner (default 1000:1000) and normal modes
-(0644 files, 0755 folders: umask 022) instead of inheriting whatever the clone has.
+copies the fixture to a fresh folder and sets the owner (default 1000:1000) and the modes a
+checkout with the scenario's umask has (022: 0644 files, 0755 folders), instead of inheriting
+whatever the clone has. A user's own project is copied with its owners and modes kept.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.composefile import ServiceBuild, service_build
 from harness.dockerfile import replace_from
 from harness.scenarios import Scenario
+
+COMPOSE_FILES = ("docker-compose.yml", "docker-compose.yaml")
 
 
 @dataclass(frozen=True)
@@ -25,56 +29,94 @@ class Owner:
 
 @dataclass(frozen=True)
 class BuildContext:
-    path: Path
+    path: Path  # the project folder: where the compose file is and both builds run
     dockerfile: Path
-    owner: Owner
+    build: ServiceBuild
+    owner: Owner | None  # None: each file keeps its own owner (a user's project)
 
 
-def owner_for(scenario: Scenario, uid: int, gid: int) -> Owner:
-    return Owner(0, 0) if scenario.owner == "root" else Owner(uid, gid)
+def compose_file(folder: Path) -> Path:
+    for name in COMPOSE_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    raise FileNotFoundError(f"no {' or '.join(COMPOSE_FILES)} in {folder}")
 
 
-def materialize(scenario: Scenario, target: Path, base_image: str, owner: Owner) -> BuildContext:
-    """Copy the scenario's fixture into ``target`` (which must not exist) as a build context."""
+def read_compose_build(folder: Path, service: str) -> ServiceBuild:
+    return service_build(compose_file(folder).read_text(), service)
+
+
+def read_service_build(scenario: Scenario) -> ServiceBuild:
+    return read_compose_build(scenario.fixture_dir(), scenario.service)
+
+
+def owner_for(scenario: Scenario, uid: int, gid: int) -> Owner | None:
+    return {"root": Owner(0, 0), "checkout": Owner(uid, gid)}.get(scenario.owner)
+
+
+def materialize(
+    scenario: Scenario, target: Path, base_image: str, owner: Owner | None
+) -> BuildContext:
+    """Copy the scenario's folder into ``target`` (which must not exist) as a build context,
+    with the chosen Dockerfile where the compose file expects it and its FROM on our base."""
     source = scenario.fixture_dir()
-    target.mkdir(parents=True)
-    for item in sorted(source.rglob("*")):
-        relative = item.relative_to(source)
-        if _is_other_dockerfile(relative, scenario.dockerfile):
-            continue
-        destination = target / ("Dockerfile" if str(relative) == scenario.dockerfile else relative)
-        if item.is_symlink():
-            destination.symlink_to(os.readlink(item))
-        elif item.is_dir():
-            destination.mkdir(exist_ok=True)
-        else:
-            shutil.copyfile(item, destination)
-    dockerfile = target / "Dockerfile"
+    build = read_service_build(scenario)
+    wanted = Path(build.dockerfile_path)
+    variant = Path(scenario.dockerfile)
+    shutil.copytree(
+        source,
+        target,
+        symlinks=True,
+        ignore=lambda folder, names: _other_variants(
+            source, Path(folder), names, {wanted, variant}
+        ),
+    )
+    if variant != wanted:
+        shutil.copyfile(source / variant, target / wanted)
+        (target / variant).unlink(missing_ok=True)
+    dockerfile = target / wanted
     dockerfile.write_text(replace_from(dockerfile.read_text(), base_image))
-    _normalise(target, owner)
-    return BuildContext(target, dockerfile, owner)
+    if owner is None:
+        _keep_owners(source, target)
+    else:
+        _normalise(target, owner, scenario)
+    return BuildContext(target, dockerfile, build, owner)
 
 
-def _is_other_dockerfile(relative: Path, chosen: str) -> bool:
-    """Dockerfile variants of the fixture that this scenario does not build stay out."""
-    name = str(relative)
-    return name != chosen and (name == "Dockerfile" or name.startswith("Dockerfile."))
+def _other_variants(source: Path, folder: Path, names: list[str], keep: set[Path]) -> set[str]:
+    """Dockerfile variants of a fixture that this scenario does not build stay out."""
+    skipped = set()
+    for name in names:
+        relative = (folder / name).relative_to(source)
+        if (name == "Dockerfile" or name.startswith("Dockerfile.")) and relative not in keep:
+            skipped.add(name)
+    return skipped
 
 
-def _normalise(root: Path, owner: Owner) -> None:
-    """Give every entry a developer checkout's modes and the chosen owner."""
+def _normalise(root: Path, owner: Owner, scenario: Scenario) -> None:
+    """Give every entry the modes of a checkout made with the scenario's umask, and the owner."""
     can_chown = os.geteuid() == 0
+    executable = {root / path for path in scenario.executable}
     for path in [root, *root.rglob("*")]:
-        if path.is_symlink():
-            if can_chown:
-                os.lchown(path, owner.uid, owner.gid)
-            continue
-        path.chmod(0o755 if path.is_dir() else 0o644)
+        if not path.is_symlink():
+            full = 0o777 if path.is_dir() or path in executable else 0o666
+            path.chmod(full & ~scenario.umask_bits)
         if can_chown:
-            os.chown(path, owner.uid, owner.gid)
+            os.lchown(path, owner.uid, owner.gid)
+
+
+def _keep_owners(source: Path, target: Path) -> None:
+    """copytree keeps modes but not owners: give each copy its original's uid/gid."""
+    if os.geteuid() != 0:
+        return
+    for path in [target, *target.rglob("*")]:
+        original = source / path.relative_to(target)
+        if original.exists() or original.is_symlink():
+            status = original.lstat()
+            os.lchown(path, status.st_uid, status.st_gid)
 
 
 def observed_owner(context: BuildContext) -> Owner:
-    """The owner the files really have (not root: we could not chown, the user's own ids)."""
+    """The owner the Dockerfile really has (not root: we could not chown, the user's ids)."""
     status = context.dockerfile.stat()
     return Owner(status.st_uid, status.st_gid)

@@ -67,10 +67,15 @@ def expand_matrix(
     compose_releases: Sequence[Release],
     sdk_releases: Sequence[Release],
     scenarios: Iterable[str],
+    project: str | None = None,
+    service: str | None = None,
 ) -> list[CellSpec]:
-    """Every cell of the matrix, rows (compose, sdk) in version order, conditions after."""
+    """Every cell of the matrix, rows (compose, sdk) in version order, conditions after.
+
+    With a ``project`` (a user's compose folder), it replaces the scenario axis.
+    """
     known = set(scenarios)
-    for name in config.scenario:
+    for name in () if project else config.scenario:
         if name not in known:
             raise ConfigError(
                 f"{config.where('scenario')}: [matrix] scenario: unknown scenario {name!r} "
@@ -90,11 +95,14 @@ def expand_matrix(
             uid=run.uid,
             gid=run.gid,
             timeout=run.timeout,
+            explain=run.explain,
+            project=project,
+            service=service,
         )
         for compose, sdk, scenario, cli_build in product(
             compose_versions(config, compose_releases),
             config.sdk,
-            config.scenario,
+            ("project",) if project else config.scenario,
             config.cli_build,
         )
         if not any(rule.matches(compose, sdk, cli_build, scenario) for rule in config.exclude)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cell import CellSpec
+from harness.cli_options import add_config, add_project, project_of
 from harness.config import ConfigError, MatrixConfig, load_config
 from harness.console import fail, say
 from harness.matrix import cell_id, expand_matrix
@@ -29,12 +30,6 @@ def parser() -> argparse.ArgumentParser:
         "stored cells, and write RESULTS/matrix.json and RESULTS/matrix.md.",
     )
     p.add_argument(
-        "--config",
-        type=Path,
-        default=Path("matrix.toml"),
-        help="matrix file (default: matrix.toml)",
-    )
-    p.add_argument(
         "--results",
         type=Path,
         default=Path("results"),
@@ -50,15 +45,20 @@ def parser() -> argparse.ArgumentParser:
         help="run only this cell id (repeatable; see --list); no tables are written",
     )
     p.add_argument("--list", action="store_true", help="print the cell ids and exit")
+    add_config(p, "matrix file")
+    add_project(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        project, service = project_of(args)
         config = load_config(args.config)
         with open_runner(config) as runner:
-            cells = matrix_cells(config, runner)
+            cells = matrix_cells(config, runner, project, service)
+            if project:
+                runner.scenario(cells[0])  # a bad project fails here, before any build
             if args.list:
                 for spec in cells:
                     say(cell_id(spec))
@@ -79,13 +79,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def matrix_cells(config: MatrixConfig, runner: CellRunner) -> list[CellSpec]:
+def matrix_cells(
+    config: MatrixConfig,
+    runner: CellRunner,
+    project: str | None = None,
+    service: str | None = None,
+) -> list[CellSpec]:
     explicit_sdk = any(sdk != "auto" for sdk in config.sdk)
     return expand_matrix(
         config,
         runner.releases.of(COMPOSE),
         runner.releases.of(SDK) if explicit_sdk else [],
         load_scenarios(),
+        project,
+        service,
     )
 
 

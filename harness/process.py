@@ -28,11 +28,11 @@ class Completed:
         return self.returncode == 0 and not self.timed_out
 
     def error_lines(self, count: int = 6) -> str:
-        """The error, cause and exception lines (else the last lines), in order, so a reason
+        """The error, cause and exception lines (else the last line), in order, so a reason
         starts with what failed rather than a traceback frame or a generic hint."""
         lines = [line.strip() for line in self.output.strip().splitlines() if line.strip()]
         telling = [line for line in lines if _ERROR_LINE.match(line)]
-        return "\n".join((telling or lines)[-count:])
+        return "\n".join(telling[-count:] if telling else lines[-1:])
 
 
 def run(

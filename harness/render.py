@@ -91,7 +91,9 @@ def terminal_table(cells: Iterable[Cell]) -> str:
     return tabulate(body, headers=headers, tablefmt="simple", disable_numparse=True)
 
 
-def _environment(cells: Sequence[Cell]) -> list[str]:
+def environment_lines(cells: Sequence[Cell]) -> list[str]:
+    """The engine, CLI, Python, owners, order, harness and overrides behind these cells."""
+
     def distinct(pick) -> str:
         return ", ".join(sorted({str(pick(c)) for c in cells if pick(c) is not None})) or "?"
 
@@ -122,6 +124,24 @@ def _environment(cells: Sequence[Cell]) -> list[str]:
     return lines
 
 
+def explained(cells: Sequence[Cell]) -> list[tuple[str, str]]:
+    """Each distinct explanation of a diverged cell, with the cells it explains."""
+    by_reason: dict[str, list[Cell]] = {}
+    for cell in cells:
+        for line in cell.get("explain_summary") or []:
+            by_reason.setdefault(line, []).append(cell)
+    return [(why, _where(group)) for why, group in by_reason.items()]
+
+
+def _where(group: Sequence[Cell]) -> str:
+    if len(group) <= 3:
+        return "; ".join(
+            f"compose {c['compose']}, {condition_label(condition_of(c), True)}" for c in group
+        )
+    versions = sorted({str(c["compose"]) for c in group}, key=Version)
+    return f"{len(group)} cells, compose {versions[0]}–{versions[-1]}"
+
+
 def markdown_report(
     cells: Sequence[Cell], title: str = "docker-compose build vs docker build: layer cache"
 ) -> str:
@@ -138,11 +158,15 @@ def markdown_report(
     parts = [f"## {title}", "", table, "", LEGEND]
     if steps:
         parts += [""] + [f"- step {step}: `{text}`" for step, text in steps]
+    reasons = explained(cells)
+    if reasons:
+        parts += ["", "What differed in the build contexts the two clients sent:", ""]
+        parts += [f"- {why} ({where})" for why, where in reasons]
     parts += [
         "",
         "<details><summary>Environment</summary>",
         "",
-        *_environment(cells),
+        *environment_lines(cells),
         "",
         "</details>",
         "",

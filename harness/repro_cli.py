@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from harness.cell import CLI_BUILDS, ORDERS, CellSpec
+from harness.cell import ORDERS, CellSpec
+from harness.cli_options import add_condition, add_config, project_of, scenario_of
 from harness.config import ConfigError, load_config
 from harness.console import fail, say
 from harness.runner import BadInput
@@ -38,13 +39,6 @@ def parser() -> argparse.ArgumentParser:
         "resolved to on its release date",
     )
     p.add_argument(
-        "--cli-build",
-        choices=CLI_BUILDS,
-        default="default",
-        help="COMPOSE_DOCKER_CLI_BUILD for docker-compose ('default' = unset)",
-    )
-    p.add_argument("--scenario", default="seed", help="scenario from fixtures/scenarios.toml")
-    p.add_argument(
         "--order",
         choices=ORDERS,
         default=None,
@@ -55,11 +49,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--gid", type=int, default=None, help="owner gid of the build context files")
     p.add_argument("--timeout", type=float, default=None, help="seconds allowed per build")
     p.add_argument(
-        "--config",
-        type=Path,
-        default=Path("matrix.toml"),
-        help="where the [compat] overrides and [run] defaults come from",
+        "--explain",
+        action="store_true",
+        help="capture both build contexts through a recording proxy and, when the "
+        "cache missed, list the tar header fields that differ",
     )
+    add_condition(p)
+    add_config(p, "where the [compat] overrides and [run] defaults come from")
     p.add_argument("--json", type=Path, metavar="PATH", help="write the full result here")
     return p
 
@@ -67,20 +63,24 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        project, service = project_of(args)
         config = load_config(args.config)
         run = config.run
         spec = CellSpec(
             compose=args.compose,
             sdk=args.sdk,
-            scenario=args.scenario,
             cli_build=args.cli_build,
             order=args.order or run.order,
             uid=run.uid if args.uid is None else args.uid,
             gid=run.gid if args.gid is None else args.gid,
             timeout=args.timeout or run.timeout,
+            explain=args.explain or run.explain,
+            project=project,
+            service=service,
+            scenario=scenario_of(args),
         )
         with open_runner(config) as runner:
-            runner.scenario(spec.scenario)
+            runner.scenario(spec)
             result = runner.run(spec)
     except (BadInput, ConfigError) as error:
         return fail(str(error))

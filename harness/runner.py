@@ -18,7 +18,7 @@ from harness.compat import Compat, InstallPlan, plan_install
 from harness.engine import Engine
 from harness.envs import EnvironmentFactory
 from harness.pypi import Release, ReleaseIndex, UnknownRelease, cutoff_for, resolve_bound
-from harness.scenarios import Scenario, get_scenario
+from harness.scenarios import Scenario, get_scenario, project_scenario
 
 COMPOSE = "docker-compose"
 SDK = "docker"
@@ -81,15 +81,18 @@ class CellRunner:
     compat: Compat
     log: Callable[[str], None] = print
 
-    def scenario(self, name: str) -> Scenario:
+    def scenario(self, spec: CellSpec) -> Scenario:
+        """The scenario a cell builds: a named fixture, or the user's project."""
         try:
-            return get_scenario(name)
+            if spec.project:
+                return project_scenario(Path(spec.project), spec.service or "")
+            return get_scenario(spec.scenario)
         except ValueError as error:
             raise BadInput(str(error)) from None
 
     def run(self, spec: CellSpec, plan: InstallPlan | None = None) -> dict[str, object]:
         plan = plan or plan_for(spec, self.releases, self.compat)
-        scenario = self.scenario(spec.scenario)
+        scenario = self.scenario(spec)
         with tempfile.TemporaryDirectory(prefix="cache-bisect-") as workdir:
             return run_cell(
                 spec,

@@ -13,8 +13,9 @@ from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 _BASES = ("busybox", "registry")
-_OWNERS = ("checkout", "root")
+_OWNERS = ("checkout", "root", "preserve")
 _KEYS = {"description", "varies", "fixture", "dockerfile", "service", "base", "owner"}
+_OPTIONAL = {"umask": "022", "executable": ()}
 
 
 class ScenarioError(ValueError):
@@ -31,6 +32,12 @@ class Scenario:
     service: str
     base: str
     owner: str
+    umask: str = "022"  # the checkout's umask: 022 gives 0644/0755, 002 gives 0664/0775
+    executable: tuple[str, ...] = ()  # fixture files checked out with the executable bit
+
+    @property
+    def umask_bits(self) -> int:
+        return int(self.umask, 8)
 
     def fixture_dir(self, root: Path = FIXTURES) -> Path:
         return root / self.fixture
@@ -46,11 +53,11 @@ def parse_scenarios(text: str) -> dict[str, Scenario]:
     for name, table in data.items():
         if not isinstance(table, dict):
             raise ScenarioError(f"scenario {name!r} must be a table")
-        unknown = set(table) - _KEYS
+        unknown = set(table) - _KEYS - set(_OPTIONAL)
         if unknown:
             raise ScenarioError(
                 f"scenario {name!r}: unknown key {sorted(unknown)[0]!r} "
-                f"(valid: {', '.join(sorted(_KEYS))})"
+                f"(valid: {', '.join(sorted(_KEYS | set(_OPTIONAL)))})"
             )
         missing = _KEYS - set(table)
         if missing:
@@ -62,6 +69,13 @@ def parse_scenarios(text: str) -> dict[str, Scenario]:
             raise ScenarioError(f"scenario {name!r}: base must be one of {', '.join(_BASES)}")
         if table["owner"] not in _OWNERS:
             raise ScenarioError(f"scenario {name!r}: owner must be one of {', '.join(_OWNERS)}")
+        umask = table.get("umask", _OPTIONAL["umask"])
+        if not isinstance(umask, str) or len(umask) != 3 or any(c not in "01234567" for c in umask):
+            raise ScenarioError(f"scenario {name!r}: umask must be three octal digits like '022'")
+        executable = table.get("executable", [])
+        if not isinstance(executable, list) or not all(isinstance(p, str) for p in executable):
+            raise ScenarioError(f"scenario {name!r}: executable must be a list of file paths")
+        table = {**table, "executable": tuple(executable)}
         scenarios[name] = Scenario(name=name, **table)
     return scenarios
 
@@ -91,3 +105,27 @@ def fixture_digest(scenario: Scenario, root: Path = FIXTURES) -> str:
         elif path.is_file():
             digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()[:16]
+
+
+def project_scenario(path: Path, service: str) -> Scenario:
+    """A user's own compose project as a scenario: copied as it is (owners and modes kept),
+    built on its own base images (derived per cell), never modified in place."""
+    from harness.context import read_compose_build  # the compose file decides the Dockerfile
+
+    folder = path.resolve()
+    if not folder.is_dir():
+        raise ScenarioError(f"--project {path}: not a folder")
+    try:
+        build = read_compose_build(folder, service)
+    except (OSError, ValueError) as error:
+        raise ScenarioError(f"--project {path}: {error}") from None
+    return Scenario(
+        name="project",
+        description=f"the user's project {folder.name}, service {service}",
+        varies="nothing: the project exactly as it is checked out",
+        fixture=str(folder),
+        dockerfile=build.dockerfile_path,
+        service=service,
+        base="registry",
+        owner="preserve",
+    )

@@ -22,7 +22,7 @@ from harness.cell import SCHEMA, CellSpec
 from harness.compat import InstallPlan
 from harness.engine import EngineInfo
 from harness.runner import CellRunner, plan_for
-from harness.scenarios import fixture_digest, load_scenarios
+from harness.scenarios import fixture_digest
 
 # Only answers about the builders are kept; an error or timeout is retried on the next run.
 STORED_VERDICTS = ("shared", "diverged", "uninstallable")
@@ -95,13 +95,16 @@ class StoredCells:
         self.runner = runner
         self.store = store
         self.force = force
-        self._fixtures = {name: fixture_digest(s) for name, s in load_scenarios().items()}
+        self._fixtures: dict[tuple[str, str | None, str | None], str] = {}
 
     def get(self, spec: CellSpec, run: int = 0) -> tuple[dict[str, Any], bool]:
         """The cell's result and whether it came from the store."""
         runner = self.runner
         plan = plan_for(spec, runner.releases, runner.compat)
-        fixture = self._fixtures[runner.scenario(spec.scenario).name]
+        which = (spec.scenario, spec.project, spec.service)
+        if which not in self._fixtures:  # a project is read once per run, not once per cell
+            self._fixtures[which] = fixture_digest(runner.scenario(spec))
+        fixture = self._fixtures[which]
         key = cell_key(key_inputs(spec, plan, runner.engine.info, runner.cli, fixture, run))
         stored = None if self.force else self.store.get(key)
         if stored is not None:

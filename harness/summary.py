@@ -42,4 +42,5 @@ def cell_summary(cell: Mapping[str, Any]) -> list[str]:
     if cell.get("sdk_in_range") is False:
         lines.append("note: this docker SDK is outside the range the compose release declares")
     lines.append(f"verdict: {verdict_phrase(cell)}")
+    lines += [f"why: {line}" for line in cell.get("explain_summary") or []]
     return lines

@@ -45,8 +45,14 @@ class ScriptedCells:
         return cell, False
 
 
-def request(**changes: Any) -> BisectRequest:
-    return BisectRequest(**{"package": COMPOSE, "low": "1.20", "high": "1.22", **changes})
+def request(
+    package: str = COMPOSE,
+    low: str = "1.20",
+    high: str = "1.22",
+    repeat: int = 1,
+    compose: str = "",
+) -> BisectRequest:
+    return BisectRequest(package, low, high, CellSpec(compose=compose), repeat)
 
 
 def fixed_in_compose(compose: str, sdk: str, run: int) -> str:

@@ -24,7 +24,8 @@ SDK = releases("3.1.4", "4.4.4")
 
 def test_committed_matrix_is_valid() -> None:
     config = load_config(ROOT / "matrix.toml")
-    assert config.cli_build == ("default", "1")
+    assert config.cli_build == ("default", "0", "1")
+    assert config.run.explain is True
     assert config.latest_patch_only is True
     assert config.compat.overrides, "the compat rules are part of the committed matrix"
 
@@ -137,3 +138,27 @@ def test_exclusion_matching() -> None:
     assert rule.matches("1.24.1", "auto", "1", "seed")
     assert not rule.matches("1.25.0", "auto", "1", "seed")
     assert not rule.matches("1.24.1", "auto", "default", "seed")
+
+
+def test_compat_rules_can_come_from_another_file(tmp_path: Path) -> None:
+    (tmp_path / "base.toml").write_text(
+        '[matrix]\ncompose = ["1.20.0"]\n[[compat.override]]\npackage = "PyYAML"\n'
+        'requirement = "PyYAML==5.1"\nreason = "r"\n'
+    )
+    other = tmp_path / "other.toml"
+    other.write_text('[matrix]\ncompose = ["1.29.2"]\n[compat]\nfrom = "base.toml"\n')
+    config = load_config(other)
+    assert config.compose == ("1.29.2",)
+    assert [rule.requirement for rule in config.compat.overrides] == ["PyYAML==5.1"]
+    assert (
+        load_config(ROOT / "matrix-scenarios.toml").compat
+        == load_config(ROOT / "matrix.toml").compat
+    )
+    other.write_text(
+        '[matrix]\ncompose = ["1.29.2"]\n[compat]\nfrom = "base.toml"\nunpinned = []\n'
+    )
+    with pytest.raises(ConfigError, match="from: must be the only key"):
+        load_config(other)
+    other.write_text('[matrix]\ncompose = ["1.29.2"]\n[compat]\nfrom = "none.toml"\n')
+    with pytest.raises(ConfigError, match=r"none\.toml: cannot read"):
+        load_config(other)

@@ -117,3 +117,16 @@ def test_markdown_report_has_table_legend_steps_and_environment() -> None:
     assert "docker CLI 28.2.2" in details and "Python 3.11.7" in details
     assert "override `PyYAML==6.0.1` (old PyYAML fails): compose 1.20.0" in details
     assert report.rstrip().endswith("</details>")
+
+
+def test_explanations_are_listed_once_with_the_cells_they_explain() -> None:
+    why = "blah.txt: uid 1000 vs 0, gid 1000 vs 0"
+    cells = [
+        cell(v, "default", "diverged", 3, explain_summary=[why])
+        for v in ("1.19.0", "1.20.1", "1.21.2", "1.22.0")
+    ]
+    cells.append(cell("1.23.2", "1", "diverged", 3, explain_summary=["only in compose's: x"]))
+    report = markdown_report(cells)
+    assert report.count(why) == 1
+    assert f"- {why} (4 cells, compose 1.19.0–1.22.0)" in report
+    assert "- only in compose's: x (compose 1.23.2, seed: COMPOSE_DOCKER_CLI_BUILD =1)" in report

@@ -1,0 +1,76 @@
+"""What docker-compose will build for a service, read from its compose file (pure).
+
+The reference `docker build` must get the same context, Dockerfile, build args and target as
+the compose service, or a difference in the cache would be our doing, not the builders'.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+
+import yaml
+
+_SUPPORTED = {"context", "dockerfile", "args", "target"}
+
+
+class ComposeFileError(ValueError):
+    """The compose file cannot be read or has no buildable service of that name."""
+
+
+@dataclass(frozen=True)
+class ServiceBuild:
+    context: str = "."  # relative to the compose file's folder
+    dockerfile: str = "Dockerfile"  # relative to the context, as compose reads it
+    args: dict[str, str] = field(default_factory=dict)
+    target: str | None = None
+    image: str | None = None  # the service's `image:` — the tag compose gives the build
+    ignored: tuple[str, ...] = ()  # build options the reference CLI build does not mirror
+
+    @property
+    def dockerfile_path(self) -> str:
+        """The Dockerfile relative to the compose file's folder (may leave the context)."""
+        return posixpath.normpath(posixpath.join(self.context, self.dockerfile))
+
+    def cli_options(self) -> list[str]:
+        """``docker build`` options equivalent to this build section (context goes last)."""
+        options = []
+        if self.dockerfile != "Dockerfile":
+            options += ["--file", self.dockerfile_path]
+        for key, value in self.args.items():
+            options += ["--build-arg", f"{key}={value}"]
+        if self.target:
+            options += ["--target", self.target]
+        return options
+
+
+def service_build(text: str, service: str) -> ServiceBuild:
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ComposeFileError(f"the compose file is not valid YAML: {error}") from None
+    services = (document or {}).get("services") if isinstance(document, dict) else None
+    if not isinstance(services, dict):
+        raise ComposeFileError("the compose file has no services (a version 2+ file is needed)")
+    if service not in services:
+        raise ComposeFileError(
+            f"no service {service!r} in the compose file (services: {', '.join(sorted(services))})"
+        )
+    definition = services[service] or {}
+    build = definition.get("build")
+    image = str(definition["image"]) if definition.get("image") else None
+    if isinstance(build, str):
+        return ServiceBuild(context=build, image=image)
+    if not isinstance(build, dict):
+        raise ComposeFileError(f"service {service!r} has no build section")
+    args = build.get("args") or {}
+    if isinstance(args, list):  # ["KEY=value", "KEY"] form
+        args = dict(item.split("=", 1) if "=" in item else (item, "") for item in args)
+    return ServiceBuild(
+        context=str(build.get("context", ".")),
+        dockerfile=str(build.get("dockerfile", "Dockerfile")),
+        args={str(key): "" if value is None else str(value) for key, value in args.items()},
+        target=build.get("target"),
+        image=image,
+        ignored=tuple(sorted(set(build) - _SUPPORTED)),
+    )

@@ -1,0 +1,309 @@
+"""What differs between two build-context tars, limited to the paths a step reads.
+
+The legacy builder's cache key for ``ADD``/``COPY`` hashes the tar headers of its sources
+(owner, mode, names…) as well as their content. So "the cache missed at step 3" becomes
+"blah.txt: uid 1000 vs 0" by comparing, field by field, the entries that step's sources match
+in the context docker-compose sent against the one the CLI sent. Pure: bytes in, facts out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import posixpath
+import re
+import tarfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+FIELDS = ("type", "mode", "uid", "gid", "uname", "gname", "size", "linkname", "digest")
+
+Value = str | int | bool | None
+PathFilter = Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class TarEntry:
+    """One member's header facts; ``digest`` is the sha256 of a regular file's content."""
+
+    path: str
+    type: str
+    mode: int
+    uid: int
+    gid: int
+    uname: str
+    gname: str
+    size: int
+    linkname: str
+    digest: str | None
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One field of one path that differs; ``present`` means the path is on one side only."""
+
+    path: str
+    field: str
+    compose: Value
+    cli: Value
+
+    def as_json(self) -> dict[str, Value]:
+        return {
+            "path": self.path,
+            "field": self.field,
+            "compose": _json_value(self.field, self.compose),
+            "cli": _json_value(self.field, self.cli),
+        }
+
+
+def normalize_path(name: str) -> str:
+    """A member name as a context path: no leading "/" or "./", no trailing "/"."""
+    path = name.lstrip("/")
+    while path.startswith("./"):
+        path = path[2:].lstrip("/")
+    return path.rstrip("/") or "."
+
+
+def read_entries(tar_bytes: bytes) -> dict[str, TarEntry]:
+    """Every member by normalized path; a repeated path keeps its last member, as extraction
+    does."""
+    entries: dict[str, TarEntry] = {}
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:") as archive:
+        for member in archive:
+            entry = _entry(archive, member)
+            entries[entry.path] = entry
+    return entries
+
+
+def _entry(archive: tarfile.TarFile, member: tarfile.TarInfo) -> TarEntry:
+    digest = None
+    if member.isreg():
+        content = archive.extractfile(member)
+        assert content is not None  # a regular member always has content
+        digest = hashlib.sha256(content.read()).hexdigest()
+    return TarEntry(
+        path=normalize_path(member.name),
+        type=_type(member),
+        mode=member.mode & 0o7777,
+        uid=member.uid,
+        gid=member.gid,
+        uname=member.uname,
+        gname=member.gname,
+        size=member.size,
+        linkname=member.linkname,
+        digest=digest,
+    )
+
+
+def _type(member: tarfile.TarInfo) -> str:
+    if member.isreg():
+        return "file"
+    if member.isdir():
+        return "dir"
+    if member.issym():
+        return "symlink"
+    if member.islnk():
+        return "hardlink"
+    return "other"
+
+
+def diff_entries(
+    compose: dict[str, TarEntry], cli: dict[str, TarEntry], paths: PathFilter | None = None
+) -> list[Difference]:
+    """Differences by path (sorted), then field in :data:`FIELDS` order."""
+    differences: list[Difference] = []
+    for path in sorted(compose.keys() | cli.keys()):
+        if paths is not None and not paths(path):
+            continue
+        left, right = compose.get(path), cli.get(path)
+        if left is None or right is None:
+            differences.append(Difference(path, "present", left is not None, right is not None))
+            continue
+        for field in FIELDS:
+            if getattr(left, field) != getattr(right, field):
+                differences.append(
+                    Difference(path, field, getattr(left, field), getattr(right, field))
+                )
+    return differences
+
+
+def sources_filter(instruction: str, dockerignore_free: bool = True) -> PathFilter:
+    """Which context paths an instruction's result depends on.
+
+    ``ADD``/``COPY``: the paths each source matches (Go ``filepath.Match`` globs, as the
+    legacy builder uses) and everything under a matched directory; ``.`` is the whole context,
+    ``--from`` and URLs are not the context at all. Any other instruction, a source with an
+    unresolved ``$variable`` or a bad glob: every path, since we cannot say less.
+    ``dockerignore_free=False`` (a .dockerignore may reshape the context) also means every path.
+    """
+    keyword, rest = [*instruction.split(None, 1), "", ""][:2]
+    if keyword.upper() not in ("ADD", "COPY") or not dockerignore_free:
+        return _everything
+    flags, arguments = _split_flags(rest)
+    if any(flag.split("=", 1)[0].lower() == "--from" for flag in flags):
+        return _nothing
+    if len(arguments) < 2:  # not a valid ADD/COPY: claim no knowledge
+        return _everything
+    matchers: list[re.Pattern[str]] = []
+    for source in arguments[:-1]:
+        if _is_remote(source):
+            continue
+        pattern = _context_pattern(source)
+        if pattern is None:
+            return _everything
+        matchers.append(pattern)
+    return lambda path: any(
+        pattern.fullmatch(prefix) for pattern in matchers for prefix in _self_and_parents(path)
+    )
+
+
+def _everything(path: str) -> bool:
+    return True
+
+
+def _nothing(path: str) -> bool:
+    return False
+
+
+def _split_flags(text: str) -> tuple[list[str], list[str]]:
+    """Leading ``--flag[=value]`` words, then the arguments (JSON array or whitespace form)."""
+    flags: list[str] = []
+    rest = text.strip()
+    while rest.startswith("--"):
+        flag, rest = [*rest.split(None, 1), ""][:2]
+        flags.append(flag)
+    if rest.startswith("["):
+        try:
+            parsed = json.loads(rest)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, list) and all(isinstance(item, str) for item in parsed):
+            return flags, parsed
+    return flags, rest.split()
+
+
+def _is_remote(source: str) -> bool:
+    return source.startswith(("http://", "https://", "git://", "git@"))
+
+
+def _context_pattern(source: str) -> re.Pattern[str] | None:
+    """The source as a regex over normalized context paths; None when it can't be known."""
+    if "$" in source:
+        return None
+    cleaned = posixpath.normpath("/" + source).lstrip("/") or "."
+    if cleaned == ".":
+        return re.compile(r".*", re.DOTALL)
+    try:
+        return re.compile(_go_glob(cleaned), re.DOTALL)
+    except _BadPattern:
+        return None
+
+
+def _self_and_parents(path: str) -> Iterable[str]:
+    parts = path.split("/")
+    return ("/".join(parts[:count]) for count in range(1, len(parts) + 1))
+
+
+class _BadPattern(ValueError):
+    """Go's filepath.ErrBadPattern: the builder would have failed on this source."""
+
+
+def _go_glob(pattern: str) -> str:
+    """Go ``filepath.Match`` syntax (Unix) as a regex: ``*`` and ``?`` stop at "/",
+    ``[^...]`` negates, backslash escapes."""
+    out: list[str] = []
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "[":
+            regex, index = _char_class(pattern, index + 1)
+            out.append(regex)
+            continue
+        elif char == "\\":
+            index += 1
+            if index >= len(pattern):
+                raise _BadPattern(pattern)
+            out.append(re.escape(pattern[index]))
+        else:
+            out.append(re.escape(char))
+        index += 1
+    return "".join(out)
+
+
+def _char_class(pattern: str, index: int) -> tuple[str, int]:
+    """The class starting after "[" as a regex, and the index after its "]"."""
+    negated = pattern.startswith("^", index)
+    if negated:
+        index += 1
+    ranges: list[str] = []
+    count = 0
+    while True:
+        if index >= len(pattern):
+            raise _BadPattern(pattern)
+        if pattern[index] == "]" and count > 0:
+            index += 1
+            break
+        low, index = _class_char(pattern, index)
+        high = low
+        if pattern.startswith("-", index):
+            high, index = _class_char(pattern, index + 1)
+        count += 1
+        if low <= high:  # Go accepts an empty range; it just matches nothing
+            ranges.append(f"{re.escape(low)}-{re.escape(high)}")
+    if not ranges:
+        return ("." if negated else "(?!)"), index
+    return f"[{'^' if negated else ''}{''.join(ranges)}]", index
+
+
+def _class_char(pattern: str, index: int) -> tuple[str, int]:
+    if index >= len(pattern) or pattern[index] in "-]":
+        raise _BadPattern(pattern)
+    if pattern[index] == "\\":
+        index += 1
+        if index >= len(pattern):
+            raise _BadPattern(pattern)
+    return pattern[index], index + 1
+
+
+def summarize(differences: Iterable[Difference]) -> list[str]:
+    """One line per path, in first-seen order, always "compose vs cli"."""
+    by_path: dict[str, list[Difference]] = {}
+    for difference in differences:
+        by_path.setdefault(difference.path, []).append(difference)
+    lines: list[str] = []
+    for path, found in by_path.items():
+        for difference in found:
+            if difference.field == "present":
+                side = "compose's" if difference.compose else "cli's"
+                lines.append(f"only in {side} context: {path}")
+        fields = [
+            f"{d.field} {_shown(d.field, d.compose)} vs {_shown(d.field, d.cli)}"
+            for d in found
+            if d.field != "present"
+        ]
+        if fields:
+            lines.append(f"{path}: {', '.join(fields)}")
+    return lines
+
+
+def _json_value(field: str, value: Value) -> Value:
+    if field == "mode" and isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:04o}"
+    return value
+
+
+def _shown(field: str, value: Value) -> str:
+    if value is None:
+        return "none"
+    if field == "mode" and isinstance(value, int):
+        return f"{value:04o}"
+    if field == "digest" and isinstance(value, str):
+        return value[:12]
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import pytest
+
+from harness.composefile import ComposeFileError, ServiceBuild, service_build
+
+
+def test_short_form_is_the_context() -> None:
+    build = service_build("version: '2'\nservices:\n  test:\n    build: .\n", "test")
+    assert build == ServiceBuild(context=".")
+    assert build.cli_options() == []
+    assert build.dockerfile_path == "Dockerfile"
+
+
+def test_long_form_maps_to_cli_options() -> None:
+    text = """
+services:
+  web:
+    build:
+      context: ./app
+      dockerfile: ../docker/Custom.Dockerfile
+      args:
+        VERSION: 1.0
+        EMPTY:
+      target: final
+      cache_from: [x]
+"""
+    build = service_build(text, "web")
+    assert build.dockerfile_path == "docker/Custom.Dockerfile"
+    assert build.cli_options() == [
+        "--file",
+        "docker/Custom.Dockerfile",
+        "--build-arg",
+        "VERSION=1.0",
+        "--build-arg",
+        "EMPTY=",
+        "--target",
+        "final",
+    ]
+    assert build.ignored == ("cache_from",)
+
+
+def test_list_form_args() -> None:
+    text = "services:\n  s:\n    build:\n      context: .\n      args: ['A=1', 'B']\n"
+    assert service_build(text, "s").args == {"A": "1", "B": ""}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("services: [", "not valid YAML"),
+        ("version: '1'\n", "has no services"),
+        ("services:\n  a:\n    image: x\n", "no service 'b' in the compose file (services: a)"),
+        ("services:\n  b:\n    image: x\n", "service 'b' has no build section"),
+    ],
+)
+def test_errors(text: str, message: str) -> None:
+    with pytest.raises(ComposeFileError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        service_build(text, "b")
