@@ -43,8 +43,6 @@ from harness.scenarios import Scenario
 from harness.verdict import Judgement, Verdict, judge
 
 SCHEMA = 1
-ORDERS = ("compose-first", "cli-first")
-CLI_BUILDS = ("default", "0", "1")
 
 
 @dataclass(frozen=True)
@@ -66,12 +64,6 @@ class CellSpec:
     @property
     def builders(self) -> tuple[str, str]:
         return ("compose", "cli") if self.order == "compose-first" else ("cli", "compose")
-
-
-@dataclass
-class _Build:
-    completed: Completed
-    chain: list[str] | None = None
 
 
 def run_cell(

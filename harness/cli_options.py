@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cell import CLI_BUILDS
+from harness.config import CLI_BUILDS
 from harness.runner import BadInput
 
 

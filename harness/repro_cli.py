@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from harness.cell import ORDERS, CellSpec
+from harness.cell import CellSpec
 from harness.cli_options import add_condition, add_config, project_of, scenario_of
-from harness.config import ConfigError, load_config
+from harness.config import ORDERS, ConfigError, load_config
 from harness.console import fail, say
 from harness.runner import BadInput
 from harness.session import open_runner
