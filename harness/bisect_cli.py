@@ -78,22 +78,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         project, service = project_of(args)
         config = load_config(args.config)
-        run = config.run
         request = BisectRequest(
             package=args.package,
             low=args.low,
             high=args.high,
             repeat=args.repeat,
-            cell=CellSpec(
+            cell=CellSpec.from_run(
+                config.run,
                 compose=args.compose or "",
                 sdk=args.sdk,
                 scenario=scenario_of(args),
                 cli_build=args.cli_build,
-                order=run.order,
-                uid=run.uid,
-                gid=run.gid,
-                timeout=run.timeout,
-                explain=run.explain,
                 project=project,
                 service=service,
             ),

@@ -16,6 +16,7 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import docker.errors
 
@@ -32,6 +33,7 @@ from harness.chains import (
     restore_tag,
 )
 from harness.compat import InstallPlan, sdk_in_range
+from harness.config import RunOptions
 from harness.context import BuildContext, materialize, observed_owner, owner_for
 from harness.dockerfile import from_image, parse_instructions
 from harness.engine import Engine
@@ -60,6 +62,18 @@ class CellSpec:
     explain: bool = False  # capture both build contexts and diff them when the cache missed
     project: str | None = None  # a user's compose project folder instead of a scenario
     service: str | None = None  # the service to build in that project
+
+    @classmethod
+    def from_run(cls, run: RunOptions, **inputs: Any) -> CellSpec:
+        """A cell with a matrix file's [run] options and the given inputs."""
+        options = {
+            "order": run.order,
+            "uid": run.uid,
+            "gid": run.gid,
+            "timeout": run.timeout,
+            "explain": run.explain,
+        }
+        return cls(**{**options, **inputs})
 
     @property
     def builders(self) -> tuple[str, str]:

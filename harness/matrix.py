@@ -84,18 +84,13 @@ def expand_matrix(
     for sdk in config.sdk:
         if sdk != "auto":
             _exact(config, "sdk", "docker SDK", sdk, sdk_releases)
-    run = config.run
     cells = [
-        CellSpec(
+        CellSpec.from_run(
+            config.run,
             compose=compose,
             sdk=sdk,
             scenario=scenario,
             cli_build=cli_build,
-            order=run.order,
-            uid=run.uid,
-            gid=run.gid,
-            timeout=run.timeout,
-            explain=run.explain,
             project=project,
             service=service,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from harness.cell import CellSpec
@@ -65,20 +66,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         project, service = project_of(args)
         config = load_config(args.config)
-        run = config.run
-        spec = CellSpec(
+        spec = CellSpec.from_run(
+            config.run,
             compose=args.compose,
             sdk=args.sdk,
             cli_build=args.cli_build,
-            order=args.order or run.order,
-            uid=run.uid if args.uid is None else args.uid,
-            gid=run.gid if args.gid is None else args.gid,
-            timeout=args.timeout or run.timeout,
-            explain=args.explain or run.explain,
+            scenario=scenario_of(args),
             project=project,
             service=service,
-            scenario=scenario_of(args),
         )
+        given = {
+            "order": args.order,
+            "uid": args.uid,
+            "gid": args.gid,
+            "timeout": args.timeout,
+            "explain": args.explain or None,
+        }
+        spec = replace(spec, **{key: value for key, value in given.items() if value is not None})
         with open_runner(config) as runner:
             runner.scenario(spec)
             result = runner.run(spec)
