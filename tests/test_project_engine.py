@@ -88,8 +88,7 @@ def test_project_through_repro_matrix_and_bisect(
     compat = (ROOT / "matrix.toml").read_text().split("[compat]", 1)[1]
     config.write_text(f'[matrix]\ncompose = ["1.27.4", "1.28.0"]\n[compat]{compat}')
     results = tmp_path / "results"
-    done = harness(
-        "matrix",
+    same = (
         "--config",
         str(config),
         "--results",
@@ -98,8 +97,8 @@ def test_project_through_repro_matrix_and_bisect(
         str(project),
         "--service",
         "web",
-        engine=engine,
     )
+    done = harness("matrix", *same, engine=engine)
     assert done.returncode == 0, done.stderr
     cells = json.loads((results / "matrix.json").read_text())["cells"]
     assert [(c["compose"], c["verdict"]) for c in cells] == [
@@ -107,20 +106,7 @@ def test_project_through_repro_matrix_and_bisect(
         ("1.28.0", "shared"),
     ]
 
-    done = harness(
-        "bisect",
-        "1.27.4",
-        "1.28.0",
-        "--config",
-        str(config),
-        "--results",
-        str(results),
-        "--project",
-        str(project),
-        "--service",
-        "web",
-        engine=engine,
-    )
+    done = harness("bisect", "1.27.4", "1.28.0", *same, engine=engine)
     assert done.returncode == 0, done.stderr
     report = json.loads((results / "bisect.json").read_text())
     assert (report["status"], report["first_new"]) == ("found", "1.28.0")
