@@ -21,7 +21,10 @@ by the harness with uv, holding only docker-compose and its dependencies.
     nox -s bisect -- 1.20 1.22             the first release where the behaviour changes
     nox -s repro -- --compose 1.20.0       one ad-hoc cell
     nox -s publish -- --repo O/N --issue N post the tables to a GitHub issue
-    nox -s tests                           the test suite (needs a Docker engine)
+    nox -s lint                            ruff, mypy and the layer contracts
+    nox -s unit                            tests that need no engine and no network
+    nox -s engine                          tests on a real engine (and the package index)
+    nox -s tests                           all of the above (needs a Docker engine)
 
 Every session takes --help after `--`.
 """
@@ -34,7 +37,7 @@ from pathlib import Path
 import nox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness.noxcells import matrix_cell_ids
+from harness.app.noxcells import matrix_cell_ids
 
 CELLS = matrix_cell_ids(Path(__file__).resolve().parent / "matrix.toml")
 
@@ -44,8 +47,22 @@ nox.options.reuse_venv = "yes"
 nox.options.sessions = ["tests"]
 
 
+# Ctrl-C reaches the harness, which stops its builds, stores finished cells and removes what it
+# created; nox must give it the time to do so instead of killing it 0.3 s later.
+CLEANUP_SECONDS = 60
+
+
 def _harness(session: nox.Session, command: str, *args: str) -> None:
-    session.run(sys.executable, "-m", "harness", command, *args, *session.posargs)
+    session.run(
+        sys.executable,
+        "-m",
+        "harness",
+        command,
+        *args,
+        *session.posargs,
+        interrupt_timeout=CLEANUP_SECONDS,
+        terminate_timeout=CLEANUP_SECONDS,
+    )
 
 
 @nox.session(venv_backend="none")
@@ -79,9 +96,41 @@ def publish(session: nox.Session) -> None:
     _harness(session, "publish")
 
 
+LINTED = ("harness", "tests", "bench", "noxfile.py")
+UNIT = ("-m", "not engine and not network")
+ENGINE = ("-m", "engine or network")
+
+
+def _install(session: nox.Session) -> None:
+    session.install("-e", ".[test]")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff, mypy, and the layer contracts (import-linter)."""
+    _install(session)
+    session.run("ruff", "check", *LINTED)
+    session.run("ruff", "format", "--check", *LINTED)
+    session.run("mypy")
+    session.run("lint-imports")
+
+
+@nox.session
+def unit(session: nox.Session) -> None:
+    """Tests that need no engine and no network (they pass with DOCKER_HOST pointing nowhere)."""
+    _install(session)
+    session.run("python", "-m", "pytest", "--strict-markers", *UNIT, *(session.posargs or ["-q"]))
+
+
+@nox.session
+def engine(session: nox.Session) -> None:
+    """Tests on a real Docker engine and the real package index (they never skip)."""
+    _install(session)
+    session.run("python", "-m", "pytest", "--strict-markers", *ENGINE, *(session.posargs or ["-q"]))
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Lint and the whole test suite, engine tests included (pytest args after --)."""
-    session.install("-e", ".[test]")
-    session.run("ruff", "check", "harness", "tests", "bench", "noxfile.py")
-    session.run("python", "-m", "pytest", *(session.posargs or ["-q"]))
+    """Everything: lint, then the whole test suite, engine tests included."""
+    lint(session)
+    session.run("python", "-m", "pytest", "--strict-markers", *(session.posargs or ["-q"]))

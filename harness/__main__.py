@@ -8,10 +8,10 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     commands = {
-        "repro": "harness.repro_cli",
-        "matrix": "harness.matrix_cli",
-        "bisect": "harness.bisect_cli",
-        "publish": "harness.publish_cli",
+        "repro": "harness.cli.repro",
+        "matrix": "harness.cli.matrix",
+        "bisect": "harness.cli.bisect",
+        "publish": "harness.cli.publish",
     }
     if not args or args[0] not in commands:
         print(f"usage: python -m harness {{{','.join(commands)}}} [--help]", file=sys.stderr)

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.builders import find_cli
-from harness.config import load_config
-from harness.engine import Engine, NoEngine, connect
-from harness.envs import EnvironmentFactory
-from harness.pypi import ReleaseIndex
-from harness.runner import CellRunner, Releases
+from harness.app.runner import CellRunner, Releases
+from harness.core.config import load_config
+from harness.edges.builders import find_cli
+from harness.edges.engine import Engine, NoEngine, connect
+from harness.edges.index import ReleaseIndex
+from harness.edges.venvs import EnvironmentFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 

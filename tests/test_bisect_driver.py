@@ -3,46 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
-from harness.bisect_driver import COMPOSE, SDK, BisectRequest, behaviour, run_bisect
-from harness.bisect_report import answer, markdown_report, terminal_report
-from harness.cell import CellSpec
-from harness.pypi import Release
-
-VERSIONS = [
-    Release.of(v, datetime(2018, 3, 1, tzinfo=UTC))
-    for v in ("1.20.0", "1.20.1", "1.21.0", "1.21.1", "1.21.2", "1.22.0")
-]
-SDK_OF = {
-    "1.20.0": "3.1.3",
-    "1.20.1": "3.1.4",
-    "1.21.0": "3.2.1",
-    "1.21.1": "3.3.0",
-    "1.21.2": "3.3.0",
-    "1.22.0": "3.4.1",
-}
-
-
-class ScriptedCells:
-    """Verdicts from a function of (compose, sdk); records every request like a store would."""
-
-    def __init__(self, verdict_of) -> None:
-        self.verdict_of = verdict_of
-        self.asked: list[tuple[str, str, int]] = []
-
-    def get(self, spec: CellSpec, run: int = 0) -> tuple[dict[str, Any], bool]:
-        sdk = SDK_OF.get(spec.compose, "?") if spec.sdk == "auto" else spec.sdk
-        self.asked.append((spec.compose, spec.sdk, run))
-        verdict = self.verdict_of(spec.compose, sdk, run)
-        cell = {
-            "compose": spec.compose,
-            "sdk": sdk,
-            "verdict": verdict,
-            "diverged_at": {"step": 3, "instruction": "ADD"} if verdict == "diverged" else None,
-            "reason": "installer failed" if verdict == "uninstallable" else None,
-        }
-        return cell, False
+from harness.app.bisect import COMPOSE, SDK, BisectRequest, run_bisect
+from harness.core.model import Behaviour, CellSpec, Verdict
+from harness.core.releases import Release
+from harness.present.bisect_report import answer, markdown_report, terminal_report
+from tests.factories import VERSIONS, ScriptedCells, cell_result
 
 
 def request(
@@ -61,7 +27,8 @@ def fixed_in_compose(compose: str, sdk: str, run: int) -> str:
 
 def test_found_boundary_with_compare_link_and_compose_as_culprit() -> None:
     cells = ScriptedCells(fixed_in_compose)
-    report = run_bisect(request(), VERSIONS, cells, log=lambda line: None)
+    result = run_bisect(request(), VERSIONS, cells, log=lambda line: None)
+    report = result.to_json()
     assert report["status"] == "found"
     assert (report["last_old"], report["first_new"]) == ("1.21.0", "1.21.1")
     assert report["old_verdict"] == "diverged at step 3" and report["new_verdict"] == "shared"
@@ -75,11 +42,13 @@ def test_found_boundary_with_compare_link_and_compose_as_culprit() -> None:
         ("1.21.0", "3.3.0", "diverged@3"),
         ("1.21.1", "3.2.1", "shared"),
     ]
-    assert "1.21.1 is the first release that does not" in answer(report)
-    text = terminal_report(report)
+    assert "1.21.1 is the first release that does not" in answer(result)
+    text = terminal_report(result)
     assert "found:" in text and "compare/1.21.0...1.21.1" in text
-    markdown = markdown_report(report)
-    assert "Reproduce with: `nox -s repro -- --compose 1.21.1`" in markdown
+    markdown = markdown_report(result)
+    assert "- new behaviour: `nox -s repro -- --compose 1.21.1`" in markdown
+    assert "- old behaviour: `nox -s repro -- --compose 1.21.0`" in markdown
+    assert "Who changed it: docker-compose — the behaviour follows docker-compose" in markdown
     assert "Changes: https://github.com/docker/compose/compare/1.21.0...1.21.1" in markdown
     assert "- compose 1.21.0 with docker SDK 3.3.0: diverged at step 3" in markdown
     assert "<details><summary>Environment</summary>" in markdown
@@ -87,17 +56,19 @@ def test_found_boundary_with_compare_link_and_compose_as_culprit() -> None:
 
 def test_culprit_is_the_sdk_when_the_behaviour_follows_it() -> None:
     cells = ScriptedCells(lambda compose, sdk, run: "shared" if sdk >= "3.3.0" else "diverged")
-    report = run_bisect(request(), VERSIONS, cells, log=lambda line: None)
+    result = run_bisect(request(), VERSIONS, cells, log=lambda line: None)
+    report = result.to_json()
     assert report["first_new"] == "1.21.1"
     assert report["culprit"]["package"] == SDK
 
 
 def test_no_change_says_so_and_suggests_widening() -> None:
     cells = ScriptedCells(lambda compose, sdk, run: "diverged")
-    report = run_bisect(request(), VERSIONS, cells, log=lambda line: None)
+    result = run_bisect(request(), VERSIONS, cells, log=lambda line: None)
+    report = result.to_json()
     assert report["status"] == "no-change"
     assert len(report["probes"]) == 2
-    assert "Widen the range" in answer(report)
+    assert "Widen the range" in answer(result)
     assert report["culprit"] is None
 
 
@@ -107,7 +78,8 @@ def test_skips_on_the_boundary_are_reported_as_ambiguous() -> None:
             return "uninstallable"
         return fixed_in_compose(compose, sdk, run)
 
-    report = run_bisect(request(), VERSIONS, ScriptedCells(verdict), log=lambda line: None)
+    result = run_bisect(request(), VERSIONS, ScriptedCells(verdict), log=lambda line: None)
+    report = result.to_json()
     assert report["status"] == "ambiguous"
     assert report["candidates"] == ["1.21.0", "1.21.1", "1.21.2"]  # first new is one of them
     assert report["last_old"] == "1.20.1"
@@ -120,7 +92,8 @@ def test_repeated_runs_that_disagree_are_flaky() -> None:
         return fixed_in_compose(compose, sdk, run)
 
     cells = ScriptedCells(verdict)
-    report = run_bisect(request(repeat=3), VERSIONS, cells, log=lambda line: None)
+    result = run_bisect(request(repeat=3), VERSIONS, cells, log=lambda line: None)
+    report = result.to_json()
     assert report["status"] == "flaky"
     assert report["flaky"] == "1.21.0"
     flaky_probe = next(p for p in report["probes"] if p["version"] == "1.21.0")
@@ -132,7 +105,8 @@ def test_an_untestable_end_is_an_error_naming_the_release() -> None:
     def verdict(compose: str, sdk: str, run: int) -> str:
         return "uninstallable" if compose == "1.22.0" else "diverged"
 
-    report = run_bisect(request(), VERSIONS, ScriptedCells(verdict), log=lambda line: None)
+    result = run_bisect(request(), VERSIONS, ScriptedCells(verdict), log=lambda line: None)
+    report = result.to_json()
     assert report["status"] == "error"
     assert "1.22.0 (uninstallable: installer failed)" in report["reason"]
 
@@ -140,12 +114,13 @@ def test_an_untestable_end_is_an_error_naming_the_release() -> None:
 def test_sdk_bisection_holds_compose() -> None:
     sdks = [Release.of(v, datetime(2018, 3, 1, tzinfo=UTC)) for v in ("3.1.4", "3.2.1", "3.3.0")]
     cells = ScriptedCells(lambda compose, sdk, run: "shared" if sdk >= "3.2.1" else "diverged")
-    report = run_bisect(
+    result = run_bisect(
         request(package=SDK, compose="1.20.0", low="3.1.4", high="3.3.0"),
         sdks,
         cells,
         log=lambda line: None,
     )
+    report = result.to_json()
     assert report["first_new"] == "3.2.1"
     assert {compose for compose, _, _ in cells.asked} == {"1.20.0"}
     assert report["compare_url"] == "https://github.com/docker/docker-py/compare/3.1.4...3.2.1"
@@ -153,11 +128,15 @@ def test_sdk_bisection_holds_compose() -> None:
     assert report["culprit"]["package"] == SDK
 
 
-def test_behaviour_keys() -> None:
-    assert behaviour({"verdict": "diverged", "diverged_at": {"step": 4}}) == "diverged@4"
-    assert behaviour({"verdict": "shared"}) == "shared"
+def test_behaviour_of_a_result_and_its_stored_form() -> None:
+    diverged = Behaviour.of(cell_result("1.20.0", "diverged", 4))
+    assert diverged == Behaviour(Verdict.DIVERGED, 4)
+    assert diverged.to_json() == "diverged@4"
+    assert Behaviour.from_json("diverged@4") == diverged
+    shared = Behaviour.of(cell_result("1.20.0", "shared"))
+    assert shared is not None and shared.to_json() == "shared"
     for verdict in ("uninstallable", "error", "timeout"):
-        assert behaviour({"verdict": verdict}) is None
+        assert Behaviour.of(cell_result("1.20.0", verdict)) is None
 
 
 def test_culprit_from_one_decisive_cross_when_the_other_cannot_run() -> None:
@@ -166,7 +145,8 @@ def test_culprit_from_one_decisive_cross_when_the_other_cannot_run() -> None:
             return "error"  # the newer compose needs the newer SDK
         return fixed_in_compose(compose, sdk, run)
 
-    report = run_bisect(request(), VERSIONS, ScriptedCells(verdict), log=lambda line: None)
+    result = run_bisect(request(), VERSIONS, ScriptedCells(verdict), log=lambda line: None)
+    report = result.to_json()
     assert report["culprit"]["package"] == COMPOSE
     assert "could not be tested" in report["culprit"]["reason"]
 
@@ -177,6 +157,7 @@ def test_contradicting_crosses_name_no_package() -> None:
             return "diverged"  # new compose with the old SDK behaves old: needs both to change
         return fixed_in_compose(compose, sdk, run)
 
-    report = run_bisect(request(), VERSIONS, ScriptedCells(verdict), log=lambda line: None)
+    result = run_bisect(request(), VERSIONS, ScriptedCells(verdict), log=lambda line: None)
+    report = result.to_json()
     assert report["culprit"]["package"] is None
     assert report["culprit"]["reason"] == "the cross cells do not single out one package"

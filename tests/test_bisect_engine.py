@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.engine import Engine
+from harness.edges.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.engine

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.bisection import (
+from harness.core.bisection import (
     BisectResult,
     Kind,
     Observation,

@@ -7,10 +7,10 @@ import io
 import docker
 import pytest
 
-from harness.cell import CellSpec
-from harness.compat import Compat, Override
-from harness.labels import HARNESS
-from harness.runner import CellRunner, plan_for
+from harness.app.runner import CellRunner, plan_for
+from harness.core.compat import Compat, Override
+from harness.core.labels import HARNESS
+from harness.core.model import CellSpec
 
 pytestmark = pytest.mark.engine
 
@@ -20,7 +20,7 @@ def _cached(cell: dict, builder: str) -> dict[int, bool]:
 
 
 def test_seed_with_developer_ownership_diverges_at_the_add_step(runner: CellRunner) -> None:
-    cell = runner.run(CellSpec(compose="1.20.0"))
+    cell = runner.run(CellSpec(compose="1.20.0")).to_json()
     assert cell["verdict"] == "diverged", cell["reason"]
     assert cell["diverged_at"] == {"step": 3, "instruction": "ADD blah.txt /usr/src/blah.txt"}
     assert [step["shared"] for step in cell["steps"]] == [True, True, False, False]
@@ -38,7 +38,9 @@ def test_seed_with_developer_ownership_diverges_at_the_add_step(runner: CellRunn
 
 
 def test_root_owned_checkout_shares_the_cache(runner: CellRunner) -> None:
-    cell = runner.run(CellSpec(compose="1.20.0", scenario="root-owned", order="cli-first"))
+    cell = runner.run(
+        CellSpec(compose="1.20.0", scenario="root-owned", order="cli-first")
+    ).to_json()
     assert cell["verdict"] == "shared", cell["reason"]
     assert cell["owner"] == {"uid": 0, "gid": 0}
     assert cell["order"] == ["cli", "compose"]
@@ -64,7 +66,7 @@ def test_an_uninstallable_plan_gives_the_installers_words(runner: CellRunner) ->
     broken = Compat(overrides=(Override("PyYAML", "PyYAML==0.0.1", "no such release"),))
     spec = CellSpec(compose="1.20.0")
     plan = plan_for(spec, runner.releases, broken)
-    cell = runner.run(spec, plan)
+    cell = runner.run(spec, plan).to_json()
     assert cell["verdict"] == "uninstallable"
     assert "pyyaml" in cell["reason"].lower()
     assert cell["overrides"] == [

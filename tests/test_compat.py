@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from harness.compat import Compat, CompatError, parse_compat, plan_install, sdk_in_range
+from harness.core.compat import Compat, CompatError, parse_compat, plan_install, sdk_in_range
 
 RULES = {
     "unpinned": ["setuptools"],

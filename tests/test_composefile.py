@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.composefile import ComposeFileError, ServiceBuild, service_build
+from harness.core.composefile import ComposeFileError, ServiceBuild, service_build
 
 
 def test_short_form_is_the_context() -> None:

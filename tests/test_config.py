@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import ConfigError, Exclusion, load_config, parse_config
-from harness.matrix import cell_id, compose_versions, expand_matrix
-from harness.pypi import Release
+from harness.core.config import ConfigError, Exclusion, load_config, parse_config
+from harness.core.matrix import cell_id, compose_versions, expand_matrix
+from harness.core.releases import Release
 
 ROOT = Path(__file__).resolve().parent.parent
 

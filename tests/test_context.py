@@ -8,15 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.context import Owner, materialize, owner_for
-from harness.scenarios import (
-    ScenarioError,
-    fixture_digest,
-    get_scenario,
-    load_scenarios,
-    parse_scenarios,
-    project_scenario,
-)
+from harness.core.scenarios import ScenarioError, parse_scenarios
+from harness.edges.context import Owner, materialize, owner_for
+from harness.edges.fixtures import fixture_digest, get_scenario, load_scenarios, project_scenario
 
 
 def mode(path: Path) -> int:

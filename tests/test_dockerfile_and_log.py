@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.buildlog import parse_build_log
-from harness.dockerfile import from_image, parse_instructions, replace_from
+from harness.core.buildlog import parse_build_log
+from harness.core.dockerfile import from_image, parse_instructions, replace_from
 
 SEED = """# comment
 FROM alpine:3.7

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import engine as engine_module
-from harness.engine import ManagedDockerd, NoEngine, connect
+from harness.edges import engine as engine_module
+from harness.edges.engine import ManagedDockerd, NoEngine, connect
 
 pytestmark = pytest.mark.engine
 

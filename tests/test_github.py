@@ -10,7 +10,7 @@ import pytest
 from ghfake import BODY_LIMIT, FakeGitHub
 
 from harness import __version__
-from harness.github import API_VERSION, GitHubClient, GitHubError, rate_limit_wait
+from harness.edges.github import API_VERSION, GitHubClient, GitHubError, rate_limit_wait
 
 TOKEN = "ghp_fakeTOKEN0123456789abcdefSECRET"
 REPO = "octo/widgets"

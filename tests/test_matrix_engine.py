@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.cell import CellSpec
-from harness.engine import Engine
-from harness.labels import HARNESS
-from harness.matrix_cli import run_matrix
-from harness.runner import CellRunner
-from harness.store import ResultStore
+from harness.app.runner import CellRunner
+from harness.app.store import ResultStore
+from harness.cli.matrix import run_matrix
+from harness.core.labels import HARNESS
+from harness.core.model import CellSpec
+from harness.edges.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.engine
@@ -39,18 +39,20 @@ def test_rerun_reuses_stored_cells_and_interruption_loses_nothing(
     assert len(list(store.root.glob("*.json"))) == 1
 
     lines.clear()
-    results = run_matrix(cells, runner, store, progress=lines.append)
+    results = [r.to_json() for r in run_matrix(cells, runner, store, progress=lines.append)]
     assert "(stored)" in lines[0] and "(stored)" not in lines[1]
     assert [r["verdict"] for r in results] == ["diverged", "shared"]
     assert len(list(store.root.glob("*.json"))) == 2
 
     lines.clear()
-    again = run_matrix(cells, runner, store, progress=lines.append)
+    again = [r.to_json() for r in run_matrix(cells, runner, store, progress=lines.append)]
     assert all("(stored)" in line for line in lines)
     assert [r["cell_id"] for r in again] == [r["cell_id"] for r in results]
 
     lines.clear()
-    forced = run_matrix(cells[:1], runner, store, force=True, progress=lines.append)
+    forced = [
+        r.to_json() for r in run_matrix(cells[:1], runner, store, force=True, progress=lines.append)
+    ]
     assert "(stored)" not in lines[0]
     assert forced[0]["cell_id"] != results[0]["cell_id"]
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.baseimage import busybox_rootfs, find_static_busybox
-from harness.engine import Engine
-from harness.scenarios import fixture_digest, project_scenario
+from harness.edges.baseimage import busybox_rootfs, find_static_busybox
+from harness.edges.engine import Engine
+from harness.edges.fixtures import fixture_digest, project_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.engine

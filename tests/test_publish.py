@@ -14,8 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness import __version__
-from harness.github import Comment
-from harness.publish import (
+from harness.cli.publish import main, run
+from harness.core.model import CellResult
+from harness.core.report import BisectReport, MatrixDocument
+from harness.edges.github import Comment
+from harness.present.publish import (
     GITHUB_COMMENT_LIMIT,
     RANGE_DASH,
     Results,
@@ -26,29 +29,23 @@ from harness.publish import (
     marker,
     matrix_headline,
 )
-from harness.publish_cli import main, run
+from tests.factories import bisect_report, cell_result
 
 TOKEN = "ghp_publishTOKEN_0123456789_SECRET"
 REPO = "octo/widgets"
 ISSUE = 5
 D = RANGE_DASH  # en dash between a run's first and last version
 LONG_ADD = "ADD blah.txt notes.txt /srv/app/data/"
+FIRST_CHANGE = "**First change: docker-compose 1.21.0 → 1.21.1 (diverged at step 3 → shared)**"
 
 
-def cell(compose: str, verdict: str, step: int | None = None, **extra: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "compose": compose,
-        "sdk": "3.7.3",
-        "scenario": "add-file",
-        "cli_build": "default",
-        "verdict": verdict,
-        "diverged_at": {"step": step, "instruction": LONG_ADD} if step else None,
-        "python": "3.8.18",
-        "engine": {"version": "24.0.7", "api_version": "1.43", "storage_driver": "overlay2"},
-        "cli": {"version": "24.0.7", "path": "docker"},
-    }
-    data.update(extra)
-    return data
+def matrix_document(cells: list[CellResult]) -> MatrixDocument:
+    return MatrixDocument(tuple(cells), "matrix.toml", "nox -s matrix", "2026-11-28T00:00:00")
+
+
+def cell(compose: str, verdict: str, step: int | None = None, **extra: Any) -> CellResult:
+    extra.setdefault("scenario", "add-file")
+    return cell_result(compose, verdict, step, sdk="3.7.3", instruction=LONG_ADD, **extra)
 
 
 # -- matrix headline ------------------------------------------------------------------------
@@ -94,7 +91,8 @@ def test_matrix_headline_one_line_per_condition_in_cli_build_order():
 def test_matrix_headline_names_scenarios_only_when_there_are_several():
     cells = [cell("1.20.0", "shared", scenario="b"), cell("1.20.0", "diverged", scenario="a")]
     assert matrix_headline(cells) == [
-        "a, cli_build=default: compose 1.20.0 misses the cache",
+        "a, cli_build=default: compose 1.20.0 misses the cache at step 3 "
+        "(`ADD blah.txt notes.txt …`)",
         "b, cli_build=default: compose 1.20.0 shares the cache",
     ]
 
@@ -117,51 +115,48 @@ def test_matrix_headline_splits_runs_by_divergence_step_and_flags_mixed_versions
 # -- bisect headline ------------------------------------------------------------------------
 
 
-def bisect_doc(**changes: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "schema": 1,
-        "package": "docker-compose",
-        "status": "found",
-        "last_old": "1.21.0",
-        "first_new": "1.21.1",
-        "old_verdict": "diverged",
-        "new_verdict": "shared",
-        "probes": [
-            {"version": "1.20.0", "sdk": "3.2.1", "verdict": "diverged", "runs": "3/3"},
-            {"version": "1.21.1", "sdk": "3.3.0", "verdict": "shared", "runs": "3/3"},
-        ],
-        "candidates": [],
-        "culprit": None,
-        "compare_url": None,
-        "reproduce": "nox -s bisect -- 1.20 1.22",
-        "range": {"low": "1.20.0", "high": "1.22.0"},
-    }
-    doc.update(changes)
-    return doc
+def fixed_in_1_21_1(compose: str, sdk: str, run: int) -> str:
+    return "shared" if compose >= "1.21.1" else "diverged"
 
 
-def test_bisect_headline_found():
-    assert bisect_headline(bisect_doc()) == [
-        "First change: docker-compose 1.21.0 → 1.21.1 (diverged → shared)"
-    ]
-    with_links = bisect_doc(culprit="docker 3.3.0", compare_url="https://example.test/c")
-    assert bisect_headline(with_links)[1:] == [
-        "Culprit: docker 3.3.0",
-        "Compare: https://example.test/c",
-    ]
+def bisect_doc() -> BisectReport:
+    return bisect_report(fixed_in_1_21_1)
+
+
+def test_bisect_headline_found_names_the_culprit_in_a_sentence():
+    head, culprit, compare = bisect_headline(bisect_doc())
+    assert head == ("First change: docker-compose 1.21.0 → 1.21.1 (diverged at step 3 → shared)")
+    assert culprit == (
+        "Who changed it: docker-compose — the behaviour follows docker-compose, "
+        "whichever SDK it uses."
+    )
+    assert "{" not in culprit
+    assert compare == "Compare: https://github.com/docker/compose/compare/1.21.0...1.21.1"
 
 
 def test_bisect_headline_other_statuses():
-    same = bisect_headline(bisect_doc(status="no-change", new_verdict="diverged"))
-    assert same == ["No change: docker-compose 1.20.0 and 1.22.0 behave the same (diverged)"]
-    many = [f"1.21.{i}" for i in range(10)]
-    head, candidates = bisect_headline(bisect_doc(status="ambiguous", candidates=many))
-    assert head.startswith("Ambiguous: the change (diverged → shared) lies between")
-    assert candidates == "Candidates: " + ", ".join(many[:8]) + " and 2 more"
-    probes = [{"version": "1.21.0", "verdict": "diverged", "runs": "2/3"}]
-    flaky = bisect_headline(bisect_doc(status="flaky", probes=probes))
-    assert flaky[0].startswith("Flaky:") and flaky[1] == "Unsteady probes: 1.21.0 (diverged 2/3)"
-    assert bisect_headline(bisect_doc(status="error"))[0].startswith("Bisect failed")
+    same = bisect_headline(bisect_report(lambda compose, sdk, run: "diverged"))
+    assert same == ["No change: docker-compose 1.20 and 1.22 behave the same (diverged at step 3)"]
+
+    def untestable_middle(compose: str, sdk: str, run: int) -> str:
+        if compose in ("1.20.1", "1.21.0", "1.21.1", "1.21.2"):
+            return "error"
+        return fixed_in_1_21_1(compose, sdk, run)
+
+    head, candidates, *_ = bisect_headline(bisect_report(untestable_middle))
+    assert head.startswith("Ambiguous: the change (diverged at step 3 → shared) lies between")
+    assert candidates.startswith("Candidates: 1.20.1, ")
+
+    def unsteady(compose: str, sdk: str, run: int) -> str:
+        if compose == "1.21.0" and run == 0:
+            return "shared"
+        return fixed_in_1_21_1(compose, sdk, run)
+
+    flaky = bisect_headline(bisect_report(unsteady, repeat=3))
+    assert flaky[0].startswith("Flaky:")
+    assert flaky[1] == "Unsteady probes: 1.21.0 (flaky (diverged@3 2/3) 2/3)"
+    failed = bisect_headline(bisect_report(lambda compose, sdk, run: "error"))
+    assert failed[0].startswith("Bisect failed")
 
 
 # -- body -----------------------------------------------------------------------------------
@@ -185,12 +180,12 @@ SAMPLE_CELLS = [
     cell("1.25.5", "shared"),
     cell("1.29.2", "shared"),
 ]
-SAMPLE_ROWS = [(c["compose"], c["verdict"]) for c in SAMPLE_CELLS]
+SAMPLE_ROWS = [(c.compose, str(c.verdict)) for c in SAMPLE_CELLS]
 
 
 def sample_results(**changes: Any) -> Results:
     fields: dict[str, Any] = {
-        "matrix": {"schema": 1, "cells": SAMPLE_CELLS},
+        "matrix": matrix_document(SAMPLE_CELLS),
         "matrix_md": matrix_md(SAMPLE_ROWS),
         "bisect": bisect_doc(),
         "bisect_md": "## Bisect\n\n| version | verdict |\n|---|---|\n| 1.21.0 | diverged |\n",
@@ -221,14 +216,16 @@ def test_body_parts_come_in_order_with_the_marker_last():
 
 def test_bisect_and_all_bodies():
     bisect = compose_body("bisect", sample_results(), version=__version__).text
-    assert bisect.startswith("**First change: docker-compose 1.21.0 → 1.21.1 (diverged → shared)**")
-    assert "## Bisect" in bisect and "nox -s bisect -- 1.20 1.22" in bisect
+    assert bisect.startswith(
+        "**First change: docker-compose 1.21.0 → 1.21.1 (diverged at step 3 → shared)**"
+    )
+    assert "## Bisect" in bisect and "nox -s repro -- --compose 1.21.1" in bisect
     assert LEGEND not in bisect and bisect.endswith(marker("bisect"))
 
     both = compose_body("all", sample_results(), version=__version__).text
     assert both.index("First change") < both.index("- cli_build=default") < both.index(LEGEND)
     assert "## Bisect" not in both
-    assert "nox -s bisect -- 1.20 1.22\nnox -s matrix" in both
+    assert "nox -s repro -- --compose 1.21.1\nnox -s matrix" in both
     assert both.endswith(marker("all"))
 
 
@@ -272,7 +269,7 @@ def test_any_body_fits_and_ends_with_the_marker(headline_cells, report, repeat, 
         cell(f"1.{i}.0", "diverged" if i % 2 else "shared", (i % 7) + 1)
         for i in range(headline_cells)
     ]
-    results = sample_results(matrix={"schema": 1, "cells": cells}, matrix_md=report * repeat)
+    results = sample_results(matrix=matrix_document(cells), matrix_md=report * repeat)
     body = compose_body(what, results, version="1", limit=limit)
     assert github_length(body.text) <= limit
     assert body.text.endswith(marker(what))
@@ -318,21 +315,21 @@ def github() -> Iterator[FakeGitHub]:
 
 def write_results(
     directory: Path,
-    cells: list[dict[str, Any]] = SAMPLE_CELLS,
+    cells: list[CellResult] = SAMPLE_CELLS,
     markdown: str | None = None,
-    bisect: dict[str, Any] | None = None,
+    bisect: BisectReport | None = None,
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    rows = [(c["compose"], c["verdict"]) for c in cells]
-    (directory / "matrix.json").write_text(json.dumps({"schema": 1, "cells": cells}))
+    rows = [(c.compose, str(c.verdict)) for c in cells]
+    (directory / "matrix.json").write_text(json.dumps(matrix_document(cells).to_json()))
     (directory / "matrix.md").write_text(markdown or matrix_md(rows), encoding="utf-8")
     if bisect is not None:
-        (directory / "bisect.json").write_text(json.dumps(bisect))
+        (directory / "bisect.json").write_text(json.dumps(bisect.to_json()))
         (directory / "bisect.md").write_text("## Bisect report\n", encoding="utf-8")
     return directory
 
 
-class Cli:
+class CliInfo:
     """Runs the CLI with a fake clock and sleep, capturing output for token checks."""
 
     def __init__(self, capsys: pytest.CaptureFixture[str], github: FakeGitHub, results: Path):
@@ -355,8 +352,8 @@ class Cli:
 
 
 @pytest.fixture
-def cli(capsys, github: FakeGitHub, tmp_path: Path) -> Iterator[Cli]:
-    runner = Cli(capsys, github, write_results(tmp_path / "results"))
+def cli(capsys, github: FakeGitHub, tmp_path: Path) -> Iterator[CliInfo]:
+    runner = CliInfo(capsys, github, write_results(tmp_path / "results"))
     yield runner
     assert all(TOKEN not in output for output in runner.outputs)
 
@@ -480,7 +477,7 @@ def test_dry_run_prints_the_exact_body_and_sends_nothing(cli, github):
     expected = compose_body(
         "matrix",
         Results(
-            matrix={"schema": 1, "cells": SAMPLE_CELLS},
+            matrix=matrix_document(SAMPLE_CELLS),
             matrix_md=(cli.results / "matrix.md").read_text(encoding="utf-8"),
         ),
         version=__version__,
@@ -542,7 +539,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys, github, tmp_path, argv, env, e
         ("matrix.json", None, "matrix.json not found"),
         ("matrix.json", "{not json", "matrix.json is not valid JSON"),
         ("matrix.json", '{"schema": 2, "cells": []}', "expected a JSON object with schema 1"),
-        ("matrix.json", '{"schema": 1, "cells": [1]}', "a list of objects"),
+        ("matrix.json", '{"schema": 1, "cells": [1]}', "cell 1: a cell result must be"),
     ],
 )
 def test_missing_or_broken_results_files(capsys, tmp_path, name, content, expected):
@@ -562,7 +559,9 @@ def test_all_needs_bisect_and_uses_its_headline(capsys, tmp_path):
                 "--dry-run"], env={})  # fmt: skip
     out, _ = capsys.readouterr()
     assert code == 0
-    assert out.startswith("**First change: docker-compose 1.21.0 → 1.21.1 (diverged → shared)**")
+    assert out.startswith(
+        "**First change: docker-compose 1.21.0 → 1.21.1 (diverged at step 3 → shared)**"
+    )
     assert out.rstrip("\n").endswith(marker("all"))
 
 

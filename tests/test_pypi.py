@@ -1,4 +1,4 @@
-"""Tests for harness.pypi: pure selection helpers, PEP 691 parsing, and the cached index edge."""
+"""Tests for the release helpers (core) and the cached package index client (edges)."""
 
 from __future__ import annotations
 
@@ -18,25 +18,27 @@ from hypothesis import given
 from hypothesis import strategies as st
 from packaging.version import Version
 
-from harness.pypi import (
-    SIMPLE_JSON,
-    USER_AGENT,
+from harness.core.releases import (
     BadIndexResponse,
-    IndexUnavailable,
     InvalidBound,
     InvertedRange,
     Release,
-    ReleaseIndex,
-    UnknownPackage,
     UnknownRelease,
     between,
     cutoff_for,
-    default_index_url,
     expand,
     latest_patch_per_minor,
     releases_from_simple_json,
     resolve_bound,
     select,
+)
+from harness.edges.index import (
+    SIMPLE_JSON,
+    USER_AGENT,
+    IndexUnavailable,
+    ReleaseIndex,
+    UnknownPackage,
+    default_index_url,
 )
 
 T0 = datetime(2018, 3, 20, 14, 22, 45, tzinfo=UTC)

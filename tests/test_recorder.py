@@ -29,11 +29,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.builders import find_cli
-from harness.engine import Engine
-from harness.httpcapture import CapturedBuild, build_contexts, contexts_in
-from harness.recorder import RecordingProxy
-from harness.tardiff import read_entries
+from harness.core.httpcapture import CapturedBuild, build_contexts, contexts_in
+from harness.core.tardiff import read_entries
+from harness.edges.builders import find_cli
+from harness.edges.engine import Engine
+from harness.edges.recorder import RecordingProxy
 
 BUILD_TARGET = "/v1.41/build?t=cbp%3Atest&dockerfile=Dockerfile&buildargs=%7B%7D&q="
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.engine import Engine
+from harness.edges.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,6 +58,7 @@ def test_repro_writes_the_full_result(engine: Engine, tmp_path: Path) -> None:
     assert set(result["logs"]) >= {"install", "compose", "cli"}
 
 
+@pytest.mark.network
 def test_unknown_release_is_one_line_with_the_nearest(tmp_path: Path) -> None:
     done = repro("--compose", "1.20.9")
     assert done.returncode == 2

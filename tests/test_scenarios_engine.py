@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from harness.cell import CellSpec
-from harness.runner import CellRunner
-from harness.scenarios import load_scenarios
+from harness.app.runner import CellRunner
+from harness.core.model import CellSpec
+from harness.edges.fixtures import load_scenarios
 
 pytestmark = pytest.mark.engine
 
@@ -46,14 +46,14 @@ def test_scenario_verdict_matches_the_engines_evidence(
 ) -> None:
     cell = runner.run(
         CellSpec(compose=compose, scenario=scenario, cli_build=cli_build, explain=True)
-    )
+    ).to_json()
     check_against_evidence(cell)
     assert cell["scenario"] == scenario
 
 
 @pytest.mark.parametrize("scenario", ["seed", "copy-all"])
 def test_explain_names_the_owner_fields_that_differ(runner: CellRunner, scenario: str) -> None:
-    cell = runner.run(CellSpec(compose="1.20.0", scenario=scenario, explain=True))
+    cell = runner.run(CellSpec(compose="1.20.0", scenario=scenario, explain=True)).to_json()
     assert cell["verdict"] == "diverged"
     fields = {(d["field"], d["compose"], d["cli"]) for d in cell["explain"]}
     assert ("uid", 1000, 0) in fields and ("gid", 1000, 0) in fields
@@ -64,7 +64,7 @@ def test_explain_names_the_owner_fields_that_differ(runner: CellRunner, scenario
 
 
 def test_registry_scenario_says_what_it_needs(runner: CellRunner) -> None:
-    cell = runner.run(CellSpec(compose="1.20.0", scenario="seed-alpine"))
+    cell = runner.run(CellSpec(compose="1.20.0", scenario="seed-alpine")).to_json()
     if cell["verdict"] == "error":  # no registry here: the base cannot be pulled
         assert "alpine:3.7" in cell["reason"] and "registry" in cell["reason"]
     else:

@@ -3,16 +3,17 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from harness.builders import Cli
-from harness.cell import CellSpec
-from harness.compat import Compat, Override, plan_install
-from harness.engine import EngineInfo
-from harness.render import LEGEND, markdown_report, terminal_table
-from harness.store import ResultStore, cell_key, key_inputs
+from harness.app.store import ResultStore, cell_key, key_inputs
+from harness.core.compat import Compat, Override, plan_install
+from harness.core.model import CellSpec, CliInfo, EngineInfo
+from harness.present.tables import markdown_report, terminal_table
+from harness.present.words import LEGEND
+from tests.factories import cell_result
 
 ENGINE = EngineInfo("20.10.24", "1.41", "overlay2", managed=False)
-CLI = Cli("docker", "28.2.2")
+CLI = CliInfo("docker", "28.2.2")
 CUTOFF = datetime(2018, 3, 20, tzinfo=UTC)
 
 
@@ -40,46 +41,31 @@ def test_every_input_that_can_change_the_answer_changes_the_key() -> None:
         key_for(plan=plan_install(Compat(), "1.20.0", "auto", "3.12.1", CUTOFF)),
         key_for(engine=EngineInfo("24.0.0", "1.43", "overlay2", managed=False)),
         key_for(engine=EngineInfo("20.10.24", "1.41", "vfs", managed=False)),
-        key_for(cli=Cli("docker", "20.10.24")),
+        key_for(cli=CliInfo("docker", "20.10.24")),
         key_for(fixture="def"),
     ]
     assert len(set(keys)) == len(keys)
     # where the engine runs (managed or not) and the CLI's path do not change an answer
     assert key_for(engine=EngineInfo("20.10.24", "1.41", "overlay2", managed=True)) == keys[0]
-    assert key_for(cli=Cli("/elsewhere/docker", "28.2.2")) == keys[0]
+    assert key_for(cli=CliInfo("/elsewhere/docker", "28.2.2")) == keys[0]
 
 
 def test_store_round_trip_is_atomic_and_checks_the_key(tmp_path: Path) -> None:
     store = ResultStore(tmp_path / "cells")
     assert store.get("k1") is None
-    store.put("k1", {"verdict": "shared"})
-    assert store.get("k1") == {"verdict": "shared", "store_key": "k1"}
+    result = cell_result("1.20.0", "shared")
+    store.put("k1", result)
+    assert store.get("k1") == result.with_store_key("k1")
     assert [p.name for p in (tmp_path / "cells").iterdir()] == ["k1.json"]
+    assert json.loads((tmp_path / "cells" / "k1.json").read_text())["verdict"] == "shared"
     (tmp_path / "cells" / "k2.json").write_text(json.dumps({"store_key": "other"}))
     assert store.get("k2") is None
     (tmp_path / "cells" / "k3.json").write_text("{truncated")
     assert store.get("k3") is None
 
 
-def cell(compose: str, cli_build: str, verdict: str, step: int | None = None, **extra: object):
-    return {
-        "compose": compose,
-        "sdk": "3.1.3",
-        "sdk_requested": "auto",
-        "scenario": "seed",
-        "cli_build": cli_build,
-        "verdict": verdict,
-        "diverged_at": {"step": step, "instruction": "ADD blah.txt /usr/src/blah.txt"}
-        if step
-        else None,
-        "engine": {"version": "20.10.24", "api_version": "1.41", "storage_driver": "overlay2"},
-        "cli": {"version": "28.2.2"},
-        "python": "3.11.7",
-        "order": ["compose", "cli"],
-        "owner": {"uid": 1000, "gid": 1000},
-        "overrides": [],
-        **extra,
-    }
+def cell(compose: str, cli_build: str, verdict: str, step: int | None = None, **extra: Any):
+    return cell_result(compose, verdict, step, sdk="3.1.3", cli_build=cli_build, **extra)
 
 
 def test_tables_keep_version_strings_and_order_rows_by_pep440() -> None:
@@ -104,7 +90,7 @@ def test_tables_keep_version_strings_and_order_rows_by_pep440() -> None:
 def test_markdown_report_has_table_legend_steps_and_environment() -> None:
     rule = {"package": "PyYAML", "requirement": "PyYAML==6.0.1", "reason": "old PyYAML fails"}
     cells = [
-        cell("1.20.0", "default", "diverged", 3, overrides=[rule]),
+        cell("1.20.0", "default", "diverged", 3, overrides=(rule,)),
         cell("1.29.2", "1", "shared"),
     ]
     report = markdown_report(cells)
@@ -122,10 +108,10 @@ def test_markdown_report_has_table_legend_steps_and_environment() -> None:
 def test_explanations_are_listed_once_with_the_cells_they_explain() -> None:
     why = "blah.txt: uid 1000 vs 0, gid 1000 vs 0"
     cells = [
-        cell(v, "default", "diverged", 3, explain_summary=[why])
+        cell(v, "default", "diverged", 3, explain_summary=(why,))
         for v in ("1.19.0", "1.20.1", "1.21.2", "1.22.0")
     ]
-    cells.append(cell("1.23.2", "1", "diverged", 3, explain_summary=["only in compose's: x"]))
+    cells.append(cell("1.23.2", "1", "diverged", 3, explain_summary=("only in compose's: x",)))
     report = markdown_report(cells)
     assert report.count(why) == 1
     assert f"- {why} (4 cells, compose 1.19.0–1.22.0)" in report

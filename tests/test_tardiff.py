@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.tardiff import (
+from harness.core.tardiff import (
     FIELDS,
     Difference,
     TarEntry,

@@ -3,9 +3,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.buildlog import StepEvent
-from harness.dockerfile import parse_instructions
-from harness.verdict import Verdict, judge
+from harness.core.buildlog import StepEvent
+from harness.core.dockerfile import parse_instructions
+from harness.core.verdict import Verdict, judge
 
 INSTRUCTIONS = parse_instructions("FROM b\nRUN a\nADD blah.txt /usr/src/blah.txt\nRUN c\n")
 

@@ -1,0 +1,260 @@
+"""One reproduction cell: install a docker-compose release, build the scenario with it and
+with the reference CLI on a fresh per-cell base, and judge from the engine's image chains.
+
+Everything the cell creates in the engine carries the cell's label and is removed at the end;
+the build context is a fresh copy that is removed too.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+
+from harness import __version__
+from harness.app.explain import explain
+from harness.core.buildlog import parse_build_log
+from harness.core.compat import InstallPlan, sdk_in_range
+from harness.core.dockerfile import from_image, parse_instructions
+from harness.core.model import CellResult, CellSpec, CliInfo, Verdict
+from harness.core.scenarios import Scenario
+from harness.core.verdict import Judgement, judge
+from harness.edges.baseimage import BaseImageError, create_base
+from harness.edges.builders import build_environment, cli_build, compose_build
+from harness.edges.chains import (
+    ChainError,
+    compose_image,
+    image_chain,
+    image_id,
+    remove_cell_artifacts,
+    restore_tag,
+)
+from harness.edges.context import BuildContext, Owner, materialize, observed_owner, owner_for
+from harness.edges.engine import Engine
+from harness.edges.process import Completed
+from harness.edges.recorder import RecordingProxy
+from harness.edges.venvs import Environment, EnvironmentFactory, InstallFailure
+
+
+@dataclass(frozen=True)
+class Builds:
+    """What the build phase observed; the result is made from it once."""
+
+    judgement: Judgement
+    logs: Mapping[str, str] = field(default_factory=dict)
+    timings: Mapping[str, float] = field(default_factory=dict)
+    owner: Owner | None = None
+    base: Mapping[str, str] | None = None
+    build_options: tuple[str, ...] | None = None
+    notes: tuple[str, ...] = ()
+    explain: tuple[Mapping[str, object], ...] | None = None
+    explain_summary: tuple[str, ...] | None = None
+
+
+def run_cell(
+    spec: CellSpec,
+    *,
+    plan: InstallPlan,
+    scenario: Scenario,
+    engine: Engine,
+    cli: CliInfo,
+    environments: EnvironmentFactory,
+    workdir: Path,
+    log: Callable[[str], None] = print,
+) -> CellResult:
+    """Run the cell and return what it observed."""
+    started = time.monotonic()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    log(f"installing docker-compose {spec.compose} (sdk {spec.sdk}) ...")
+    installed = environments.ensure(plan)
+    install_seconds = round(time.monotonic() - started, 3)
+    common: dict[str, Any] = {
+        "harness": __version__,
+        "compose": spec.compose,
+        "sdk_requested": spec.sdk,
+        "engine": engine.info,
+        "cli": cli,
+        "scenario": scenario.name,
+        "cli_build": spec.cli_build,
+        "order": spec.builders,
+        "uid": spec.uid,
+        "gid": spec.gid,
+        "started_at": started_at,
+        "overrides": tuple(rule.as_json() for rule in plan.overrides),
+        "cutoff": plan.cutoff.isoformat() if plan.cutoff else None,
+    }
+    if isinstance(installed, InstallFailure):
+        return CellResult(
+            **common,
+            python=platform.python_version(),
+            verdict=Verdict.UNINSTALLABLE,
+            reason=installed.log_tail,
+            logs={"install": installed.log},
+            timings={"install": install_seconds, **_total(started)},
+        )
+    cell_id = uuid.uuid4().hex[:12]
+    cell_dir = workdir / f"cell-{cell_id}"
+    cell_dir.mkdir(parents=True)
+    interrupted = True
+    try:
+        builds = _build_and_judge(spec, scenario, engine, cli, installed, cell_id, cell_dir, log)
+        interrupted = False
+    finally:
+        # An abandoned request may still land in the engine after we stop: keep sweeping.
+        remove_cell_artifacts(engine.client, cell_id, settle_seconds=5 if interrupted else 0)
+        shutil.rmtree(cell_dir, ignore_errors=True)
+    judgement = builds.judgement
+    logs = {"install": installed.install_log, **builds.logs}
+    return CellResult(
+        **common,
+        sdk=installed.sdk,
+        python=installed.python,
+        sdk_in_range=sdk_in_range(installed.compose_requires, installed.sdk, installed.python),
+        freeze=tuple(installed.freeze),
+        cell_id=cell_id,
+        verdict=judgement.verdict,
+        reason=judgement.reason,
+        notes=builds.notes + judgement.notes,
+        steps=judgement.steps,
+        diverged_at=judgement.diverged_at.ref if judgement.diverged_at else None,
+        logs=logs,
+        timings={"install": install_seconds, **builds.timings, **_total(started)},
+        owner=asdict(builds.owner) if builds.owner else None,
+        base=builds.base,
+        build_options=builds.build_options,
+        explain=builds.explain,
+        explain_summary=builds.explain_summary,
+        build_steps={
+            name: [asdict(event) for event in parse_build_log(logs.get(name, ""))]
+            for name in ("compose", "cli")
+        },
+    )
+
+
+def _total(started: float) -> dict[str, float]:
+    return {"total": round(time.monotonic() - started, 3)}
+
+
+def _build_and_judge(
+    spec: CellSpec,
+    scenario: Scenario,
+    engine: Engine,
+    cli: CliInfo,
+    installed: Environment,
+    cell_id: str,
+    workdir: Path,
+    log: Callable[[str], None],
+) -> Builds:
+    original_from = from_image((scenario.fixture_dir() / scenario.dockerfile).read_text())
+    try:
+        base = create_base(engine.client, scenario.base, original_from, cell_id)
+    except (BaseImageError, docker.errors.DockerException) as error:
+        return Builds(Judgement(Verdict.ERROR, reason=f"base image: {error}"))
+    context = materialize(
+        scenario, workdir / "project", base, owner_for(scenario, spec.uid, spec.gid)
+    )
+    ignored = context.build.ignored
+    prepared = Builds(
+        Judgement(Verdict.ERROR),  # replaced by what the builds show
+        owner=observed_owner(context),
+        base={"from": original_from, "kind": scenario.base},
+        build_options=tuple(context.build.cli_options()),
+        notes=(f"build options not mirrored by docker build: {', '.join(ignored)}",)
+        if ignored
+        else (),
+    )
+    instructions = parse_instructions(context.dockerfile.read_text())
+    if sum(1 for i in instructions if i.keyword == "FROM") != 1:
+        reason = "multi-stage Dockerfiles are not supported: the verdict reads one image chain"
+        return replace(prepared, judgement=Judgement(Verdict.ERROR, reason=reason))
+    env = build_environment(engine.host, cli, spec.cli_build)
+    project = f"cachebisect{cell_id}"
+    users_tag = image_id(engine.client, context.build.image) if context.build.image else None
+    chains: dict[str, list[str]] = {}
+    logs: dict[str, str] = {}
+    timings: dict[str, float] = {}
+
+    def stopped(judgement: Judgement) -> Builds:
+        return replace(prepared, judgement=judgement, logs=logs, timings=timings)
+
+    try:
+        for name in spec.builders:
+            log(f"building with {'docker-compose' if name == 'compose' else 'docker build'} ...")
+            completed = _run_build(
+                name, spec, scenario.service, context, cli, installed, env, project, cell_id,
+                engine.host, workdir,
+            )  # fmt: skip
+            logs[name] = completed.output
+            timings[f"build_{name}"] = round(completed.seconds, 3)
+            if completed.timed_out:
+                reason = f"{name} build exceeded {spec.timeout:.0f}s"
+                return stopped(Judgement(Verdict.TIMEOUT, reason=reason))
+            if not completed.ok:
+                failure = completed.error_lines(3)
+                return stopped(Judgement(Verdict.ERROR, reason=f"{name} build failed: {failure}"))
+            try:
+                final = (
+                    f"cache-bisect/cli:{cell_id}"
+                    if name == "cli"
+                    else compose_image(
+                        engine.client, project, scenario.service, cell_id, context.build.image
+                    )
+                )
+                chains[name] = image_chain(engine.client, final, len(instructions))
+            except (ChainError, docker.errors.DockerException) as error:
+                reason = f"{name} image chain: {error}"
+                return stopped(Judgement(Verdict.ERROR, reason=reason))
+    finally:
+        if context.build.image:
+            restore_tag(engine.client, context.build.image, users_tag)
+    first, second = spec.builders
+    judgement = judge(
+        instructions,
+        chains[first],
+        chains[second],
+        parse_build_log(logs[first]),
+        parse_build_log(logs[second]),
+    )
+    if not (spec.explain and judgement.diverged_at is not None):
+        return stopped(judgement)
+    differences, summary = explain(
+        workdir / "capture-compose", workdir / "capture-cli", judgement.diverged_at.instruction
+    )
+    return replace(stopped(judgement), explain=tuple(differences), explain_summary=tuple(summary))
+
+
+def _run_build(
+    name: str,
+    spec: CellSpec,
+    service: str,
+    context: BuildContext,
+    cli: CliInfo,
+    installed: Environment,
+    env: dict[str, str],
+    project: str,
+    cell_id: str,
+    engine_host: str,
+    workdir: Path,
+) -> Completed:
+    """One build; with ``explain``, through a recording proxy that keeps what the client sent."""
+    with ExitStack() as stack:
+        if spec.explain:
+            proxy = stack.enter_context(
+                RecordingProxy(engine_host, workdir / f"{name}.sock", workdir / f"capture-{name}")
+            )
+            env = {**env, "DOCKER_HOST": proxy.host}
+        if name == "cli":
+            tag = f"cache-bisect/cli:{cell_id}"
+            return cli_build(cli, context.path, tag, context.build, env, spec.timeout)
+        return compose_build(
+            installed.compose_exe, context.path, project, service, env, spec.timeout
+        )

@@ -1,0 +1,108 @@
+"""Everything a cell needs that outlives one cell: engine, CLI, venvs, release lists, rules.
+
+repro, matrix and bisect all run cells through one CellRunner, so a cell means the same thing
+whichever command asked for it.
+"""
+
+from __future__ import annotations
+
+import platform
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.app.cell import run_cell
+from harness.core.compat import Compat, InstallPlan, plan_install
+from harness.core.model import CellResult, CellSpec, CliInfo, UserError
+from harness.core.releases import Release, ReleaseIndexError, cutoff_for, resolve_bound
+from harness.core.scenarios import Scenario
+from harness.edges.engine import Engine
+from harness.edges.fixtures import get_scenario, project_scenario
+from harness.edges.index import ReleaseIndex
+from harness.edges.venvs import EnvironmentFactory
+
+COMPOSE = "docker-compose"
+SDK = "docker"
+
+
+@dataclass
+class Releases:
+    """Release lists of docker-compose and the docker SDK, fetched once per process."""
+
+    index: ReleaseIndex
+    log: Callable[[str], None] = print
+
+    def __post_init__(self) -> None:
+        self._lists: dict[str, list[Release]] = {}
+
+    def of(self, package: str) -> list[Release]:
+        if package not in self._lists:
+            listing = self.index.releases(package)
+            if listing.stale:
+                self.log(
+                    f"cannot reach the package index: working from the cached release "
+                    f"list of {package} from {listing.fetched_at:%Y-%m-%d %H:%M} UTC"
+                )
+            self._lists[package] = listing.releases
+        return self._lists[package]
+
+    def exact(self, package: str, version: str) -> Release:
+        """The release named exactly (a series like "1.20" is not a release here)."""
+        try:
+            release = resolve_bound(self.of(package), version, "low")
+        except ReleaseIndexError as error:
+            raise UserError(f"{package}: {error}") from None
+        if release.text != version and str(release.version) != version:
+            raise UserError(
+                f"{package}: {version!r} is a series, name a release (e.g. {release.text})"
+            )
+        return release
+
+
+def scenario_for(spec: CellSpec) -> Scenario:
+    """The scenario a cell builds: a named fixture, or the user's project (read, not built)."""
+    try:
+        if spec.project:
+            return project_scenario(Path(spec.project), spec.service or "")
+        return get_scenario(spec.scenario)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
+def plan_for(spec: CellSpec, releases: Releases, compat: Compat) -> InstallPlan:
+    """The install plan of a cell, validated against the index (no venv, no engine)."""
+    compose = releases.exact(COMPOSE, spec.compose)
+    if spec.sdk != "auto":
+        releases.exact(SDK, spec.sdk)
+    return plan_install(
+        compat, compose.text, spec.sdk, platform.python_version(), cutoff_for(compose)
+    )
+
+
+@dataclass
+class CellRunner:
+    engine: Engine
+    cli: CliInfo
+    environments: EnvironmentFactory
+    releases: Releases
+    compat: Compat
+    log: Callable[[str], None] = print
+
+    def scenario(self, spec: CellSpec) -> Scenario:
+        return scenario_for(spec)
+
+    def run(self, spec: CellSpec, plan: InstallPlan | None = None) -> CellResult:
+        plan = plan or plan_for(spec, self.releases, self.compat)
+        scenario = self.scenario(spec)
+        with tempfile.TemporaryDirectory(prefix="cache-bisect-") as workdir:
+            return run_cell(
+                spec,
+                plan=plan,
+                scenario=scenario,
+                engine=self.engine,
+                cli=self.cli,
+                environments=self.environments,
+                workdir=Path(workdir),
+                log=self.log,
+            )

@@ -1,0 +1,49 @@
+"""Opening what cells need, in the order that costs least when the user made a typo: first the
+release lists (to check versions), and only then the engine (the user's or a private one)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from harness.app.runner import CellRunner, Releases
+from harness.core.config import MatrixConfig
+from harness.core.model import UserError
+from harness.edges.builders import CliMissing, find_cli
+from harness.edges.engine import NoEngine, connect
+from harness.edges.index import ReleaseIndex, ReleaseIndexError
+from harness.edges.paths import cache_dir
+from harness.edges.venvs import EnvironmentFactory
+from harness.present.console import say
+
+
+def load_releases() -> Releases:
+    """Release lists through the cached index; an unreachable index is one line."""
+    try:
+        releases = Releases(ReleaseIndex(cache_dir()), log=say)
+        releases.of("docker-compose")
+    except ReleaseIndexError as error:
+        raise UserError(str(error)) from None
+    return releases
+
+
+@contextmanager
+def open_runner(config: MatrixConfig, releases: Releases) -> Iterator[CellRunner]:
+    """Yield a runner on an engine; engine and CLI problems become one-line UserErrors."""
+    root = cache_dir()
+    try:
+        cli = find_cli()
+        with connect(root / "engine", log=say) as engine:
+            yield CellRunner(
+                engine=engine,
+                cli=cli,
+                environments=EnvironmentFactory(
+                    root / "venvs", python=sys.executable, timeout=config.run.install_timeout
+                ),
+                releases=releases,
+                compat=config.compat,
+                log=say,
+            )
+    except (NoEngine, CliMissing) as error:
+        raise UserError(str(error)) from None

@@ -1,0 +1,128 @@
+"""The result store: one JSON file per finished cell, keyed by every input that can change
+its answer, written atomically the moment the cell ends.
+
+A rerun finds finished cells by key and builds nothing; an interrupted run loses no finished
+cell; changing the engine, CLI, Python, rules, fixture or an option changes the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.app.runner import CellRunner, plan_for
+from harness.core.compat import InstallPlan
+from harness.core.model import (
+    SCHEMA,
+    CellResult,
+    CellSpec,
+    CliInfo,
+    EngineInfo,
+    ResultFormatError,
+    Verdict,
+)
+from harness.edges.files import write_atomically
+from harness.edges.fixtures import fixture_digest
+
+# Only answers about the builders are kept; an error or timeout is retried on the next run.
+STORED_VERDICTS = (Verdict.SHARED, Verdict.DIVERGED, Verdict.UNINSTALLABLE)
+
+
+def key_inputs(
+    spec: CellSpec, plan: InstallPlan, engine: EngineInfo, cli: CliInfo, fixture: str, run: int = 0
+) -> dict[str, Any]:
+    """Everything that can change a cell's answer (the managed flag and paths cannot).
+
+    ``run`` > 0 names a repeated run of the same cell (bisect --repeat); run 0 is the cell.
+    """
+    repeat = {"run": run} if run else {}
+    return {
+        **repeat,
+        "schema": SCHEMA,
+        "harness": __version__,
+        "spec": asdict(spec),
+        "plan": plan.as_json(),
+        "engine": {
+            "version": engine.version,
+            "api_version": engine.api_version,
+            "storage_driver": engine.storage_driver,
+        },
+        "cli": cli.version,
+        "fixture": fixture,
+    }
+
+
+def cell_key(inputs: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:24]
+
+
+class ResultStore:
+    """Cells under ``root`` as ``<key>.json``; a file that cannot be read back is reported
+    (``warn``) and treated as absent, so the cell is built again and the file replaced."""
+
+    def __init__(self, root: Path, warn: Callable[[str], None] | None = None) -> None:
+        self.root = root
+        self.warn = warn
+
+    def _path(self, key: str) -> Path:
+        return self.root / f"{key}.json"
+
+    def get(self, key: str) -> CellResult | None:
+        path = self._path(key)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            return self._unusable(path, error.strerror or str(error))
+        try:
+            cell = CellResult.from_json(json.loads(text))
+        except (ValueError, ResultFormatError) as error:
+            return self._unusable(path, str(error).splitlines()[0])
+        if cell.store_key != key:
+            return self._unusable(path, "it belongs to another key")
+        if cell.verdict not in STORED_VERDICTS:
+            return self._unusable(path, f"a {cell.verdict} is never stored")
+        return cell
+
+    def _unusable(self, path: Path, why: str) -> CellResult | None:
+        if self.warn:
+            self.warn(f"warning: ignoring stored cell {path} ({why}); building it again")
+        return None  # absent: the caller builds the cell again
+
+    def put(self, key: str, cell: CellResult) -> CellResult:
+        stored = cell.with_store_key(key)
+        write_atomically(self._path(key), json.dumps(stored.to_json(), indent=1))
+        return stored
+
+
+class StoredCells:
+    """Cells through the store: a stored answer is returned as is, a new one is stored at once."""
+
+    def __init__(self, runner: CellRunner, store: ResultStore, *, force: bool = False) -> None:
+        self.runner = runner
+        self.store = store
+        self.force = force
+        self._fixtures: dict[tuple[str, str | None, str | None], str] = {}
+
+    def get(self, spec: CellSpec, run: int = 0) -> tuple[CellResult, bool]:
+        """The cell's result and whether it came from the store."""
+        runner = self.runner
+        plan = plan_for(spec, runner.releases, runner.compat)
+        which = (spec.scenario, spec.project, spec.service)
+        if which not in self._fixtures:  # a project is read once per run, not once per cell
+            self._fixtures[which] = fixture_digest(runner.scenario(spec))
+        fixture = self._fixtures[which]
+        key = cell_key(key_inputs(spec, plan, runner.engine.info, runner.cli, fixture, run))
+        stored = None if self.force else self.store.get(key)
+        if stored is not None:
+            return stored, True
+        result = runner.run(spec, plan)
+        if result.verdict in STORED_VERDICTS:
+            result = self.store.put(key, result)
+        return result, False

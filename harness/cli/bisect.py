@@ -1,0 +1,139 @@
+"""``nox -s bisect -- LO HI``: the first release where the cache behaviour changes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from harness.app.bisect import COMPOSE, SDK, BisectRequest, run_bisect
+from harness.app.runner import scenario_for
+from harness.app.session import load_releases, open_runner
+from harness.app.store import ResultStore, StoredCells
+from harness.cli.options import add_condition, add_config, project_of, scenario_of
+from harness.core.bisection import probe_budget
+from harness.core.config import ConfigError, load_config
+from harness.core.model import UserError
+from harness.core.releases import ReleaseIndexError, between
+from harness.edges.files import check_writable, write_atomically
+from harness.present.bisect_report import markdown_report, terminal_report
+from harness.present.console import fail, say
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="nox -s bisect --",
+        description="Find the first release between LO and HI whose cache behaviour differs from "
+        "LO's, with the fewest builds (stored cells are reused, new ones stored).",
+        epilog="A bound that names a series (1.20) means its earliest release as LO and its "
+        "latest as HI.",
+    )
+    p.add_argument("low", metavar="LO", help="low bound: a release (1.20.0) or a series (1.20)")
+    p.add_argument("high", metavar="HI", help="high bound: a release or a series")
+    p.add_argument(
+        "--package",
+        choices=(COMPOSE, SDK),
+        default=COMPOSE,
+        help="what moves: docker-compose releases (default), or docker SDK releases "
+        "with compose held at --compose",
+    )
+    p.add_argument(
+        "--compose",
+        metavar="VERSION",
+        help="the docker-compose release to hold when --package docker",
+    )
+    p.add_argument(
+        "--sdk",
+        default="auto",
+        metavar="VERSION",
+        help="the docker SDK to hold when bisecting compose (default: auto)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run each probe N times; disagreeing runs make it flaky (default 1)",
+    )
+    add_condition(p)
+    add_config(p, "[compat] rules and [run] options")
+    p.add_argument("--pre", action="store_true", help="include pre-releases")
+    p.add_argument("--yanked", action="store_true", help="include yanked releases")
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=Path("results"),
+        help="store (RESULTS/cells) and report (RESULTS/bisect.md, .json)",
+    )
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write the report JSON here")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.repeat < 1:
+        return fail("--repeat must be at least 1")
+    if args.package == SDK and not args.compose:
+        return fail("--package docker needs --compose VERSION (the compose release to hold)")
+    try:
+        project, service = project_of(args)
+        config = load_config(args.config)
+        request = BisectRequest(
+            package=args.package,
+            low=args.low,
+            high=args.high,
+            repeat=args.repeat,
+            cell=config.run.spec(
+                compose=args.compose or "",
+                sdk=args.sdk,
+                scenario=scenario_of(args),
+                cli_build=args.cli_build,
+                project=project,
+                service=service,
+            ),
+        )
+        scenario_for(request.spec(request.high))
+        for path in (args.results / "bisect.json", args.json):
+            if path is not None:
+                check_writable(path)
+        releases = load_releases()
+        if args.package == SDK:
+            releases.exact(COMPOSE, args.compose)
+        try:
+            versions = between(
+                releases.of(args.package), args.low, args.high, pre=args.pre, yanked=args.yanked
+            )
+        except (ReleaseIndexError, ValueError) as error:
+            raise UserError(f"{args.package}: {error}") from None
+        if len(versions) < 2:
+            raise UserError(
+                f"{args.package} {args.low} … {args.high} holds only {versions[0].text}: "
+                "nothing to bisect (name two different releases or series)"
+            )
+        say(
+            f"{args.package} {args.low} … {args.high} → {versions[0].text} … "
+            f"{versions[-1].text}: {len(versions)} releases "
+            f"({', '.join(v.text for v in versions)}); at most "
+            f"{probe_budget(len(versions))} probes"
+        )
+        with open_runner(config, releases) as runner:
+            cells = StoredCells(runner, ResultStore(args.results / "cells", warn=say))
+            report = run_bisect(request, versions, cells, log=say)
+    except (UserError, ConfigError) as error:
+        return fail(str(error))
+    except KeyboardInterrupt:
+        return fail("interrupted: every finished probe is stored; run again to resume", 130)
+    say("")
+    say(terminal_report(report))
+    text = json.dumps(report.to_json(), indent=1) + "\n"
+    write_atomically(args.results / "bisect.json", text)
+    write_atomically(args.results / "bisect.md", markdown_report(report))
+    if args.json:
+        write_atomically(args.json, text)
+    say(f"\nwrote {args.results / 'bisect.md'} and {args.results / 'bisect.json'}")
+    return 0 if report.status != "error" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Command-line options shared by repro, matrix and bisect, defined once."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from harness.core.config import id_problem, seconds_problem
+from harness.core.model import CLI_BUILDS, UserError
+
+
+def release(text: str) -> str:
+    """A release as typed: PEP 440 syntax, checked before anything is fetched."""
+    try:
+        Version(text)
+    except InvalidVersion:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a version (e.g. 1.20.0)") from None
+    return text
+
+
+def release_or_auto(text: str) -> str:
+    return text if text == "auto" else release(text)
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    problem = seconds_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r} {problem}")
+    return value
+
+
+def owner_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer id") from None
+    problem = id_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r} {problem}")
+    return value
+
+
+def add_config(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--config", type=Path, default=Path("matrix.toml"), help=f"{what} (default: matrix.toml)"
+    )
+
+
+def add_condition(p: argparse.ArgumentParser) -> None:
+    """The condition a cell is built under: scenario (or project) and COMPOSE_DOCKER_CLI_BUILD."""
+    p.add_argument("--scenario", default="seed", help="scenario from fixtures/scenarios.toml")
+    p.add_argument(
+        "--cli-build",
+        choices=CLI_BUILDS,
+        default="default",
+        help="COMPOSE_DOCKER_CLI_BUILD for docker-compose ('default' = unset)",
+    )
+    add_project(p)
+
+
+def add_project(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--project",
+        type=Path,
+        metavar="PATH",
+        help="your own compose project folder instead of a scenario (copied, never "
+        "modified); needs --service",
+    )
+    p.add_argument("--service", metavar="NAME", help="the service of --project to build")
+
+
+def project_of(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """The (absolute project path, service) the user named, or (None, None)."""
+    if bool(args.project) != bool(args.service):
+        raise UserError("--project and --service go together")
+    return (str(args.project.resolve()), args.service) if args.project else (None, None)
+
+
+def scenario_of(args: argparse.Namespace) -> str:
+    return "project" if args.project else args.scenario

@@ -1,0 +1,119 @@
+"""``nox -s repro -- --compose X``: one reproduction cell, with a summary and optional JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from harness.app.runner import plan_for, scenario_for
+from harness.app.session import load_releases, open_runner
+from harness.cli.options import (
+    add_condition,
+    add_config,
+    owner_id,
+    project_of,
+    release,
+    release_or_auto,
+    scenario_of,
+    seconds,
+)
+from harness.core.config import ConfigError, load_config
+from harness.core.model import ORDERS, UserError, Verdict
+from harness.edges.files import check_writable, write_atomically
+from harness.present.console import fail, say
+from harness.present.summary import cell_summary
+
+# A verdict about the builders is an answer (0); a cell that could not be judged is not (1).
+EXIT_ZERO = (Verdict.SHARED, Verdict.DIVERGED, Verdict.UNINSTALLABLE)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="nox -s repro --",
+        description="Build the scenario with one docker-compose release and with `docker build`, "
+        "and say from the engine's image chains whether the two share the layer cache.",
+    )
+    p.add_argument(
+        "--compose",
+        required=True,
+        type=release,
+        metavar="VERSION",
+        help="docker-compose release to test, e.g. 1.20.0",
+    )
+    p.add_argument(
+        "--sdk",
+        default="auto",
+        type=release_or_auto,
+        metavar="VERSION",
+        help="docker SDK release; 'auto' (default) = what the compose release "
+        "resolved to on its release date",
+    )
+    p.add_argument(
+        "--order",
+        choices=ORDERS,
+        default=None,
+        help="which builder runs first (default from matrix.toml, else compose-first "
+        "as in the seed demo)",
+    )
+    p.add_argument(
+        "--uid", type=owner_id, default=None, help="owner uid of the build context files"
+    )
+    p.add_argument(
+        "--gid", type=owner_id, default=None, help="owner gid of the build context files"
+    )
+    p.add_argument("--timeout", type=seconds, default=None, help="seconds allowed per build")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="capture both build contexts through a recording proxy and, when the "
+        "cache missed, list the tar header fields that differ",
+    )
+    add_condition(p)
+    add_config(p, "where the [compat] overrides and [run] defaults come from")
+    p.add_argument("--json", type=Path, metavar="PATH", help="write the full result here")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        project, service = project_of(args)
+        config = load_config(args.config)
+        spec = config.run.spec(
+            compose=args.compose,
+            sdk=args.sdk,
+            cli_build=args.cli_build,
+            scenario=scenario_of(args),
+            project=project,
+            service=service,
+        )
+        given = {
+            "order": args.order,
+            "uid": args.uid,
+            "gid": args.gid,
+            "timeout": args.timeout,
+            "explain": args.explain or None,
+        }
+        spec = replace(spec, **{key: value for key, value in given.items() if value is not None})
+        scenario_for(spec)
+        if args.json:
+            check_writable(args.json)
+        releases = load_releases()
+        plan = plan_for(spec, releases, config.compat)
+        with open_runner(config, releases) as runner:
+            result = runner.run(spec, plan)
+    except (UserError, ConfigError) as error:
+        return fail(str(error))
+    for line in cell_summary(result):
+        say(line)
+    if args.json:
+        write_atomically(args.json, json.dumps(result.to_json(), indent=2) + "\n")
+        say(f"result written to {args.json}")
+    return 0 if result.verdict in EXIT_ZERO else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

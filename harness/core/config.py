@@ -1,0 +1,309 @@
+"""matrix.toml: the axes of the matrix, run options and compatibility overrides.
+
+Validation is strict and every error is one line naming the key, its line in the file and what
+is valid, because a typo in a matrix costs a long run with the wrong cells.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from harness.core.compat import Compat, CompatError, parse_compat
+from harness.core.model import CLI_BUILDS, ORDERS, CellSpec, UserError
+
+_SECTIONS = {"matrix", "run", "compat"}
+_MATRIX_KEYS = {"compose", "sdk", "cli_build", "scenario", "latest_patch_only", "pre", "exclude"}
+_RUN_KEYS = {"order", "timeout", "install_timeout", "uid", "gid", "explain"}
+_EXCLUDE_KEYS = {"compose", "sdk", "cli_build", "scenario"}
+
+
+class ConfigError(UserError):
+    """matrix.toml is wrong; the message says where and what is valid."""
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """Cells matching every given field are left out (compose is a PEP 440 specifier)."""
+
+    compose: str = ""
+    sdk: str = ""
+    cli_build: str = ""
+    scenario: str = ""
+
+    def matches(self, compose: str, sdk: str, cli_build: str, scenario: str) -> bool:
+        if self.compose and Version(compose) not in SpecifierSet(self.compose):
+            return False
+        return all(
+            not wanted or wanted == actual
+            for wanted, actual in (
+                (self.sdk, sdk),
+                (self.cli_build, cli_build),
+                (self.scenario, scenario),
+            )
+        )
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    order: str = "compose-first"
+    timeout: float = 600.0
+    install_timeout: float = 900.0
+    uid: int = 1000
+    gid: int = 1000
+    explain: bool = False  # capture contexts and diff them for diverged cells
+
+    def spec(self, **inputs: Any) -> CellSpec:
+        """A cell with these run options and the given inputs (an input wins)."""
+        options = {
+            "order": self.order,
+            "uid": self.uid,
+            "gid": self.gid,
+            "timeout": self.timeout,
+            "explain": self.explain,
+        }
+        return CellSpec(**{**options, **inputs})
+
+
+@dataclass(frozen=True)
+class MatrixConfig:
+    compose: tuple[str, ...]  # exact releases and/or PEP 440 ranges, expanded against PyPI
+    sdk: tuple[str, ...] = ("auto",)
+    cli_build: tuple[str, ...] = ("default",)
+    scenario: tuple[str, ...] = ("seed",)
+    latest_patch_only: bool = False
+    pre: bool = False
+    exclude: tuple[Exclusion, ...] = ()
+    run: RunOptions = field(default_factory=RunOptions)
+    compat: Compat = field(default_factory=Compat)
+    source: str = "matrix.toml"
+    lines: dict[str, int] = field(default_factory=dict, compare=False)
+
+    def where(self, key: str) -> str:
+        """``file:line`` of a [matrix] key, for errors found after parsing."""
+        line = self.lines.get(key)
+        return f"{self.source}:{line}" if line else self.source
+
+
+def is_exact_version(text: str) -> bool:
+    """An exact release ("1.20.0") rather than a range (">=1.19,<1.30")."""
+    try:
+        Version(text)
+    except InvalidVersion:
+        return False
+    return True
+
+
+def load_config(path: Path) -> MatrixConfig:
+    """Read and validate a matrix file; ``[compat] from = "other.toml"`` shares another file's
+    rules, so one set of overrides serves several matrices."""
+    text = _read(path)
+    config = parse_config(text, str(path))
+    shared = tomllib.loads(text).get("compat", {}).get("from")
+    if shared is None:
+        return config
+    origin = path.parent / shared
+    if origin.resolve() == path.resolve():
+        raise ConfigError(f"{path}: [compat] from names the file itself")
+    return replace(config, compat=parse_config(_read(origin), str(origin)).compat)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
+
+
+def parse_config(text: str, name: str = "matrix.toml") -> MatrixConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{name}: {error}") from None
+
+    def fail(key: str, message: str, section: str = "matrix") -> ConfigError:
+        line = _line_of(text, section, key)
+        where = f"{name}:{line}" if line else name
+        return ConfigError(f"{where}: [{section}] {key}: {message}")
+
+    unknown = set(data) - _SECTIONS
+    if unknown:
+        raise ConfigError(
+            f"{name}: unknown section [{sorted(unknown)[0]}] (valid: "
+            f"{', '.join(sorted(_SECTIONS))})"
+        )
+    matrix = data.get("matrix")
+    if not isinstance(matrix, dict):
+        raise ConfigError(f"{name}: missing [matrix] section with at least `compose = [...]`")
+    _reject_unknown(matrix, _MATRIX_KEYS, "matrix", fail)
+    if "compose" not in matrix:
+        raise ConfigError(f"{name}: [matrix] needs `compose = [...]` (releases or ranges)")
+    compose = _string_list(matrix, "compose", fail)
+    for entry in compose:
+        if not is_exact_version(entry):
+            try:
+                SpecifierSet(entry)
+            except InvalidSpecifier:
+                raise fail(
+                    "compose",
+                    f"{entry!r} is neither a release like '1.20.0' nor a "
+                    "PEP 440 range like '>=1.19,<1.30'",
+                ) from None
+    sdk = _string_list(matrix, "sdk", fail, default=["auto"])
+    for entry in sdk:
+        if entry != "auto" and not is_exact_version(entry):
+            raise fail("sdk", f"{entry!r} must be 'auto' or a release like '3.1.4'")
+    cli_build = _string_list(matrix, "cli_build", fail, default=["default"])
+    for entry in cli_build:
+        if entry not in CLI_BUILDS:
+            raise fail("cli_build", f"{entry!r} is not one of {', '.join(CLI_BUILDS)}")
+    scenario = _string_list(matrix, "scenario", fail, default=["seed"])
+    flags = {}
+    for key in ("latest_patch_only", "pre"):
+        value = matrix.get(key, False)
+        if not isinstance(value, bool):
+            raise fail(key, "must be true or false")
+        flags[key] = value
+    exclude = tuple(_parse_exclusions(matrix.get("exclude", []), fail))
+    run = _parse_run(data.get("run", {}), fail)
+    compat_table = data.get("compat", {})
+    if isinstance(compat_table, dict) and "from" in compat_table:
+        if set(compat_table) != {"from"} or not isinstance(compat_table["from"], str):
+            raise fail("from", "must be the only key, naming another matrix file", "compat")
+        compat_table = {}  # load_config reads the named file's rules
+    try:
+        compat = parse_compat(compat_table)
+    except CompatError as error:
+        raise ConfigError(f"{name}: {error}") from None
+    lines = {key: line for key in _MATRIX_KEYS if (line := _line_of(text, "matrix", key))}
+    return MatrixConfig(
+        source=name,
+        lines=lines,
+        compose=tuple(compose),
+        sdk=tuple(sdk),
+        cli_build=tuple(cli_build),
+        scenario=tuple(scenario),
+        exclude=exclude,
+        run=run,
+        compat=compat,
+        **flags,
+    )
+
+
+def _reject_unknown(table: dict, valid: set[str], section: str, fail) -> None:
+    unknown = set(table) - valid
+    if unknown:
+        key = sorted(unknown)[0]
+        raise fail(key, f"unknown key (valid: {', '.join(sorted(valid))})", section)
+
+
+def _string_list(table: dict, key: str, fail, default: list[str] | None = None) -> list[str]:
+    if key not in table and default is not None:
+        return default
+    value = table[key]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise fail(key, 'must be a list of strings, e.g. ["1.20.0"]')
+    if not value:
+        raise fail(key, "is empty: list at least one value")
+    if len(set(value)) != len(value):
+        raise fail(key, "lists a value twice")
+    return value
+
+
+def _parse_exclusions(value: object, fail) -> list[Exclusion]:
+    if not isinstance(value, list):
+        raise fail(
+            "exclude", 'must be a list of tables, e.g. [{cli_build = "1", compose = "<1.25"}]'
+        )
+    exclusions = []
+    for item in value:
+        if not isinstance(item, dict) or not item:
+            raise fail("exclude", "each entry must be a non-empty table")
+        unknown = set(item) - _EXCLUDE_KEYS
+        if unknown:
+            raise fail(
+                "exclude",
+                f"unknown key {sorted(unknown)[0]!r} (valid: {', '.join(sorted(_EXCLUDE_KEYS))})",
+            )
+        if not all(isinstance(v, str) for v in item.values()):
+            raise fail("exclude", "values must be strings")
+        try:
+            SpecifierSet(item.get("compose", ""))
+        except InvalidSpecifier:
+            raise fail("exclude", f"compose {item['compose']!r} is not a PEP 440 range") from None
+        exclusions.append(Exclusion(**item))
+    return exclusions
+
+
+def _parse_run(value: object, fail) -> RunOptions:
+    if not isinstance(value, dict):
+        raise fail("run", "must be a table", "run")
+    _reject_unknown(value, _RUN_KEYS, "run", fail)
+    defaults = RunOptions()
+    order = value.get("order", defaults.order)
+    if order not in ORDERS:
+        raise fail("order", f"{order!r} is not one of {', '.join(ORDERS)}", "run")
+    seconds = {}
+    for key in ("timeout", "install_timeout"):
+        problem = seconds_problem(value.get(key, getattr(defaults, key)))
+        if problem:
+            raise fail(key, problem, "run")
+        seconds[key] = float(value.get(key, getattr(defaults, key)))
+    ids = {}
+    for key in ("uid", "gid"):
+        number = value.get(key, getattr(defaults, key))
+        problem = id_problem(number)
+        if problem:
+            raise fail(key, problem, "run")
+        ids[key] = int(number)
+    explain = value.get("explain", defaults.explain)
+    if not isinstance(explain, bool):
+        raise fail("explain", "must be true or false", "run")
+    return RunOptions(
+        order=order,
+        explain=explain,
+        timeout=seconds["timeout"],
+        install_timeout=seconds["install_timeout"],
+        uid=ids["uid"],
+        gid=ids["gid"],
+    )
+
+
+MAX_SECONDS = 7 * 24 * 3600.0
+
+
+def seconds_problem(value: object) -> str | None:
+    """Why ``value`` is not a usable number of seconds (None: it is)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "must be a positive number of seconds"
+    if not math.isfinite(value) or not 0 < value <= MAX_SECONDS:
+        return f"must be a positive number of seconds, at most {MAX_SECONDS:.0f}"
+    return None
+
+
+def id_problem(value: object) -> str | None:
+    """Why ``value`` is not a usable uid/gid (None: it is)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+        return "must be an integer id from 0 to 2147483647 (0 means root)"
+    return None
+
+
+def _line_of(text: str, section: str, key: str) -> int | None:
+    """The 1-based line where ``key`` is set inside ``[section]`` (best effort)."""
+    current = None
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = re.match(r"^\s*\[+\s*([\w.-]+)\s*\]+", line)
+        if header:
+            current = header.group(1).split(".")[0]
+            continue
+        if current == section and pattern.match(line):
+            return number
+    return None

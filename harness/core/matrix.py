@@ -1,0 +1,112 @@
+"""The cells of a matrix: matrix.toml's axes expanded against the real release lists (pure).
+
+Ranges become the releases they match (optionally only the latest patch of each minor);
+explicit versions must exist. The product of the axes minus the exclusions is the matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from itertools import product
+
+from packaging.version import Version
+
+from harness.core.config import ConfigError, MatrixConfig, is_exact_version
+from harness.core.model import CellSpec
+from harness.core.releases import (
+    Release,
+    UnknownRelease,
+    expand,
+    latest_patch_per_minor,
+    resolve_bound,
+)
+
+
+def cell_id(spec: CellSpec) -> str:
+    """A short readable name: ``1.20.0``, then only what differs from the defaults."""
+    parts = [spec.compose]
+    if spec.sdk != "auto":
+        parts.append(f"sdk{spec.sdk}")
+    if spec.cli_build != "default":
+        parts.append(f"cli{spec.cli_build}")
+    if spec.scenario != "seed":
+        parts.append(spec.scenario)
+    return "-".join(parts)
+
+
+def compose_versions(config: MatrixConfig, releases: Sequence[Release]) -> list[str]:
+    """The compose releases the matrix covers, in PEP 440 order, as published strings."""
+    chosen: dict[Version, str] = {}
+    for entry in config.compose:
+        if is_exact_version(entry):
+            release = _exact(config, "compose", "docker-compose", entry, releases)
+            chosen[release.version] = release.text
+            continue
+        matched = expand(releases, entry, pre=config.pre)
+        if config.latest_patch_only:
+            matched = latest_patch_per_minor(matched)
+        if not matched:
+            raise ConfigError(
+                f"{config.where('compose')}: [matrix] compose: {entry!r} matches no release"
+            )
+        chosen.update((release.version, release.text) for release in matched)
+    return [chosen[version] for version in sorted(chosen)]
+
+
+def _exact(
+    config: MatrixConfig, key: str, package: str, version: str, releases: Sequence[Release]
+) -> Release:
+    try:
+        release = resolve_bound(releases, version, "low")
+    except UnknownRelease as error:
+        raise ConfigError(
+            f"{config.where(key)}: [matrix] {key}: {version!r} is not a {package} release "
+            f"(nearest: {', '.join(r.text for r in error.nearest)})"
+        ) from None
+    if release.version != Version(version):
+        raise ConfigError(f"{config.where(key)}: [matrix] {key}: {version!r} is not a release")
+    return release
+
+
+def expand_matrix(
+    config: MatrixConfig,
+    compose_releases: Sequence[Release],
+    sdk_releases: Sequence[Release],
+    scenarios: Iterable[str],
+    project: str | None = None,
+    service: str | None = None,
+) -> list[CellSpec]:
+    """Every cell of the matrix, rows (compose, sdk) in version order, conditions after.
+
+    With a ``project`` (a user's compose folder), it replaces the scenario axis.
+    """
+    known = set(scenarios)
+    for name in () if project else config.scenario:
+        if name not in known:
+            raise ConfigError(
+                f"{config.where('scenario')}: [matrix] scenario: unknown scenario {name!r} "
+                f"(known: {', '.join(sorted(known))})"
+            )
+    for sdk in config.sdk:
+        if sdk != "auto":
+            _exact(config, "sdk", "docker SDK", sdk, sdk_releases)
+    cells = [
+        config.run.spec(
+            compose=compose,
+            sdk=sdk,
+            scenario=scenario,
+            cli_build=cli_build,
+            project=project,
+            service=service,
+        )
+        for compose, sdk, scenario, cli_build in product(
+            compose_versions(config, compose_releases),
+            config.sdk,
+            ("project",) if project else config.scenario,
+            config.cli_build,
+        )
+        if not any(rule.matches(compose, sdk, cli_build, scenario) for rule in config.exclude)
+    ]
+    if not cells:
+        raise ConfigError(f"{config.source}: the exclusions leave no cell to run")
+    return cells

@@ -1,0 +1,344 @@
+"""The harness's typed vocabulary: what a user asks for (CellSpec), what a cell observed
+(CellResult), the behaviour a bisection compares (Behaviour) and the user-error type.
+
+A result is built once, from everything the cell observed, and never mutated afterwards; its
+JSON form (``to_json``/``from_json``) is the one stored and published, with the schema
+version kept here alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+SCHEMA = 1
+
+ORDERS = ("compose-first", "cli-first")
+CLI_BUILDS = ("default", "0", "1")
+
+
+class UserError(ValueError):
+    """Something the user typed or wrote cannot be used; the message is one line."""
+
+
+class Verdict(StrEnum):
+    SHARED = "shared"
+    DIVERGED = "diverged"
+    UNINSTALLABLE = "uninstallable"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+
+
+# Verdicts that answer the question about the builders (the rest say the cell could not).
+ANSWERS = (Verdict.SHARED, Verdict.DIVERGED)
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """The inputs a user chooses for one cell."""
+
+    compose: str
+    sdk: str = "auto"
+    scenario: str = "seed"
+    cli_build: str = "default"
+    order: str = "compose-first"
+    uid: int = 1000
+    gid: int = 1000
+    timeout: float = 600
+    explain: bool = False  # capture both build contexts and diff them when the cache missed
+    project: str | None = None  # a user's compose project folder instead of a scenario
+    service: str | None = None  # the service to build in that project
+
+    @property
+    def builders(self) -> tuple[str, str]:
+        return ("compose", "cli") if self.order == "compose-first" else ("cli", "compose")
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What every result records about the engine that produced it."""
+
+    version: str
+    api_version: str
+    storage_driver: str
+    managed: bool
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "api_version": self.api_version,
+            "storage_driver": self.storage_driver,
+            "managed": self.managed,
+        }
+
+
+@dataclass(frozen=True)
+class CliInfo:
+    """The reference docker CLI: where it is and what version it says it is."""
+
+    path: str
+    version: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"path": self.path, "version": self.version}
+
+
+@dataclass(frozen=True)
+class StepRef:
+    """A Dockerfile step as the legacy builder numbers it."""
+
+    step: int
+    instruction: str
+
+    def as_json(self) -> dict[str, object]:
+        return {"step": self.step, "instruction": self.instruction}
+
+
+@dataclass(frozen=True)
+class StepComparison:
+    """One Dockerfile step: the image each build left for it, and what each log said."""
+
+    step: int
+    instruction: str
+    first_image: str
+    second_image: str
+    first_cached: bool | None
+    second_cached: bool | None
+
+    @property
+    def shared(self) -> bool:
+        return self.first_image == self.second_image
+
+    @property
+    def ref(self) -> StepRef:
+        return StepRef(self.step, self.instruction)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "step": self.step,
+            "instruction": self.instruction,
+            "shared": self.shared,
+            "first": {"image": self.first_image, "cached": self.first_cached},
+            "second": {"image": self.second_image, "cached": self.second_cached},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StepComparison:
+        return cls(
+            step=int(data["step"]),
+            instruction=str(data["instruction"]),
+            first_image=str(data["first"]["image"]),
+            second_image=str(data["second"]["image"]),
+            first_cached=data["first"].get("cached"),
+            second_cached=data["second"].get("cached"),
+        )
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """What a bisection compares between releases: shared, or diverged at a step."""
+
+    verdict: Verdict
+    step: int | None = None
+
+    @classmethod
+    def of(cls, result: CellResult) -> Behaviour | None:
+        """The behaviour a result shows; None when the cell could not be judged."""
+        if result.verdict is Verdict.SHARED:
+            return cls(Verdict.SHARED)
+        if result.verdict is Verdict.DIVERGED and result.diverged_at is not None:
+            return cls(Verdict.DIVERGED, result.diverged_at.step)
+        return None
+
+    def to_json(self) -> str:
+        """The stored form ("shared", "diverged@3"), kept as the result files have it."""
+        return f"diverged@{self.step}" if self.verdict is Verdict.DIVERGED else str(self.verdict)
+
+    @classmethod
+    def from_json(cls, text: str) -> Behaviour:
+        if text.startswith("diverged@"):
+            return cls(Verdict.DIVERGED, int(text.removeprefix("diverged@")))
+        return cls(Verdict(text))
+
+
+class ResultFormatError(ValueError):
+    """A stored result does not have the shape of a cell result; says which field."""
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """Everything one cell observed, in the order its JSON lists it."""
+
+    compose: str
+    sdk_requested: str
+    python: str
+    engine: EngineInfo
+    cli: CliInfo
+    scenario: str
+    cli_build: str
+    order: tuple[str, str]
+    uid: int
+    gid: int
+    verdict: Verdict
+    started_at: str
+    sdk: str | None = None
+    sdk_in_range: bool | None = None
+    diverged_at: StepRef | None = None
+    reason: str | None = None
+    notes: tuple[str, ...] = ()
+    steps: tuple[StepComparison, ...] = ()
+    freeze: tuple[str, ...] = ()
+    overrides: tuple[Mapping[str, str], ...] = ()
+    cutoff: str | None = None
+    logs: Mapping[str, str] = field(default_factory=dict)
+    timings: Mapping[str, float] = field(default_factory=dict)
+    cell_id: str | None = None
+    owner: Mapping[str, int] | None = None
+    base: Mapping[str, str] | None = None
+    build_options: tuple[str, ...] | None = None
+    explain: tuple[Mapping[str, Any], ...] | None = None
+    explain_summary: tuple[str, ...] | None = None
+    build_steps: Mapping[str, Sequence[Mapping[str, Any]]] | None = None
+    schema: int = SCHEMA
+    harness: str = ""
+    store_key: str | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.verdict in ANSWERS
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "schema": self.schema,
+            "harness": self.harness,
+            "compose": self.compose,
+            "sdk": self.sdk,
+            "sdk_requested": self.sdk_requested,
+            "sdk_in_range": self.sdk_in_range,
+            "python": self.python,
+            "engine": self.engine.as_json(),
+            "cli": self.cli.as_json(),
+            "scenario": self.scenario,
+            "cli_build": self.cli_build,
+            "order": list(self.order),
+            "uid": self.uid,
+            "gid": self.gid,
+            "verdict": self.verdict.value,
+            "diverged_at": self.diverged_at.as_json() if self.diverged_at else None,
+            "reason": self.reason,
+            "notes": list(self.notes),
+            "steps": [step.as_json() for step in self.steps],
+            "freeze": list(self.freeze),
+            "overrides": [dict(rule) for rule in self.overrides],
+            "cutoff": self.cutoff,
+            "logs": dict(self.logs),
+            "timings": dict(self.timings),
+            "started_at": self.started_at,
+        }
+        optional = {
+            "cell_id": self.cell_id,
+            "owner": dict(self.owner) if self.owner is not None else None,
+            "base": dict(self.base) if self.base is not None else None,
+            "build_options": list(self.build_options) if self.build_options is not None else None,
+            "explain": [dict(e) for e in self.explain] if self.explain is not None else None,
+            "explain_summary": list(self.explain_summary)
+            if self.explain_summary is not None
+            else None,
+            "build_steps": {k: list(v) for k, v in self.build_steps.items()}
+            if self.build_steps is not None
+            else None,
+            "store_key": self.store_key,
+        }
+        data.update({key: value for key, value in optional.items() if value is not None})
+        return data
+
+    @classmethod
+    def from_json(cls, data: object) -> CellResult:
+        """Read a result back, checking every field it needs (a wrong one is named)."""
+        if not isinstance(data, Mapping):
+            raise ResultFormatError("a cell result must be a JSON object")
+        try:
+            return cls._from_mapping(data)
+        except ResultFormatError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ResultFormatError(f"bad or missing field: {error}") from None
+
+    @classmethod
+    def _from_mapping(cls, data: Mapping[str, Any]) -> CellResult:
+        def text(key: str) -> str:
+            value = data[key]
+            if not isinstance(value, str):
+                raise ResultFormatError(f"field {key!r} must be a string")
+            return value
+
+        def optional_text(key: str) -> str | None:
+            value = data.get(key)
+            if value is not None and not isinstance(value, str):
+                raise ResultFormatError(f"field {key!r} must be a string or null")
+            return value
+
+        verdict_text = text("verdict")
+        if verdict_text not in Verdict.__members__.values():
+            known = ", ".join(v.value for v in Verdict)
+            raise ResultFormatError(f"field 'verdict' is {verdict_text!r} (known: {known})")
+        engine, cli = data["engine"], data["cli"]
+        at = data.get("diverged_at")
+        order = tuple(str(name) for name in data["order"])
+        if len(order) != 2:
+            raise ResultFormatError("field 'order' must name two builders")
+        return cls(
+            schema=int(data.get("schema", SCHEMA)),
+            harness=str(data.get("harness", "")),
+            compose=text("compose"),
+            sdk=optional_text("sdk"),
+            sdk_requested=text("sdk_requested"),
+            sdk_in_range=data.get("sdk_in_range"),
+            python=text("python"),
+            engine=EngineInfo(
+                str(engine["version"]),
+                str(engine["api_version"]),
+                str(engine["storage_driver"]),
+                bool(engine.get("managed", False)),
+            ),
+            cli=CliInfo(str(cli.get("path", "")), str(cli["version"])),
+            scenario=text("scenario"),
+            cli_build=text("cli_build"),
+            order=(order[0], order[1]),
+            uid=int(data["uid"]),
+            gid=int(data["gid"]),
+            verdict=Verdict(verdict_text),
+            diverged_at=StepRef(int(at["step"]), str(at["instruction"])) if at else None,
+            reason=optional_text("reason"),
+            notes=tuple(str(n) for n in data.get("notes", ())),
+            steps=tuple(StepComparison.from_json(s) for s in data.get("steps", ())),
+            freeze=tuple(str(line) for line in data.get("freeze", ())),
+            overrides=tuple(dict(rule) for rule in data.get("overrides", ())),
+            cutoff=optional_text("cutoff"),
+            logs=dict(data.get("logs", {})),
+            timings=dict(data.get("timings", {})),
+            started_at=text("started_at"),
+            cell_id=optional_text("cell_id"),
+            owner=dict(data["owner"]) if data.get("owner") is not None else None,
+            base=dict(data["base"]) if data.get("base") is not None else None,
+            build_options=_tuple_or_none(data.get("build_options")),
+            explain=tuple(dict(e) for e in data["explain"])
+            if data.get("explain") is not None
+            else None,
+            explain_summary=_tuple_or_none(data.get("explain_summary")),
+            build_steps=dict(data["build_steps"]) if data.get("build_steps") is not None else None,
+            store_key=optional_text("store_key"),
+        )
+
+    def with_store_key(self, key: str) -> CellResult:
+        return replace(self, store_key=key)
+
+
+def _tuple_or_none(value: object) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ResultFormatError("expected a list")
+    return tuple(str(item) for item in value)

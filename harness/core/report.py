@@ -1,0 +1,265 @@
+"""The bisection report as a typed value: built once by the driver, read back (and checked)
+by the report renderers and the publisher."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from harness.core.model import CellResult, ResultFormatError, StepRef
+
+REPORT_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One probed version: what it showed and how sure we are."""
+
+    version: str
+    sdk: str | None
+    compose: str | None
+    verdict: str  # a behaviour ("shared", "diverged@3"), "skip", or "flaky (...)"
+    runs: str  # agreeing runs / all runs, e.g. "1/1"
+    stored: bool
+    detail: str
+    diverged_at: StepRef | None = None
+    cell: CellResult | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "sdk": self.sdk,
+            "compose": self.compose,
+            "verdict": self.verdict,
+            "runs": self.runs,
+            "stored": self.stored,
+            "detail": self.detail,
+            "diverged_at": self.diverged_at.as_json() if self.diverged_at else None,
+            "cell": self.cell.to_json() if self.cell else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Probe:
+        at = data.get("diverged_at")
+        cell = data.get("cell")
+        return cls(
+            version=_text(data, "version"),
+            sdk=_optional_text(data, "sdk"),
+            compose=_optional_text(data, "compose"),
+            verdict=_text(data, "verdict"),
+            runs=_text(data, "runs"),
+            stored=bool(data.get("stored", False)),
+            detail=str(data.get("detail", "")),
+            diverged_at=StepRef(int(at["step"]), str(at["instruction"])) if at else None,
+            cell=CellResult.from_json(cell) if cell else None,
+        )
+
+
+@dataclass(frozen=True)
+class Cross:
+    """A cross cell: one release of the pair run with the other's docker SDK."""
+
+    compose: str
+    sdk: str
+    verdict: str
+    detail: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "compose": self.compose,
+            "sdk": self.sdk,
+            "verdict": self.verdict,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class Culprit:
+    """Which package the change follows (None: the crosses do not say), and why."""
+
+    package: str | None
+    reason: str
+    crosses: tuple[Cross, ...] = ()
+    sdks: Mapping[str, str] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"package": self.package, "reason": self.reason}
+        if self.crosses:
+            data["crosses"] = [cross.to_json() for cross in self.crosses]
+        if self.sdks is not None:
+            data["sdks"] = dict(self.sdks)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Culprit:
+        return cls(
+            package=_optional_text(data, "package"),
+            reason=_text(data, "reason"),
+            crosses=tuple(
+                Cross(str(c["compose"]), str(c["sdk"]), str(c["verdict"]), str(c["detail"]))
+                for c in _list(data, "crosses")
+            ),
+            sdks=dict(data["sdks"]) if data.get("sdks") else None,
+        )
+
+
+@dataclass(frozen=True)
+class BisectReport:
+    package: str
+    status: str
+    low: str
+    high: str
+    resolved: tuple[str, str]
+    count: int
+    held: Mapping[str, str]
+    scenario: str
+    cli_build: str
+    repeat: int
+    last_old: str | None
+    first_new: str | None
+    old_verdict: str | None
+    new_verdict: str | None
+    candidates: tuple[str, ...]
+    flaky: str | None
+    reason: str | None
+    probes: tuple[Probe, ...]
+    builds: int
+    compare_url: str | None
+    reproduce: str
+    culprit: Culprit | None = None
+    reproduce_old: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "schema": REPORT_SCHEMA,
+            "package": self.package,
+            "status": self.status,
+            "range": {
+                "low": self.low,
+                "high": self.high,
+                "resolved": list(self.resolved),
+                "count": self.count,
+            },
+            "held": dict(self.held),
+            "scenario": self.scenario,
+            "cli_build": self.cli_build,
+            "repeat": self.repeat,
+            "last_old": self.last_old,
+            "first_new": self.first_new,
+            "old_verdict": self.old_verdict,
+            "new_verdict": self.new_verdict,
+            "candidates": list(self.candidates),
+            "flaky": self.flaky,
+            "reason": self.reason,
+            "probes": [probe.to_json() for probe in self.probes],
+            "builds": self.builds,
+            "compare_url": self.compare_url,
+            "reproduce": self.reproduce,
+            "culprit": self.culprit.to_json() if self.culprit else None,
+        }
+        if self.reproduce_old is not None:
+            data["reproduce_old"] = self.reproduce_old
+        return data
+
+    @classmethod
+    def from_json(cls, data: object) -> BisectReport:
+        """Read a report back; a field of the wrong shape is named in the error."""
+        if not isinstance(data, Mapping):
+            raise ResultFormatError("a bisect report must be a JSON object")
+        try:
+            span = data["range"]
+            if not isinstance(span, Mapping):
+                raise ResultFormatError("field 'range' must be an object")
+            resolved = _list(span, "resolved")
+            if len(resolved) != 2:
+                raise ResultFormatError("field 'range.resolved' must hold two versions")
+            culprit = data.get("culprit")
+            if culprit is not None and not isinstance(culprit, Mapping):
+                raise ResultFormatError("field 'culprit' must be an object or null")
+            return cls(
+                package=_text(data, "package"),
+                status=_text(data, "status"),
+                low=str(span["low"]),
+                high=str(span["high"]),
+                resolved=(str(resolved[0]), str(resolved[1])),
+                count=int(span["count"]),
+                held=dict(data.get("held") or {}),
+                scenario=str(data.get("scenario", "seed")),
+                cli_build=str(data.get("cli_build", "default")),
+                repeat=int(data.get("repeat", 1)),
+                last_old=_optional_text(data, "last_old"),
+                first_new=_optional_text(data, "first_new"),
+                old_verdict=_optional_text(data, "old_verdict"),
+                new_verdict=_optional_text(data, "new_verdict"),
+                candidates=tuple(str(c) for c in _list(data, "candidates")),
+                flaky=_optional_text(data, "flaky"),
+                reason=_optional_text(data, "reason"),
+                probes=tuple(Probe.from_json(p) for p in _list(data, "probes")),
+                builds=int(data.get("builds", 0)),
+                compare_url=_optional_text(data, "compare_url"),
+                reproduce=_text(data, "reproduce"),
+                culprit=Culprit.from_json(culprit) if culprit else None,
+                reproduce_old=_optional_text(data, "reproduce_old"),
+            )
+        except ResultFormatError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ResultFormatError(f"bad or missing field: {error}") from None
+
+
+def _text(data: Mapping[str, Any], key: str) -> str:
+    value = data[key]
+    if not isinstance(value, str):
+        raise ResultFormatError(f"field {key!r} must be a string")
+    return value
+
+
+def _optional_text(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ResultFormatError(f"field {key!r} must be a string or null")
+    return value
+
+
+def _list(data: Mapping[str, Any], key: str) -> list[Any]:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        raise ResultFormatError(f"field {key!r} must be a list")
+    return value
+
+
+@dataclass(frozen=True)
+class MatrixDocument:
+    """results/matrix.json: the cells of one matrix run and how to reproduce them."""
+
+    cells: tuple[CellResult, ...]
+    config: str
+    reproduce: str
+    generated_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": REPORT_SCHEMA,
+            "generated_at": self.generated_at,
+            "config": self.config,
+            "reproduce": self.reproduce,
+            "cells": [cell.to_json() for cell in self.cells],
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> MatrixDocument:
+        if not isinstance(data, Mapping) or data.get("schema") != REPORT_SCHEMA:
+            raise ResultFormatError(f"expected a JSON object with schema {REPORT_SCHEMA}")
+        cells = []
+        for number, cell in enumerate(_list(data, "cells"), start=1):
+            try:
+                cells.append(CellResult.from_json(cell))
+            except ResultFormatError as error:
+                raise ResultFormatError(f"cell {number}: {error}") from None
+        return cls(
+            cells=tuple(cells),
+            config=str(data.get("config", "matrix.toml")),
+            reproduce=str(data.get("reproduce") or "nox -s matrix"),
+            generated_at=str(data.get("generated_at", "")),
+        )

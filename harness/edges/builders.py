@@ -1,0 +1,76 @@
+"""The two builders under comparison, run as the seed's user ran them, from the context folder.
+
+The reference is the Docker CLI with the legacy builder (DOCKER_BUILDKIT=0); the other is the
+venv's ``docker-compose build``. Both get the same minimal environment, so nothing from the
+caller's shell (another DOCKER_BUILDKIT, a proxy, a config) leaks into one of them only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+from harness.core.composefile import ServiceBuild
+from harness.core.model import CliInfo
+from harness.edges.process import Completed, run
+
+_PASS_THROUGH = ("HOME", "LANG", "LC_ALL", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY")
+
+
+class CliMissing(RuntimeError):
+    """No docker CLI to use as the reference builder."""
+
+
+def find_cli(name: str = "docker") -> CliInfo:
+    """The reference CLI (first on PATH unless a path is given) and its version."""
+    path = shutil.which(name)
+    if path is None:
+        raise CliMissing(f"no docker CLI found ({name!r}): install the docker client")
+    completed = run([path, "--version"], env=os.environ, timeout=30)
+    match = re.search(r"version ([^\s,]+)", completed.output)
+    return CliInfo(path=path, version=match.group(1) if match else "unknown")
+
+
+def build_environment(docker_host: str, cli: CliInfo, cli_build: str) -> dict[str, str]:
+    """What both builders see: the engine, the legacy builder, and the reference CLI first on
+    PATH (docker-compose >=1.25 shells out to ``docker`` when COMPOSE_DOCKER_CLI_BUILD=1)."""
+    env = {key: os.environ[key] for key in _PASS_THROUGH if key in os.environ}
+    cli_dir = str(Path(cli.path).parent)
+    env["PATH"] = os.pathsep.join([cli_dir, os.environ.get("PATH", "")])
+    env["DOCKER_HOST"] = docker_host
+    env["DOCKER_BUILDKIT"] = "0"
+    env["COMPOSE_INTERACTIVE_NO_CLI"] = "1"
+    if cli_build != "default":
+        env["COMPOSE_DOCKER_CLI_BUILD"] = cli_build
+    return env
+
+
+def cli_build(
+    cli: CliInfo,
+    project: Path,
+    tag: str,
+    build: ServiceBuild,
+    env: dict[str, str],
+    timeout: float,
+) -> Completed:
+    """``docker build`` with the compose service's options, from the project folder."""
+    return run(
+        [cli.path, "build", "--tag", tag, *build.cli_options(), build.context],
+        env=env,
+        cwd=project,
+        timeout=timeout,
+    )
+
+
+def compose_build(
+    compose: Path, project: Path, name: str, service: str, env: dict[str, str], timeout: float
+) -> Completed:
+    """``docker-compose build SERVICE`` from the project folder, under our project name."""
+    return run(
+        [str(compose), "--project-name", name, "build", service],
+        env=env,
+        cwd=project,
+        timeout=timeout,
+    )

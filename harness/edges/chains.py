@@ -1,0 +1,107 @@
+"""Reading the engine's own record of a build: the image behind each Dockerfile step."""
+
+from __future__ import annotations
+
+import time
+
+import docker
+import docker.errors
+
+from harness.core.labels import CELL, cell_filter
+
+
+class ChainError(RuntimeError):
+    """The engine's image chain is not what a legacy build leaves behind."""
+
+
+def image_chain(client: docker.DockerClient, final: str, steps: int) -> list[str]:
+    """The image IDs of steps 1..``steps``, walking Parent links back from the final image."""
+    chain = [client.images.get(final).id]
+    while len(chain) < steps:
+        parent = client.api.inspect_image(chain[-1]).get("Parent") or ""
+        if not parent:
+            raise ChainError(
+                f"image {chain[-1][:19]} has no parent after {len(chain)} of {steps} steps"
+            )
+        chain.append(parent)
+    chain.reverse()
+    return chain
+
+
+def compose_image(
+    client: docker.DockerClient, project: str, service: str, cell_id: str, image: str | None
+) -> str:
+    """The image docker-compose tagged for the service: its ``image:`` name if it has one,
+    else ``project_service`` (compose 1.x)."""
+    names = [image] if image else [f"{project}_{service}", f"{project}-{service}"]
+    for name in names:
+        try:
+            found = client.images.get(name)
+        except docker.errors.ImageNotFound:
+            continue
+        if found.labels.get(CELL) == cell_id:
+            return found.id
+    raise ChainError(f"docker-compose reported success but no image {names[0]} of this cell exists")
+
+
+def image_id(client: docker.DockerClient, name: str) -> str | None:
+    try:
+        return client.images.get(name).id
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def restore_tag(client: docker.DockerClient, name: str, previous: str | None) -> None:
+    """Give a tag the build took over back to the user's image (a new tag goes with our image
+    when the cell's images are removed)."""
+    if previous is not None:
+        client.api.tag(previous, *_split_tag(name))
+
+
+def _split_tag(name: str) -> tuple[str, str]:
+    repository, _, tag = name.rpartition(":")
+    if not repository or "/" in tag:
+        return name, "latest"
+    return repository, tag
+
+
+def remove_cell_artifacts(
+    client: docker.DockerClient, cell_id: str, settle_seconds: float = 0
+) -> int:
+    """Delete the containers and images labelled with this cell, and nothing else.
+
+    With ``settle_seconds``, keep sweeping until nothing new has appeared for a second (or the
+    time is up): after an interruption the engine may still finish a request we abandoned.
+    """
+    removed = _sweep(client, cell_id)
+    deadline = time.monotonic() + settle_seconds
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - quiet_since < 1.0:
+        time.sleep(0.25)
+        swept = _sweep(client, cell_id)
+        if swept:
+            removed += swept
+            quiet_since = time.monotonic()
+    return removed
+
+
+def _sweep(client: docker.DockerClient, cell_id: str) -> int:
+    """One pass; removals that race with the engine (gone, in progress) are left to the next."""
+    removed = 0
+    for container in client.containers.list(all=True, filters=cell_filter(cell_id)):
+        try:
+            container.remove(force=True)
+            removed += 1
+        except docker.errors.APIError:
+            continue
+    for _ in range(50):  # children first: retry until the labelled set is empty
+        images = client.images.list(all=True, filters=cell_filter(cell_id))
+        if not images:
+            break
+        for image in images:
+            try:
+                client.images.remove(image.id, force=True)
+                removed += 1
+            except docker.errors.APIError:
+                continue
+    return removed

@@ -1,0 +1,60 @@
+"""Writing files so that a reader never sees half of one: one helper for every file we write.
+
+A unique temporary name in the same folder (two runs never collide), fsync, then rename; the
+file gets the mode a plain ``open()`` would give it under the current umask, not mkstemp's 0600.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from harness.core.model import UserError
+
+
+class WriteError(UserError):
+    """A file could not be written; the message names the path and the reason."""
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step, or leave it as it was."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+    except OSError as error:
+        raise WriteError(f"cannot write {path}: {error.strerror or error}") from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", errors="surrogateescape") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, path)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(error, OSError):
+            raise WriteError(f"cannot write {path}: {error.strerror or error}") from None
+        raise
+
+
+def check_writable(path: Path) -> None:
+    """Fail now, before any work, when ``path`` could not be written later."""
+    folder = path if path.is_dir() else path.parent
+    probe_dir = folder
+    while not probe_dir.exists():
+        probe_dir = probe_dir.parent
+    if not probe_dir.is_dir() or not os.access(probe_dir, os.W_OK | os.X_OK):
+        raise WriteError(f"cannot write {path}: {probe_dir} is not a writable folder")
+    if path.exists() and not path.is_dir() and not os.access(path, os.W_OK):
+        raise WriteError(f"cannot write {path}: permission denied")

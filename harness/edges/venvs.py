@@ -1,0 +1,146 @@
+"""One isolated venv per install plan, made with uv, holding docker-compose and its
+dependencies only: the harness and its own docker SDK never enter it.
+
+A venv is complete when its ``plan.json`` exists (written last), so an interrupted install is
+detected and redone; venvs are reused across runs by plan key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.core.compat import InstallPlan
+from harness.edges.process import run
+
+_PROBE = """
+import importlib.metadata as m, json, sys
+def version(name):
+    try:
+        return m.version(name)
+    except m.PackageNotFoundError:
+        return None
+print(json.dumps({
+    "python": "%d.%d.%d" % sys.version_info[:3],
+    "compose": version("docker-compose"),
+    "sdk": version("docker") or version("docker-py"),
+    "requires": m.requires("docker-compose") or [],
+}))
+"""
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A ready venv: where it is and what is really in it."""
+
+    path: Path
+    python: str
+    compose: str
+    sdk: str | None
+    compose_requires: tuple[str, ...]
+    freeze: tuple[str, ...]
+    install_log: str
+
+    @property
+    def compose_exe(self) -> Path:
+        return self.path / "bin" / "docker-compose"
+
+
+@dataclass(frozen=True)
+class InstallFailure:
+    """The installer could not make the venv; ``log_tail`` is its last words."""
+
+    log_tail: str
+    log: str
+
+
+def uv_binary() -> str:
+    """uv from the harness's own environment (the ``uv`` package), else from PATH."""
+    try:
+        from uv import find_uv_bin
+
+        return find_uv_bin()
+    except (ImportError, FileNotFoundError):
+        found = shutil.which("uv")
+        if found is None:
+            raise RuntimeError("uv is not installed: pip install uv") from None
+        return found
+
+
+def uv_install_argv(uv: str, venv_python: Path, plan: InstallPlan, overrides: Path) -> list[str]:
+    argv = [uv, "pip", "install", "--python", str(venv_python), "--no-progress"]
+    if plan.cutoff is not None:
+        argv += ["--exclude-newer", plan.cutoff.isoformat()]
+        for name in plan.newer_allowed():
+            argv += ["--exclude-newer-package", f"{name}=false"]
+    if plan.override_lines():
+        argv += ["--overrides", str(overrides)]
+    return argv + plan.requirements()
+
+
+class EnvironmentFactory:
+    """Makes (or reuses) the venv of an install plan under ``root``."""
+
+    def __init__(self, root: Path, python: str = sys.executable, timeout: float = 900) -> None:
+        self.root = root
+        self.python = python
+        self.timeout = timeout
+
+    def path_for(self, plan: InstallPlan) -> Path:
+        return self.root / f"compose-{plan.compose}-sdk-{plan.sdk}-{plan.key()}"
+
+    def ensure(self, plan: InstallPlan) -> Environment | InstallFailure:
+        path = self.path_for(plan)
+        marker = path / "plan.json"
+        if marker.exists():
+            return self._describe(path, (path / "install.log").read_text(errors="replace"))
+        if path.exists():
+            shutil.rmtree(path)  # an interrupted install of ours: start over
+        uv = uv_binary()
+        env = dict(os.environ)
+        created = run(
+            [uv, "venv", "--quiet", "--python", self.python, str(path)],
+            env=env,
+            timeout=self.timeout,
+        )
+        if not created.ok:
+            return InstallFailure(created.error_lines(), created.output)
+        overrides = path / "overrides.txt"
+        overrides.write_text("".join(line + "\n" for line in plan.override_lines()))
+        installed = run(
+            uv_install_argv(uv, path / "bin" / "python", plan, overrides),
+            env=env,
+            timeout=self.timeout,
+        )
+        log = " ".join(installed.argv) + "\n" + installed.output
+        (path / "install.log").write_text(log)
+        if not installed.ok:
+            return InstallFailure(installed.error_lines(), log)
+        smoke = run([str(path / "bin" / "docker-compose"), "version"], env=env, timeout=120)
+        if not smoke.ok:
+            return InstallFailure(smoke.error_lines(), log + "\n" + smoke.output)
+        marker.write_text(json.dumps(plan.as_json(), indent=2))
+        return self._describe(path, log)
+
+    def _describe(self, path: Path, log: str) -> Environment:
+        uv = uv_binary()
+        probe = run([str(path / "bin" / "python"), "-c", _PROBE], env=os.environ, timeout=120)
+        facts = json.loads(probe.output.strip().splitlines()[-1])
+        freeze = run(
+            [uv, "pip", "freeze", "--python", str(path / "bin" / "python")],
+            env=os.environ,
+            timeout=120,
+        )
+        return Environment(
+            path=path,
+            python=facts["python"],
+            compose=facts["compose"],
+            sdk=facts["sdk"],
+            compose_requires=tuple(facts["requires"]),
+            freeze=tuple(line for line in freeze.output.splitlines() if "==" in line),
+            install_log=log,
+        )

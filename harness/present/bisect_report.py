@@ -1,0 +1,125 @@
+"""The bisection report, in the spirit of cargo-bisect-rustc's regression report: the searched
+range, every probe, the answer, the compare link, how to reproduce, and the environment folded
+away.
+"""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from harness.core.report import BisectReport
+from harness.present.tables import environment_lines
+from harness.present.words import behaviour_text, cli_build_label, culprit_sentence
+
+HEADERS = ["#", "version", "docker SDK", "verdict", "runs", "source"]
+
+
+def answer(report: BisectReport) -> str:
+    package, status = report.package, report.status
+    low, high = report.resolved
+    if status == "found":
+        return (
+            f"{package} {report.last_old} behaves like {low} ({report.old_verdict}); "
+            f"{report.first_new} is the first release that does not ({report.new_verdict})."
+        )
+    if status == "no-change":
+        return (
+            f"Nothing changes between {low} and {high}: both {report.old_verdict}. "
+            "Widen the range to find where the behaviour changed."
+        )
+    if status == "ambiguous":
+        return (
+            f"The change lies in {', '.join(report.candidates)}: releases in between "
+            f"could not be tested, so the first one cannot be named "
+            f"(last like {low}: {report.last_old})."
+        )
+    if status == "flaky":
+        return (
+            f"{package} {report.flaky} gave different verdicts on repeated runs; the "
+            f"search stops there (change lies in {', '.join(report.candidates)})."
+        )
+    return f"The search could not start: {report.reason or 'an end could not be tested'}."
+
+
+def culprit_line(report: BisectReport) -> str | None:
+    if report.culprit is None:
+        return None
+    return culprit_sentence(report.culprit.package, report.culprit.reason)
+
+
+def reproduce_commands(report: BisectReport) -> list[tuple[str, str]]:
+    """How to see both behaviours: the first new one, and the last old one."""
+    commands = [("new behaviour", report.reproduce)]
+    if report.reproduce_old:
+        commands.append(("old behaviour", report.reproduce_old))
+    return commands
+
+
+def probe_rows(report: BisectReport) -> list[list[str]]:
+    return [
+        [
+            str(n),
+            p.version,
+            str(p.sdk or "?"),
+            behaviour_text(p.verdict),
+            p.runs,
+            "stored" if p.stored else "built",
+        ]
+        for n, p in enumerate(report.probes, start=1)
+    ]
+
+
+def terminal_report(report: BisectReport) -> str:
+    low, high = report.resolved
+    lines = [
+        f"searched {report.package} {low} … {high} ({report.count} releases), "
+        f"{len(report.probes)} probes, {report.builds} new builds",
+        tabulate(probe_rows(report), headers=HEADERS, tablefmt="simple", disable_numparse=True),
+        "",
+        f"{report.status}: {answer(report)}",
+    ]
+    if line := culprit_line(report):
+        lines.append(line)
+    if report.compare_url:
+        lines.append(f"changes: {report.compare_url}")
+    lines.append("reproduce with:")
+    lines += [f"  {label}: {command}" for label, command in reproduce_commands(report)]
+    return "\n".join(lines)
+
+
+def markdown_report(report: BisectReport) -> str:
+    low, high = report.resolved
+    parts = [
+        f"## Bisect: {report.package} {low} … {high} (scenario {report.scenario}, "
+        f"{cli_build_label(report.cli_build)})",
+        "",
+        f"**{report.status}**: {answer(report)}",
+    ]
+    if line := culprit_line(report):
+        parts += ["", line]
+    for cross in report.culprit.crosses if report.culprit else ():
+        outcome = (
+            behaviour_text(cross.verdict)
+            if cross.verdict != "skip"
+            else f"could not be tested ({cross.detail})"
+        )
+        parts.append(f"- compose {cross.compose} with docker SDK {cross.sdk}: {outcome}")
+    if report.compare_url:
+        parts += ["", f"Changes: {report.compare_url}"]
+    parts += [
+        "",
+        tabulate(probe_rows(report), headers=HEADERS, tablefmt="github", disable_numparse=True),
+        "",
+        "Reproduce with:",
+        "",
+        *[f"- {label}: `{command}`" for label, command in reproduce_commands(report)],
+        "",
+        "<details><summary>Environment</summary>",
+        "",
+        *environment_lines([p.cell for p in report.probes if p.cell]),
+        f"- each probe run {report.repeat} time(s)",
+        "",
+        "</details>",
+        "",
+    ]
+    return "\n".join(parts)

@@ -1,0 +1,33 @@
+"""Short human summaries of one cell result."""
+
+from __future__ import annotations
+
+from harness.core.model import CellResult
+from harness.present.words import condition_phrase, verdict_phrase
+
+
+def cell_summary(cell: CellResult) -> list[str]:
+    lines = [
+        f"docker-compose {cell.compose} (docker SDK {_sdk(cell)}, Python {cell.python}) "
+        f"vs docker build {cell.cli.version} (legacy builder)",
+        f"engine {cell.engine.version} (API {cell.engine.api_version}, "
+        f"{cell.engine.storage_driver}); {condition_phrase(cell.scenario, cell.cli_build)}; "
+        f"order: {' then '.join(cell.order)}",
+    ]
+    if cell.owner:
+        lines.append(f"build context files owned by {cell.owner['uid']}:{cell.owner['gid']}")
+    for rule in cell.overrides:
+        lines.append(f"override: {rule['requirement']} ({rule['reason']})")
+    if cell.sdk_in_range is False:
+        lines.append("note: this docker SDK is outside the range the compose release declares")
+    lines.append(f"verdict: {verdict_phrase(cell)}")
+    lines += [f"why: {line}" for line in cell.explain_summary or ()]
+    return lines
+
+
+def _sdk(cell: CellResult) -> str:
+    if cell.sdk:
+        return cell.sdk
+    if cell.sdk_requested != "auto":
+        return f"{cell.sdk_requested}, not installed"
+    return "not installed"
