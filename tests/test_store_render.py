@@ -8,6 +8,7 @@ from typing import Any
 from harness.app.store import ResultStore, cell_key, key_inputs
 from harness.core.compat import Compat, Override, plan_install
 from harness.core.model import CellSpec, CliInfo, EngineInfo
+from harness.edges.paths import redact
 from harness.present.tables import markdown_report, terminal_table
 from harness.present.words import LEGEND
 from tests.factories import cell_result
@@ -116,3 +117,11 @@ def test_explanations_are_listed_once_with_the_cells_they_explain() -> None:
     assert report.count(why) == 1
     assert f"- {why} (4 cells, compose 1.19.0–1.22.0)" in report
     assert "- only in compose's: x (compose 1.23.2, seed: COMPOSE_DOCKER_CLI_BUILD =1)" in report
+
+
+def test_published_results_name_no_machine_folder(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CACHE_BISECT_HOME", str(tmp_path / "cache"))
+    line = f"{tmp_path}/cache/venvs/compose-1.20.0/bin/python and {Path.home()}/.config"
+    redacted = redact(line)
+    assert str(tmp_path) not in redacted and str(Path.home()) not in redacted
+    assert redacted == "$CACHE_BISECT_HOME/venvs/compose-1.20.0/bin/python and ~/.config"

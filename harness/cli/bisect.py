@@ -17,6 +17,7 @@ from harness.core.config import ConfigError, load_config
 from harness.core.model import UserError
 from harness.core.releases import ReleaseIndexError, between
 from harness.edges.files import check_writable, write_atomically
+from harness.edges.paths import redact
 from harness.present.bisect_report import markdown_report, terminal_report
 from harness.present.console import fail, say
 
@@ -126,9 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         return fail("interrupted: every finished probe is stored; run again to resume", 130)
     say("")
     say(terminal_report(report))
-    text = json.dumps(report.to_json(), indent=1) + "\n"
+    text = redact(json.dumps(report.to_json(), indent=1) + "\n")
     write_atomically(args.results / "bisect.json", text)
-    write_atomically(args.results / "bisect.md", markdown_report(report))
+    write_atomically(args.results / "bisect.md", redact(markdown_report(report)))
     if args.json:
         write_atomically(args.json, text)
     say(f"\nwrote {args.results / 'bisect.md'} and {args.results / 'bisect.json'}")

@@ -20,6 +20,7 @@ from harness.core.model import CellResult, CellSpec, UserError
 from harness.core.report import MatrixDocument
 from harness.edges.files import check_writable, write_atomically
 from harness.edges.fixtures import load_scenarios
+from harness.edges.paths import redact
 from harness.present.console import fail, say
 from harness.present.tables import markdown_report, terminal_table
 from harness.present.words import mark
@@ -169,8 +170,9 @@ def write_tables(results_dir: Path, cells: list[CellResult], config: MatrixConfi
         + ("" if config.source == "matrix.toml" else f" -- --config {config.source}"),
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    write_atomically(results_dir / "matrix.json", json.dumps(document.to_json(), indent=1) + "\n")
-    write_atomically(results_dir / "matrix.md", markdown_report(cells))
+    text = json.dumps(document.to_json(), indent=1) + "\n"
+    write_atomically(results_dir / "matrix.json", redact(text))
+    write_atomically(results_dir / "matrix.md", redact(markdown_report(cells)))
 
 
 if __name__ == "__main__":

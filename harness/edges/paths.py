@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 
@@ -13,3 +14,21 @@ def cache_dir() -> Path:
         return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "cache-bisect"
+
+
+def redact(text: str) -> str:
+    """``text`` with this machine's folders replaced by names that mean something anywhere.
+
+    Result files are committed and published: they say "the harness's cache" or "the home
+    folder", never where those happen to be on the machine that ran the matrix.
+    """
+    places = [
+        (str(cache_dir()), "$CACHE_BISECT_HOME"),
+        (sys.prefix, "$PYTHON_PREFIX"),
+        (sys.base_prefix, "$PYTHON_PREFIX"),
+        (str(Path.home()), "~"),
+    ]
+    for place, name in sorted(places, key=lambda pair: len(pair[0]), reverse=True):
+        if len(place) > 1:
+            text = text.replace(place, name)
+    return text
