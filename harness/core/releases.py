@@ -1,10 +1,6 @@
-"""Releases of a package and the pure helpers that pick versions out of them.
-
-The index is read through the PEP 691 JSON simple API because the harness needs each release's
-upload time (PEP 700): cells install a release "as of" its own date, so that its dependencies
-resolve the way they did when it came out. The list is cached on disk so that a flaky or absent
-network degrades to "working from the cached release list" instead of stopping a bisection.
-"""
+"""Releases of a package (version as published, upload time, yanked) and the pure helpers
+that pick versions out of them: bounds, series, ranges, latest patch per minor, cutoffs, and
+the parsing of a PEP 691/700 JSON page into releases."""
 
 from __future__ import annotations
 
