@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                 sdk=args.sdk,
                 scenario=scenario_of(args),
                 cli_build=args.cli_build,
+                builder=args.builder,
                 project=project,
                 service=service,
             ),
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             f"({', '.join(v.text for v in versions)}); at most "
             f"{probe_budget(len(versions))} probes"
         )
-        with open_runner(config, releases) as runner:
+        with open_runner(config, releases, args.cli) as runner:
             cells = StoredCells(runner, ResultStore(args.results / "cells", warn=say))
             report = run_bisect(request, versions, cells, log=say)
     except (UserError, ConfigError) as error:
