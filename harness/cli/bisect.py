@@ -14,6 +14,7 @@ from harness.app.store import ResultStore, StoredCells
 from harness.cli.options import add_condition, add_config, project_of, scenario_of
 from harness.core.bisection import probe_budget
 from harness.core.config import ConfigError, load_config
+from harness.core.flavour import is_v2
 from harness.core.model import UserError
 from harness.core.releases import ReleaseIndexError, between
 from harness.edges.files import check_writable, write_atomically
@@ -76,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail("--repeat must be at least 1")
     if args.package == SDK and not args.compose:
         return fail("--package docker needs --compose VERSION (the compose release to hold)")
+    if args.package == SDK and is_v2(args.compose):
+        return fail(f"compose {args.compose} is the Go binary: it has no docker SDK to bisect")
     try:
         project, service = project_of(args)
         config = load_config(args.config)

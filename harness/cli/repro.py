@@ -34,7 +34,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="nox -s repro --",
         description="Build the scenario with one docker-compose release and with `docker build`, "
-        "and say from the engine's image chains whether the two share the layer cache.",
+        "and say from the engine's record of each step whether the two share the layer cache.",
     )
     p.add_argument(
         "--compose",
