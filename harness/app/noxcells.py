@@ -15,6 +15,7 @@ def matrix_cell_ids(config_path: Path) -> list[str]:
     try:
         from harness.app.runner import COMPOSE, SDK
         from harness.core.config import load_config
+        from harness.core.flavour import V2_PACKAGE, compose_releases
         from harness.edges.fixtures import load_scenarios
         from harness.edges.index import ReleaseIndex
         from harness.edges.paths import cache_dir
@@ -24,7 +25,7 @@ def matrix_cell_ids(config_path: Path) -> list[str]:
         explicit_sdk = any(sdk != "auto" for sdk in config.sdk)
         cells = expand_matrix(
             config,
-            index.releases(COMPOSE).releases,
+            compose_releases(index.releases(COMPOSE).releases, index.releases(V2_PACKAGE).releases),
             index.releases(SDK).releases if explicit_sdk else [],
             load_scenarios(),
         )

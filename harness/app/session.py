@@ -29,11 +29,15 @@ def load_releases() -> Releases:
 
 
 @contextmanager
-def open_runner(config: MatrixConfig, releases: Releases) -> Iterator[CellRunner]:
-    """Yield a runner on an engine; engine and CLI problems become one-line UserErrors."""
+def open_runner(
+    config: MatrixConfig, releases: Releases, cli_path: str | None = None
+) -> Iterator[CellRunner]:
+    """Yield a runner on an engine; engine and CLI problems become one-line UserErrors.
+
+    The reference CLI is ``cli_path``, else ``[run] cli``, else ``docker`` on PATH."""
     root = cache_dir()
     try:
-        cli = find_cli()
+        cli = find_cli(cli_path or config.run.cli or "docker")
         with connect(root / "engine", log=say) as engine:
             yield CellRunner(
                 engine=engine,

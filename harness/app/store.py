@@ -41,11 +41,14 @@ def key_inputs(
     ``run`` > 0 names a repeated run of the same cell (bisect --repeat); run 0 is the cell.
     """
     repeat = {"run": run} if run else {}
+    inputs = asdict(spec)
+    if spec.builder == "legacy":  # keys of cells from before the builder axis stay valid
+        del inputs["builder"]
     return {
         **repeat,
         "schema": SCHEMA,
         "harness": __version__,
-        "spec": asdict(spec),
+        "spec": inputs,
         "plan": plan.as_json(),
         "engine": {
             "version": engine.version,

@@ -14,6 +14,7 @@ from harness.app.store import ResultStore, StoredCells
 from harness.cli.options import add_condition, add_config, project_of, scenario_of
 from harness.core.bisection import probe_budget
 from harness.core.config import ConfigError, load_config
+from harness.core.flavour import is_v2
 from harness.core.model import UserError
 from harness.core.releases import ReleaseIndexError, between
 from harness.edges.files import check_writable, write_atomically
@@ -77,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail("--repeat must be at least 1")
     if args.package == SDK and not args.compose:
         return fail("--package docker needs --compose VERSION (the compose release to hold)")
+    if args.package == SDK and is_v2(args.compose):
+        return fail(f"compose {args.compose} is the Go binary: it has no docker SDK to bisect")
     try:
         project, service = project_of(args)
         config = load_config(args.config)
@@ -90,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                 sdk=args.sdk,
                 scenario=scenario_of(args),
                 cli_build=args.cli_build,
+                builder=args.builder,
                 project=project,
                 service=service,
             ),
@@ -118,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             f"({', '.join(v.text for v in versions)}); at most "
             f"{probe_budget(len(versions))} probes"
         )
-        with open_runner(config, releases) as runner:
+        with open_runner(config, releases, args.cli) as runner:
             cells = StoredCells(runner, ResultStore(args.results / "cells", warn=say))
             report = run_bisect(request, versions, cells, log=say)
     except (UserError, ConfigError) as error:

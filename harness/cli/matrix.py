@@ -29,8 +29,8 @@ from harness.present.words import mark
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="nox -s matrix --",
-        description="Run every cell of the matrix (compose x sdk x scenario x cli_build), reuse "
-        "stored cells, and write RESULTS/matrix.json and RESULTS/matrix.md.",
+        description="Run every cell of the matrix (compose x sdk x scenario x cli_build x "
+        "builder), reuse stored cells, and write RESULTS/matrix.json and RESULTS/matrix.md.",
     )
     p.add_argument(
         "--results",
@@ -49,6 +49,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--list", action="store_true", help="print the cell ids and exit")
     add_config(p, "matrix file")
+    p.add_argument(
+        "--cli",
+        metavar="PATH",
+        help="the reference docker CLI (default: [run] cli, else docker on PATH); BuildKit "
+        "cells need one with BuildKit built in (20.10) or buildx",
+    )
     add_project(p)
     return p
 
@@ -72,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             cells = _select(cells, args.only)
         for spec in cells:
             plan_for(spec, releases, config.compat)  # every version exists before the engine
-        with open_runner(config, releases) as runner:
+        with open_runner(config, releases, args.cli) as runner:
             store = ResultStore(args.results / "cells", warn=say)
             results = run_matrix(cells, runner, store, force=args.force, progress=say)
     except (UserError, ConfigError) as error:

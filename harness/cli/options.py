@@ -8,7 +8,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from harness.core.config import id_problem, seconds_problem
-from harness.core.model import CLI_BUILDS, UserError
+from harness.core.model import CLI_BUILDS, UserError, builder_text, parse_builder
 
 
 def release(text: str) -> str:
@@ -16,7 +16,9 @@ def release(text: str) -> str:
     try:
         Version(text)
     except InvalidVersion:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a version (e.g. 1.20.0)") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a version (e.g. 1.29.2 or 2.40.3)"
+        ) from None
     return text
 
 
@@ -61,7 +63,31 @@ def add_condition(p: argparse.ArgumentParser) -> None:
         default="default",
         help="COMPOSE_DOCKER_CLI_BUILD for docker-compose ('default' = unset)",
     )
+    p.add_argument(
+        "--builder",
+        type=builder,
+        default="legacy",
+        metavar="BUILDER",
+        help="legacy (default) or buildkit for both builds, or per side to cross them: "
+        "compose=buildkit,cli=legacy (a side not named is legacy). BuildKit RUN steps run "
+        "with no network; docker-compose 1.x reaches BuildKit only with the CLI build",
+    )
+    p.add_argument(
+        "--cli",
+        metavar="PATH",
+        help="the reference docker CLI (recorded with its version); also the `docker` "
+        "docker-compose 1.x runs with COMPOSE_DOCKER_CLI_BUILD=1 (default: [run] cli, "
+        "else docker on PATH). BuildKit needs a CLI that has it built in (20.10) or buildx",
+    )
     add_project(p)
+
+
+def builder(text: str) -> str:
+    """A --builder value in its canonical spelling."""
+    try:
+        return builder_text(parse_builder(text))
+    except UserError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_project(p: argparse.ArgumentParser) -> None:

