@@ -7,6 +7,7 @@ file gets the mode a plain ``open()`` would give it under the current umask, not
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -16,6 +17,13 @@ from harness.core.model import UserError
 
 class WriteError(UserError):
     """A file could not be written; the message names the path and the reason."""
+
+
+def _reason(error: OSError) -> str:
+    """e.g. "No space left on device (ENOSPC)": the words, and the name to search for."""
+    name = errno.errorcode.get(error.errno or 0)
+    words = error.strerror or str(error)
+    return f"{words} ({name})" if name else words
 
 
 def _umask() -> int:
@@ -32,7 +40,7 @@ def write_atomically(path: Path, text: str) -> None:
             dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
         )
     except OSError as error:
-        raise WriteError(f"cannot write {path}: {error.strerror or error}") from None
+        raise WriteError(f"cannot write {path}: {_reason(error)}") from None
     try:
         with os.fdopen(handle, "w", encoding="utf-8", errors="surrogateescape") as stream:
             stream.write(text)
@@ -44,7 +52,7 @@ def write_atomically(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         if isinstance(error, OSError):
-            raise WriteError(f"cannot write {path}: {error.strerror or error}") from None
+            raise WriteError(f"cannot write {path}: {_reason(error)}") from None
         raise
 
 
