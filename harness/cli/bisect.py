@@ -11,7 +11,13 @@ from harness.app.bisect import COMPOSE, SDK, BisectRequest, run_bisect
 from harness.app.runner import scenario_for
 from harness.app.session import load_releases, open_runner
 from harness.app.store import ResultStore, StoredCells
-from harness.cli.options import add_condition, add_config, project_of, scenario_of
+from harness.cli.options import (
+    OneLineParser,
+    add_condition,
+    add_config,
+    project_of,
+    scenario_of,
+)
 from harness.core.bisection import probe_budget
 from harness.core.config import ConfigError, load_config
 from harness.core.model import UserError
@@ -22,7 +28,7 @@ from harness.present.console import fail, say
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="nox -s bisect --",
         description="Find the first release between LO and HI whose cache behaviour differs from "
         "LO's, with the fewest builds (stored cells are reused, new ones stored).",

@@ -57,12 +57,23 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 def check_writable(path: Path) -> None:
-    """Fail now, before any work, when ``path`` could not be written later."""
+    """Fail now, before any work, when ``path`` could not be written later.
+
+    Permission bits say nothing for root or on special file systems (/proc), so a file is
+    really created and removed in the folder that will hold ``path`` (or its nearest
+    existing parent, if the folder is still to be made).
+    """
     folder = path if path.is_dir() else path.parent
     probe_dir = folder
     while not probe_dir.exists():
         probe_dir = probe_dir.parent
-    if not probe_dir.is_dir() or not os.access(probe_dir, os.W_OK | os.X_OK):
-        raise WriteError(f"cannot write {path}: {probe_dir} is not a writable folder")
+    if not probe_dir.is_dir():
+        raise WriteError(f"cannot write {path}: {probe_dir} is not a folder")
+    try:
+        handle, probe = tempfile.mkstemp(dir=probe_dir, prefix=".write-check-")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise WriteError(f"cannot write {path}: {_reason(error)}") from None
     if path.exists() and not path.is_dir() and not os.access(path, os.W_OK):
         raise WriteError(f"cannot write {path}: permission denied")
