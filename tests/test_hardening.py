@@ -16,7 +16,9 @@ from harness.cli import bisect as bisect_cli
 from harness.cli import repro as repro_cli
 from harness.core.config import ConfigError, parse_config
 from harness.core.model import UserError
+from harness.core.scenarios import ScenarioError
 from harness.edges.files import WriteError, check_writable, write_atomically
+from harness.edges.fixtures import project_scenario
 from tests.factories import cell_result
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -172,3 +174,38 @@ def test_nox_lets_the_harness_finish_its_cleanup_after_ctrl_c() -> None:
     (kwargs,) = calls
     assert isinstance(kwargs.get("interrupt_timeout"), int | float)
     assert kwargs["interrupt_timeout"] >= 30  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (
+            {"docker-compose.yml": "services:\n  web:\n    build: .\n", "Dockerfile": "RUN x\n"},
+            "Dockerfile has no FROM line",
+        ),
+        (
+            {
+                "docker-compose.yml": "services:\n  web:\n    build:\n"
+                "      context: .\n      dockerfile: gone.Dockerfile\n"
+            },
+            "service 'web' builds gone.Dockerfile, which cannot be read (No such file",
+        ),
+        (
+            {"docker-compose.yml": "services:\n  web:\n    build: .\n  db: [\n"},
+            "docker-compose.yml: not valid YAML at line 5, column 1: expected the node content",
+        ),
+        (
+            {"docker-compose.yaml": "services:\n  web:\n    build: x\n    image: a: b\n"},
+            "docker-compose.yaml: not valid YAML at line 4, column 13: mapping values",
+        ),
+    ],
+)
+def test_a_broken_project_is_one_line_saying_where(
+    tmp_path: Path, files: dict[str, str], message: str
+) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ScenarioError) as error:
+        project_scenario(tmp_path, "web")
+    assert str(error.value).startswith(f"--project {tmp_path}: ")
+    assert message in str(error.value) and "\n" not in str(error.value)
