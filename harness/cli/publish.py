@@ -77,8 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description=(
             "Publish the harness's result tables as a comment on a GitHub issue. The "
-            "comment carries a hidden marker; later runs edit that same comment in place "
-            "(only comments written by the token's own user are ever edited)."
+            "comment ends with a hidden marker that records who posted it; later runs edit "
+            "that same comment in place (a person's comment is never edited)."
         ),
         epilog=(
             "The token is read from GITHUB_TOKEN, else GH_TOKEN (it needs permission to "
