@@ -17,6 +17,7 @@ from harness.cli import repro as repro_cli
 from harness.core.config import ConfigError, parse_config
 from harness.core.model import UserError
 from harness.core.scenarios import ScenarioError
+from harness.core.text import printable
 from harness.edges.files import WriteError, check_writable, write_atomically
 from harness.edges.fixtures import project_scenario
 from tests.factories import cell_result
@@ -209,3 +210,9 @@ def test_a_broken_project_is_one_line_saying_where(
         project_scenario(tmp_path, "web")
     assert str(error.value).startswith(f"--project {tmp_path}: ")
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_printable_text_has_no_control_characters_or_lone_surrogates() -> None:
+    assert printable("ok\r\x1b[2Kfake\n\ud800") == "ok \\x1b[2Kfake \\ud800"
+    assert printable("a\tb\nc\x07", keep_newlines=True) == "a\tb\nc\\x07"
+    printable("\udcff").encode("utf-8")  # printing it cannot raise

@@ -19,7 +19,8 @@ def _safe(char: str) -> str:
 
 def printable(text: str, *, keep_newlines: bool = False) -> str:
     """``text`` with no control characters: a CR or ESC from a server must not rewrite what
-    the terminal shows, and a lone surrogate must not make printing raise."""
+    the terminal shows, and a lone surrogate must not make printing raise. With
+    ``keep_newlines`` (a body printed as it is), line breaks and tabs stay."""
     if keep_newlines:
-        return "\n".join(printable(line) for line in text.split("\n"))
+        return "".join(char if char in "\n\t" else _safe(char) for char in text)
     return "".join(_safe(char) for char in text)
