@@ -59,7 +59,7 @@ class _Canned:
     headers: dict[str, str]
     body: Any
     times: int = 1
-    how: str = "answer"  # answer | reset | drip | apply-then-answer | apply-then-reset
+    how: str = "answer"  # answer | reset | drip | drip-headers | apply-then-* (answer, reset)
 
 
 @dataclass
@@ -316,6 +316,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.close()
             return
         data = json.dumps(payload).encode() if payload is not None else b""
+        if how == "drip-headers":  # even the status line and headers come a byte at a time
+            head = f"HTTP/1.1 {status} OK\r\nContent-Length: {len(data)}\r\n".encode()
+            try:
+                for byte in head + b"X-Slow: " + b"x" * 200:
+                    time.sleep(self.github.drip_seconds)
+                    self.wfile.write(bytes([byte]))
+            except OSError:
+                pass
+            self.close_connection = True
+            return
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))

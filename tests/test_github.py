@@ -351,6 +351,17 @@ def test_the_timeout_covers_the_whole_answer_not_each_read(github: FakeGitHub, w
     assert "no full answer within 1 s" in waits.notices[0]
 
 
+def test_the_timeout_covers_headers_dripped_byte_by_byte(github: FakeGitHub, waits: Waits):
+    github.drip_seconds = 0.05  # each read is quick; the headers never end
+    github.script("GET", "/user", 200, {}, {"login": "x"}, how="drip-headers")
+    started = time.monotonic()
+    with client(github, waits, timeout=1.0) as gh:
+        assert gh.authenticated_login() == "harness-bot"
+    assert time.monotonic() - started < 4
+    assert len(github.seen("GET", "/user")) == 2
+    assert "no full answer within 1 s" in waits.notices[0]
+
+
 def test_unexpected_answers_scrub_the_token(github: FakeGitHub, waits: Waits):
     github.page_size = 1
     github.link_base = f"http://{TOKEN}@localhost:1/api/v3"

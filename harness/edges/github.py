@@ -12,9 +12,12 @@ is scrubbed from every message raised here.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import email.utils
+import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -133,6 +136,47 @@ def _stderr_notice(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+class _Watchdog:
+    """Shuts a request's connection down when its time is up (see ``GitHubClient._once``).
+
+    httpx reports each new connection through its ``trace`` extension; the client keeps no
+    idle connections, so every request opens one and the watchdog always has its socket.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._socket: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        if event == "connection.connect_tcp.complete":
+            stream = info.get("return_value")
+            with self._lock:
+                self._socket = stream.get_extra_info("socket") if stream is not None else None
+                if self.expired:
+                    self._shut()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            self._shut()
+
+    def _shut(self) -> None:
+        if self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+
+
 class GitHubClient:
     """GitHub REST calls for one token against one API base (public or Enterprise Server).
 
@@ -184,6 +228,7 @@ class GitHubClient:
             transport=transport,
             timeout=timeout,
             follow_redirects=False,
+            limits=httpx.Limits(max_keepalive_connections=0),  # see _Watchdog
         )
 
     def close(self) -> None:
@@ -341,21 +386,20 @@ class GitHubClient:
     def _once(
         self, method: str, url: str, action: str, params: Mapping[str, int] | None, json: Any
     ) -> httpx.Response:
-        """One request, its whole answer within ``timeout`` (not only each read)."""
-        deadline = time.monotonic() + self._timeout
-        request = self._http.build_request(method, url, params=params, json=json)
+        """One request, its whole answer within ``timeout``: httpx's timeouts are per read,
+        so a server dripping a byte at a time could hold a request for ever; a watchdog
+        shuts the connection down at the deadline, however far the answer has come."""
+        watchdog = _Watchdog(self._timeout)
+        request = self._http.build_request(
+            method, url, params=params, json=json, extensions={"trace": watchdog.trace}
+        )
         try:
-            streamed = self._http.send(request, stream=True)
-            try:
-                chunks = []
-                for chunk in streamed.iter_raw():
-                    chunks.append(chunk)
-                    if time.monotonic() > deadline:
-                        raise httpx.ReadTimeout(
-                            f"no full answer within {self._timeout:g} s", request=request
-                        )
-            finally:
-                streamed.close()
+            with watchdog:
+                streamed = self._http.send(request, stream=True)
+                try:
+                    chunks = list(streamed.iter_raw())
+                finally:
+                    streamed.close()
         except httpx.ConnectError as exc:  # refused, no such host: sending again won't help
             detail = str(exc) or type(exc).__name__
             raise GitHubError(
@@ -363,6 +407,8 @@ class GitHubClient:
             ) from None
         except httpx.TransportError as exc:  # reset, timeout, a torn answer
             detail = str(exc) or type(exc).__name__
+            if watchdog.expired:
+                detail = f"no full answer within {self._timeout:g} s"
             raise _Transient(
                 self._scrub(f"lost the connection to {self._api_url} while {action}: {detail}")
             ) from None
