@@ -643,7 +643,7 @@ def test_a_502_on_post_that_github_stored_leaves_one_comment(cli, github):
     github.script("POST", path, 502, {}, {"message": "Bad Gateway"}, how="apply-then-answer")
     code, out, err = cli()
     assert code == 0 and out.startswith("created ")
-    assert "HTTP 502" in err and "retrying" in err
+    assert "HTTP 502" in err and "retrying" in err and err.count("\n") == 1
     assert len(harness_comments(github)) == 1 and len(github.seen("POST", path)) == 1
 
 

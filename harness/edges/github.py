@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import email.utils
+import logging
 import socket
 import sys
 import threading
@@ -50,6 +51,9 @@ RETRY_ATTEMPTS = 6
 RETRY_FIRST_WAIT = 0.5
 RETRY_MAX_WAIT = 16.0
 _TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+
+# Our notices say what is retried and why; stamina's own log line would reach stderr bare.
+logging.getLogger("stamina").addHandler(logging.NullHandler())
 
 
 class GitHubError(Exception):
