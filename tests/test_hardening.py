@@ -216,3 +216,20 @@ def test_printable_text_has_no_control_characters_or_lone_surrogates() -> None:
     assert printable("ok\r\x1b[2Kfake\n\ud800") == "ok \\x1b[2Kfake \\ud800"
     assert printable("a\tb\nc\x07", keep_newlines=True) == "a\tb\nc\\x07"
     printable("\udcff").encode("utf-8")  # printing it cannot raise
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["foo", "1.21"], "argument LO: 'foo' is not a version"),
+        (["1.20", "1.21", "--sdk", "foo"], "argument --sdk: 'foo' is not a version"),
+        (["1.20", "1.21", "--package", "docker", "--compose", "x"], "'x' is not a version"),
+    ],
+)
+def test_bad_bisect_options_are_one_line_before_any_work(
+    no_work: None, capsys: pytest.CaptureFixture[str], argv: list[str], words: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        bisect_cli.main(argv)
+    _, err = capsys.readouterr()
+    assert exit_.value.code == 2 and words in err and err.count("\n") == 1
