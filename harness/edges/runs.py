@@ -91,13 +91,19 @@ def orphan_processes() -> list[int]:
     return found
 
 
-def stop_orphan_processes() -> list[int]:
-    """SIGKILL the processes killed runs left running; their pids."""
-    pids = orphan_processes()
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    return pids
+def stop_orphan_processes(rounds: int = 5) -> list[int]:
+    """SIGKILL the processes killed runs left running; their pids. A few rounds, since a
+    survivor may start a child between one look and the kill."""
+    stopped: list[int] = []
+    for _ in range(rounds):
+        pids = [pid for pid in orphan_processes() if pid not in stopped]
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        stopped += pids
+    return stopped
 
 
 def remove_orphans(client: docker.DockerClient) -> dict[str, int]:
