@@ -13,6 +13,7 @@ import pytest
 
 from harness.app.store import ResultStore
 from harness.cli import bisect as bisect_cli
+from harness.cli import matrix as matrix_cli
 from harness.cli import repro as repro_cli
 from harness.core.config import ConfigError, parse_config
 from harness.core.model import UserError
@@ -41,6 +42,7 @@ def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(repro_cli, "load_releases", refuse)
     monkeypatch.setattr(bisect_cli, "load_releases", refuse)
+    monkeypatch.setattr(matrix_cli, "load_releases", refuse)
 
 
 @pytest.mark.parametrize(
@@ -75,6 +77,14 @@ def test_an_output_that_cannot_be_written_stops_repro_before_any_work(
     _, err = capsys.readouterr()
     assert code == 2 and err.count("\n") == 1
     assert err.startswith("error: cannot write /proc/x.json")
+
+
+def test_matrix_results_that_cannot_be_written_stop_before_any_work(
+    no_work: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = matrix_cli.main(["--config", str(ROOT / "matrix.toml"), "--results", "/proc/res"])
+    _, err = capsys.readouterr()
+    assert code == 2 and err.startswith("error: cannot write /proc/res") and err.count("\n") == 1
 
 
 def test_bisect_results_that_cannot_be_written_stop_before_any_work(

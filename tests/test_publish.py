@@ -611,6 +611,12 @@ def test_a_bisect_file_of_the_wrong_shape_names_the_field(capsys, tmp_path):
     _, err = capsys.readouterr()
     assert code == 2 and err.count("\n") == 1
     assert "bisect.json: field 'candidates' must be a list" in err
+    data["candidates"] = []
+    data["probes"] = [data["probes"][0], 7]
+    (results / "bisect.json").write_text(json.dumps(data))
+    assert run([*argv, "--what", "bisect"], env={}) == 2
+    _, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "bisect.json: probe 2: must be an object" in err
 
 
 def test_all_needs_bisect_and_uses_its_headline(capsys, tmp_path):
