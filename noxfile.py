@@ -8,6 +8,8 @@
 #   "uv>=0.9",
 #   "PyYAML>=6",
 #   "pip",
+#   "stamina>=24.2",
+#   "filelock>=3.12",
 # ]
 # ///
 """Sessions of the cache-bisect harness, each a thin call into ``harness/``.

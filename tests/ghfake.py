@@ -3,8 +3,10 @@
 It implements just the endpoints publishing uses, with GitHub's behaviour where it
 matters: bearer-token auth (401 "Bad credentials"), ``Link`` pagination with a server-side
 page size, comment authorship (PATCH of someone else's comment is 403), the 65,536
-character body limit (422), 404/410 issues, and canned one-off responses (e.g. a secondary
-rate limit) queued with ``script``. Every request is recorded for assertions. It is served
+character body limit (422), 404/410 issues, app tokens that may not read ``/user`` (403) and
+post as a user of type Bot, and canned responses (e.g. a secondary rate limit, a 502, a reset
+connection, an answer dripped byte by byte, a POST that is stored but answered with an error)
+queued with ``script``. Every request is recorded for assertions. It is served
 under an Enterprise-style path prefix so base-path handling is exercised too.
 """
 
@@ -12,7 +14,10 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -53,6 +58,8 @@ class _Canned:
     status: int
     headers: dict[str, str]
     body: Any
+    times: int = 1
+    how: str = "answer"  # answer | reset | drip | drip-headers | apply-then-* (answer, reset)
 
 
 @dataclass
@@ -66,6 +73,8 @@ class FakeGitHub:
     issues: set[tuple[str, int]] = field(default_factory=set)
     gone: set[tuple[str, int]] = field(default_factory=set)
     link_base: str | None = None  # serve pagination links on another base (tests refusal)
+    no_user: set[str] = field(default_factory=set)  # logins whose GET /user is 403 (app tokens)
+    drip_seconds: float = 0.3  # pause between the bytes of a dripped answer
     requests: list[Recorded] = field(default_factory=list)
     _comments: list[StoredComment] = field(default_factory=list)
     _canned: list[_Canned] = field(default_factory=list)
@@ -125,9 +134,17 @@ class FakeGitHub:
         status: int,
         headers: dict[str, str] | None = None,
         body: Any = None,
+        *,
+        times: int = 1,
+        how: str = "answer",
     ) -> None:
-        """Answer the next ``method path`` request with this response instead."""
-        self._canned.append(_Canned(method, path, status, headers or {}, body))
+        """Answer the next ``times`` ``method path`` requests with this response instead.
+
+        ``how``: ``reset`` drops the connection unanswered, ``drip`` sends the answer a
+        byte at a time, ``apply-then-answer`` / ``apply-then-reset`` do what the request
+        asks (e.g. store the comment) and then answer with this response / drop it.
+        """
+        self._canned.append(_Canned(method, path, status, headers or {}, body, times, how))
 
     def seen(self, method: str | None = None, path: str | None = None) -> list[Recorded]:
         return [
@@ -138,19 +155,23 @@ class FakeGitHub:
 
     # -- behaviour ---------------------------------------------------------------------------
 
-    def handle(self, request: Recorded, prefixed: bool) -> Reply:
+    def handle(self, request: Recorded, prefixed: bool) -> tuple[Reply, str]:
         with self._lock:
             self.requests.append(request)
             if not prefixed:
-                return 404, {}, {"message": "Not Found"}
+                return (404, {}, {"message": "Not Found"}), "answer"
+            login = self._login(request.headers.get("authorization", ""))
             for canned in self._canned:
                 if (canned.method, canned.path) == (request.method, request.path):
-                    self._canned.remove(canned)
-                    return canned.status, canned.headers, canned.body
-            login = self._login(request.headers.get("authorization", ""))
+                    canned.times -= 1
+                    if canned.times <= 0:
+                        self._canned.remove(canned)
+                    if canned.how.startswith("apply-then-") and login is not None:
+                        self._route(request, login)
+                    return (canned.status, canned.headers, canned.body), canned.how
             if login is None:
-                return 401, {}, {"message": "Bad credentials"}
-            return self._route(request, login)
+                return (401, {}, {"message": "Bad credentials"}), "answer"
+            return self._route(request, login), "answer"
 
     def _login(self, authorization: str) -> str | None:
         scheme, _, token = authorization.partition(" ")
@@ -159,6 +180,8 @@ class FakeGitHub:
     def _route(self, request: Recorded, login: str) -> Reply:
         method, path = request.method, request.path
         if (method, path) == ("GET", "/user"):
+            if login in self.no_user:
+                return 403, {}, {"message": "Resource not accessible by integration"}
             return 200, {}, {"login": login, "id": 1, "type": "User"}
         if match := _ISSUE.match(path):
             key = (match[1], int(match[2]))
@@ -188,7 +211,10 @@ class FakeGitHub:
         return {
             "id": comment.id,
             "body": comment.body,
-            "user": {"login": comment.login, "type": "User"},
+            "user": {
+                "login": comment.login,
+                "type": "Bot" if comment.login.endswith("[bot]") else "User",
+            },
             "html_url": f"{self.origin}/{comment.repo}/issues/{comment.issue}"
             f"#issuecomment-{comment.id}",
         }
@@ -283,14 +309,37 @@ class _Handler(BaseHTTPRequestHandler):
             headers={name.lower(): value for name, value in self.headers.items()},
             body=body,
         )
-        status, headers, payload = self.github.handle(request, prefixed)
+        (status, headers, payload), how = self.github.handle(request, prefixed)
+        if how.endswith("reset"):  # an RST, as a dropped connection or a crashed proxy sends
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+            return
         data = json.dumps(payload).encode() if payload is not None else b""
+        if how == "drip-headers":  # even the status line and headers come a byte at a time
+            head = f"HTTP/1.1 {status} OK\r\nContent-Length: {len(data)}\r\n".encode()
+            try:
+                for byte in head + b"X-Slow: " + b"x" * 200:
+                    time.sleep(self.github.drip_seconds)
+                    self.wfile.write(bytes([byte]))
+            except OSError:
+                pass
+            self.close_connection = True
+            return
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        if how != "drip":
+            self.wfile.write(data)
+            return
+        try:
+            for byte in data:
+                time.sleep(self.github.drip_seconds)
+                self.wfile.write(bytes([byte]))
+        except OSError:  # the client gave up waiting: that is what the test wants
+            self.close_connection = True
 
     do_GET = do_POST = do_PATCH = _serve

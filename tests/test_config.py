@@ -162,3 +162,41 @@ def test_compat_rules_can_come_from_another_file(tmp_path: Path) -> None:
     other.write_text('[matrix]\ncompose = ["1.29.2"]\n[compat]\nfrom = "none.toml"\n')
     with pytest.raises(ConfigError, match=r"none\.toml: cannot read"):
         load_config(other)
+
+
+@pytest.mark.parametrize(
+    ("exclude", "message"),
+    [
+        ('{cli_build = "7"}', "cli_build = '7' can never match: [matrix] cli_build lists default"),
+        ('{sdk = "3.1.4"}', "sdk = '3.1.4' can never match: [matrix] sdk lists auto"),
+        ('{scenario = "sead"}', "scenario = 'sead' can never match"),
+    ],
+)
+def test_an_exclusion_outside_the_matrix_axes_is_rejected(exclude: str, message: str) -> None:
+    text = f'[matrix]\ncompose = ["1.20.0"]\nexclude = [{exclude}]\n'
+    with pytest.raises(ConfigError) as error:
+        parse_config(text)
+    assert f"matrix.toml:3: [matrix] exclude: {message}" in str(error.value)
+
+
+def test_an_exclusion_matching_no_compose_release_of_the_matrix_is_rejected() -> None:
+    config = parse_config('[matrix]\ncompose = ["1.20.0"]\nexclude = [{compose = "<1.10"}]\n')
+    with pytest.raises(ConfigError, match=r"compose '<1.10' can never match"):
+        expand_matrix(config, COMPOSE, SDK, ["seed"])
+
+
+def test_a_series_in_the_matrix_is_rejected_as_repro_rejects_it() -> None:
+    config = parse_config('[matrix]\ncompose = ["1.20"]\n')
+    with pytest.raises(ConfigError) as error:
+        compose_versions(config, COMPOSE)
+    assert "matrix.toml:2: [matrix] compose: '1.20' is a series, not a release" in str(error.value)
+    assert "'1.20.0'" in str(error.value) and "\n" not in str(error.value)
+    assert compose_versions(parse_config('[matrix]\ncompose = ["1.20.0"]\n'), COMPOSE) == ["1.20.0"]
+
+
+def test_a_matrix_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "matrix.toml"
+    path.write_bytes(b'[matrix]\n# caf\xe9\ncompose = ["1.20.0"]\n')
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(error.value) == f"{path}:2: not UTF-8 text (byte 0xe9); save the file as UTF-8"

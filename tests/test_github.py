@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -44,7 +45,7 @@ def client(github: FakeGitHub, waits: Waits, token: str = TOKEN, **kw: float) ->
         sleep=waits.slept.append,
         clock=lambda: NOW,
         notify=waits.notices.append,
-        **kw,  # type: ignore[arg-type]
+        **{"retry_first_wait": 0.01, "retry_max_wait": 0.05, **kw},  # type: ignore[arg-type]
     )
 
 
@@ -232,7 +233,7 @@ def test_unsendable_tokens_are_refused_without_echoing_them(token: str):
 
 
 def test_error_messages_scrub_a_token_echoed_by_the_server(github: FakeGitHub, waits: Waits):
-    github.script("GET", "/user", 500, {}, {"message": f"oops {TOKEN}"})
+    github.script("GET", "/user", 500, {}, {"message": f"oops {TOKEN}"}, times=99)
     with client(github, waits) as gh, pytest.raises(GitHubError) as err:
         gh.authenticated_login()
     assert TOKEN not in str(err.value) and "***" in str(err.value)
@@ -259,3 +260,121 @@ def test_malformed_comment_list_is_one_clear_error(github: FakeGitHub, waits: Wa
     github.script("GET", f"/repos/{REPO}/issues/7/comments", 200, {}, [{"body": "no id"}])
     with client(github, waits) as gh, pytest.raises(GitHubError, match="not a comment"):
         list(gh.issue_comments(REPO, 7))
+
+
+# -- a flaky network and a struggling server ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "how"), [(500, "answer"), (502, "answer"), (503, "answer"), (0, "reset")]
+)
+def test_transient_failures_of_a_get_are_retried(
+    github: FakeGitHub, waits: Waits, status: int, how: str
+):
+    github.script("GET", "/user", status, {}, {"message": "try later"}, times=2, how=how)
+    with client(github, waits) as gh:
+        assert gh.authenticated_login() == "harness-bot"
+    assert len(github.seen("GET", "/user")) == 3
+    assert len(waits.notices) == 2 and all("retrying" in n for n in waits.notices)
+
+
+def test_retries_end_with_one_line_naming_the_attempts(github: FakeGitHub, waits: Waits):
+    github.script("GET", "/user", 502, {}, {"message": "Bad Gateway"}, times=99)
+    with client(github, waits, retry_attempts=4) as gh, pytest.raises(GitHubError) as err:
+        gh.authenticated_login()
+    assert err.value.status == 502
+    assert "HTTP 502" in str(err.value) and "gave up after 4 attempts" in str(err.value)
+    assert "\n" not in str(err.value)
+    assert len(github.seen("GET", "/user")) == 4
+
+
+def test_retries_stop_at_the_overall_deadline(github: FakeGitHub, waits: Waits):
+    github.script("GET", "/user", 503, {}, {"message": "busy"}, times=999)
+    started = time.monotonic()
+    with (
+        client(github, waits, retry_attempts=1000, retry_seconds=0.5, retry_first_wait=0.05) as gh,
+        pytest.raises(GitHubError, match="gave up after"),
+    ):
+        gh.authenticated_login()
+    assert time.monotonic() - started < 3
+    assert 2 <= len(github.seen("GET", "/user")) < 100
+
+
+def test_a_patch_is_retried_after_a_reset(github: FakeGitHub, waits: Waits):
+    comment_id = github.add_comment(REPO, 7, "harness-bot", "old")
+    path = f"/repos/{REPO}/issues/comments/{comment_id}"
+    github.script("PATCH", path, 0, how="reset")
+    with client(github, waits) as gh:
+        assert gh.update_comment(REPO, comment_id, "new").body == "new"
+    assert len(github.seen("PATCH", path)) == 2
+
+
+def test_a_post_that_was_stored_but_failed_is_not_posted_again(github: FakeGitHub, waits: Waits):
+    path = f"/repos/{REPO}/issues/7/comments"
+    github.script("POST", path, 502, {}, {"message": "Bad Gateway"}, how="apply-then-answer")
+    with client(github, waits) as gh:
+        comment = gh.create_comment(REPO, 7, "hello\n<!-- mark -->")
+    assert [c.body for c in github.comments(REPO, 7)] == ["hello\n<!-- mark -->"]
+    assert comment.id == github.comments(REPO, 7)[0].id
+    assert len(github.seen("POST", path)) == 1
+    assert len(github.seen("GET", path)) == 1  # listed again instead of posting again
+
+
+def test_a_post_lost_on_a_reset_connection_is_posted_again_once(github: FakeGitHub, waits: Waits):
+    path = f"/repos/{REPO}/issues/7/comments"
+    old = github.add_comment(REPO, 7, "harness-bot", "hello")  # same text, an older comment
+    github.script("POST", path, 0, how="reset")
+    with client(github, waits) as gh:
+        comment = gh.create_comment(REPO, 7, "hello", known={old})
+    assert comment.id != old
+    assert [c.body for c in github.comments(REPO, 7)] == ["hello", "hello"]
+    assert len(github.seen("POST", path)) == 2
+
+
+def test_a_post_stored_before_the_reset_is_found(github: FakeGitHub, waits: Waits):
+    path = f"/repos/{REPO}/issues/7/comments"
+    github.script("POST", path, 0, how="apply-then-reset")
+    with client(github, waits) as gh:
+        gh.create_comment(REPO, 7, "hello")
+    assert [c.body for c in github.comments(REPO, 7)] == ["hello"]
+    assert len(github.seen("POST", path)) == 1
+
+
+def test_the_timeout_covers_the_whole_answer_not_each_read(github: FakeGitHub, waits: Waits):
+    github.drip_seconds = 0.2  # each read is quick; the whole answer takes about 10 s
+    github.script("GET", "/user", 200, {}, {"login": "x" * 40}, how="drip")
+    started = time.monotonic()
+    with client(github, waits, timeout=1.0) as gh:
+        assert gh.authenticated_login() == "harness-bot"  # the retry got the normal answer
+    assert time.monotonic() - started < 4
+    assert len(github.seen("GET", "/user")) == 2
+    assert "no full answer within 1 s" in waits.notices[0]
+
+
+def test_the_timeout_covers_headers_dripped_byte_by_byte(github: FakeGitHub, waits: Waits):
+    github.drip_seconds = 0.05  # each read is quick; the headers never end
+    github.script("GET", "/user", 200, {}, {"login": "x"}, how="drip-headers")
+    started = time.monotonic()
+    with client(github, waits, timeout=1.0) as gh:
+        assert gh.authenticated_login() == "harness-bot"
+    assert time.monotonic() - started < 4
+    assert len(github.seen("GET", "/user")) == 2
+    assert "no full answer within 1 s" in waits.notices[0]
+
+
+def test_unexpected_answers_scrub_the_token(github: FakeGitHub, waits: Waits):
+    github.page_size = 1
+    github.link_base = f"http://{TOKEN}@localhost:1/api/v3"
+    for i in range(2):
+        github.add_comment(REPO, 7, "someone", f"c{i}")
+    with client(github, waits) as gh, pytest.raises(GitHubError) as err:
+        list(gh.issue_comments(REPO, 7))
+    assert "off the API host" in str(err.value) and TOKEN not in str(err.value)
+
+
+def test_control_characters_from_the_server_are_not_printed(github: FakeGitHub, waits: Waits):
+    github.script("GET", "/user", 418, {}, {"message": "bad\r\x1b[2Kerror: all fine"})
+    with client(github, waits) as gh, pytest.raises(GitHubError) as err:
+        gh.authenticated_login()
+    assert "\r" not in str(err.value) and "\x1b" not in str(err.value)
+    assert "\\x1b" in str(err.value)

@@ -29,6 +29,7 @@ from harness.present.publish import (
     github_length,
     marker,
     matrix_headline,
+    signed,
 )
 from tests.factories import bisect_report, cell_result
 
@@ -271,12 +272,13 @@ def test_any_body_fits_and_ends_with_the_marker(headline_cells, report, repeat, 
     ]
     results = sample_results(matrix=matrix_document(cells), matrix_md=report * repeat)
     body = compose_body(what, results, version="1", limit=limit)
-    assert github_length(body.text) <= limit
+    longest = "a" * 39 + "[bot]"  # the marker is signed later with the author's login
+    assert github_length(signed(body.text, what, longest)) <= limit
     assert body.text.endswith(marker(what))
     uncut = compose_body(what, results, version="1", limit=10**9)
     assert uncut.cuts == ()
     if body.cuts:
-        assert github_length(uncut.text) > limit
+        assert github_length(signed(uncut.text, what, longest)) > limit
     else:
         assert body.text == uncut.text
 
@@ -298,9 +300,46 @@ def test_find_own_comment_needs_both_login_and_marker_line():
         Comment(5, "harness-bot", f"bisect\n{marker('bisect')}", ""),
         Comment(6, "mallory", f"latest\n{mark}", ""),
     ]
-    own = find_own_comment(comments, "harness-bot", mark)
+    own = find_own_comment(comments, "harness-bot", "matrix")
     assert own is not None and own.id == 4
-    assert find_own_comment(comments[1:3], "harness-bot", mark) is None
+    assert find_own_comment(comments[1:3], "harness-bot", "matrix") is None
+
+
+def test_only_a_trailing_marker_outside_code_blocks_matches():
+    mark = marker("matrix", "harness-bot")
+    quoted = [
+        f"my table:\n```\n{mark}\n",  # an unclosed block runs to the end
+        f"see\n~~~~\nold\n{mark}",
+        f"{mark}\nand then I said",  # not the last line
+        f"indented:\n    {mark}",  # an indented code block
+    ]
+    for number, body in enumerate(quoted):
+        assert (
+            find_own_comment([Comment(number, "harness-bot", body, "")], "harness-bot", "matrix")
+            is None
+        ), body
+    fenced_before = f"```\ncode\n```\ntable\n{mark}\n"
+    assert find_own_comment([Comment(9, "harness-bot", fenced_before, "")], "harness-bot", "matrix")
+
+
+def test_an_unknown_login_matches_only_a_bot_that_signed_its_own_comment():
+    bot = "cache-app[bot]"
+    ours = Comment(1, bot, f"table\n{marker('matrix', bot)}", "", bot=True)
+    person = Comment(2, "alice", f"table\n{marker('matrix', 'alice')}", "")
+    forged = Comment(3, "other-app[bot]", f"table\n{marker('matrix', bot)}", "", bot=True)
+    unsigned = Comment(4, bot, f"table\n{marker('matrix')}", "", bot=True)
+    assert find_own_comment([ours, person, forged, unsigned], None, "matrix") is ours
+    assert find_own_comment([person], None, "matrix") is None
+    assert find_own_comment([person], "alice", "matrix") is person  # a token of alice's own
+    assert find_own_comment([forged], "other-app[bot]", "matrix") is None
+
+
+def test_signing_replaces_the_last_line_and_keeps_the_body_within_the_limit():
+    body = compose_body("matrix", sample_results(), version="9.9.9", limit=2_000)
+    text = signed(body.text, "matrix", "a" * 39 + "[bot]")
+    assert text.endswith(marker("matrix", "a" * 39 + "[bot]")) and github_length(text) <= 2_000
+    assert signed(body.text, "matrix", "not a login") == body.text
+    assert signed(body.text, "matrix", None) == body.text
 
 
 # -- CLI against the fake server -------------------------------------------------------------
@@ -362,7 +401,7 @@ def harness_comments(github: FakeGitHub) -> list[Any]:
     return [
         c
         for c in github.comments(REPO, ISSUE)
-        if c.login == "harness-bot" and marker("matrix") in c.body
+        if c.login == "harness-bot" and c.body.endswith(marker("matrix", "harness-bot"))
     ]
 
 
@@ -412,7 +451,6 @@ def test_new_forces_a_second_comment(cli, github):
     assert cli("--new")[0] == 0
     assert len(harness_comments(github)) == 2
     assert github.seen("PATCH") == []
-    assert len(github.seen("GET", "/user")) == 1  # --new needs no identity lookup
 
 
 def test_secondary_rate_limit_on_post_waits_and_posts_once(cli, github):
@@ -512,6 +550,12 @@ def test_unreachable_api_is_one_line(capsys, tmp_path):
     [
         (["--repo", "widgets"], {"GITHUB_TOKEN": TOKEN}, "error: --repo must look like"),
         (["--repo", "a/b/c"], {"GITHUB_TOKEN": TOKEN}, "error: --repo must look like"),
+        (["--repo", "acme/widgets\n"], {"GITHUB_TOKEN": TOKEN}, "error: --repo must look like"),
+        (
+            ["--api-url", "http://user:pw@127.0.0.1:1/api"],
+            {"GITHUB_TOKEN": TOKEN},
+            "error: the API URL must not hold a user or password",
+        ),
         (["--issue", "0"], {"GITHUB_TOKEN": TOKEN}, "error: --issue must be a positive"),
         (["--issue", "12a"], {"GITHUB_TOKEN": TOKEN}, "error: --issue must be a positive"),
         ([], {}, "error: no token: set GITHUB_TOKEN or GH_TOKEN"),
@@ -540,17 +584,39 @@ def test_bad_input_is_one_line_and_exit_2(capsys, github, tmp_path, argv, env, e
         ("matrix.json", "{not json", "matrix.json is not valid JSON"),
         ("matrix.json", '{"schema": 2, "cells": []}', "expected a JSON object with schema 1"),
         ("matrix.json", '{"schema": 1, "cells": [1]}', "cell 1: a cell result must be"),
+        ("matrix.json", '{"schema": 1, "config": "\\ud800", "cells": []}', "matrix.json: config:"),
+        ("bisect.json", '{"candidates": 3}', "bisect.json: "),
     ],
 )
 def test_missing_or_broken_results_files(capsys, tmp_path, name, content, expected):
-    results = write_results(tmp_path / "results")
+    results = write_results(tmp_path / "results", bisect=bisect_doc())
     if content is None:
         (results / name).unlink()
     else:
         (results / name).write_text(content)
-    code = run(["--repo", REPO, "--issue", "5", "--results", str(results), "--dry-run"], env={})
+    what = "bisect" if name.startswith("bisect") else "matrix"
+    argv = ["--repo", REPO, "--issue", "5", "--results", str(results), "--dry-run"]
+    code = run([*argv, "--what", what], env={})
     _, err = capsys.readouterr()
     assert code == 2 and err.count("\n") == 1 and expected in err
+
+
+def test_a_bisect_file_of_the_wrong_shape_names_the_field(capsys, tmp_path):
+    results = write_results(tmp_path / "results", bisect=bisect_doc())
+    data = json.loads((results / "bisect.json").read_text())
+    data["candidates"] = 3
+    (results / "bisect.json").write_text(json.dumps(data))
+    argv = ["--repo", REPO, "--issue", "5", "--results", str(results), "--dry-run"]
+    code = run([*argv, "--what", "bisect"], env={})
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1
+    assert "bisect.json: field 'candidates' must be a list" in err
+    data["candidates"] = []
+    data["probes"] = [data["probes"][0], 7]
+    (results / "bisect.json").write_text(json.dumps(data))
+    assert run([*argv, "--what", "bisect"], env={}) == 2
+    _, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "bisect.json: probe 2: must be an object" in err
 
 
 def test_all_needs_bisect_and_uses_its_headline(capsys, tmp_path):
@@ -574,3 +640,69 @@ def test_main_help_names_the_nox_command(capsys, monkeypatch, tmp_path):
     assert out.startswith("usage: nox -s publish --")
     assert "--dry-run" in out and "GITHUB_API_URL" in out and "GH_TOKEN" in out
     assert main(["--repo", REPO, "--issue", "5", "--results", str(tmp_path)]) == 2
+
+
+# -- retries, identity, and what reaches the terminal -------------------------------------
+
+
+def test_a_502_on_post_that_github_stored_leaves_one_comment(cli, github):
+    path = f"/repos/{REPO}/issues/{ISSUE}/comments"
+    github.script("POST", path, 502, {}, {"message": "Bad Gateway"}, how="apply-then-answer")
+    code, out, err = cli()
+    assert code == 0 and out.startswith("created ")
+    assert "HTTP 502" in err and "retrying" in err and err.count("\n") == 1
+    assert len(harness_comments(github)) == 1 and len(github.seen("POST", path)) == 1
+
+
+def test_an_app_token_that_cannot_read_user_finds_its_comment_again(cli, github):
+    app = "cache-app[bot]"
+    github.tokens[TOKEN] = app
+    github.no_user.add(app)
+    github.add_comment(REPO, ISSUE, "alice", f"my notes\n```\n{marker('matrix', app)}\n```")
+    for _ in range(2):
+        code, _, err = cli()
+        assert code == 0, err
+    ours = [c for c in github.comments(REPO, ISSUE) if c.login == app]
+    assert len(ours) == 1
+    assert ours[0].body.endswith(marker("matrix", app))
+    assert github.comments(REPO, ISSUE)[0].body.startswith("my notes")  # alice's untouched
+
+
+def test_a_person_quoting_the_marker_in_a_code_block_is_never_edited(cli, github):
+    mark = marker("matrix", "harness-bot")
+    quoted = github.add_comment(REPO, ISSUE, "harness-bot", f"look:\n```\n{mark}\n```")
+    code, out, _ = cli()
+    assert code == 0 and out.startswith("created ")
+    assert github.seen("PATCH") == []
+    assert github.comments(REPO, ISSUE)[0].id == quoted
+
+
+def test_our_comment_deleted_before_the_patch_is_posted_anew(cli, github):
+    own = github.add_comment(REPO, ISSUE, "harness-bot", f"stale\n{marker('matrix')}")
+    github.script(
+        "PATCH", f"/repos/{REPO}/issues/comments/{own}", 404, {}, {"message": "Not Found"}
+    )
+    code, out, err = cli()
+    assert code == 0 and out.startswith("created "), err
+    assert "deleted meanwhile" in err and err.count("\n") == 1
+    assert len(github.seen("POST")) == 1
+
+
+def test_every_printed_line_is_scrubbed_and_free_of_control_characters(cli, github):
+    github.script(
+        "GET",
+        f"/repos/{REPO}/issues/{ISSUE}",
+        418,
+        {},
+        {"message": f"\r\x1b[2Kall good {TOKEN}"},
+    )
+    code, out, err = cli()
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and "\r" not in err and "\x1b" not in err
+    assert TOKEN not in err and "***" in err
+
+
+def test_notices_of_retries_do_not_print_the_token(cli, github):
+    github.script("GET", "/user", 503, {}, {"message": f"busy {TOKEN}"})
+    code, _, err = cli()
+    assert code == 0 and "HTTP 503" in err and TOKEN not in err

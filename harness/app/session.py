@@ -11,9 +11,10 @@ from harness.app.runner import CellRunner, Releases
 from harness.core.config import MatrixConfig
 from harness.core.model import UserError
 from harness.edges.builders import CliMissing, find_cli
-from harness.edges.engine import NoEngine, connect
+from harness.edges.engine import Engine, NoEngine, connect
 from harness.edges.index import ReleaseIndex, ReleaseIndexError
 from harness.edges.paths import cache_dir
+from harness.edges.runs import remove_orphans, stop_orphan_processes
 from harness.edges.venvs import EnvironmentFactory
 from harness.present.console import say
 
@@ -39,6 +40,7 @@ def open_runner(
     try:
         cli = find_cli(cli_path or config.run.cli or "docker")
         with connect(root / "engine", log=say) as engine:
+            _clear_orphans(engine)
             yield CellRunner(
                 engine=engine,
                 cli=cli,
@@ -51,3 +53,14 @@ def open_runner(
             )
     except (NoEngine, CliMissing) as error:
         raise UserError(str(error)) from None
+
+
+def _clear_orphans(engine: Engine) -> None:
+    """Stop the processes and remove the engine objects killed runs left, saying so."""
+    stopped = stop_orphan_processes()
+    if stopped:
+        say(f"stopped {len(stopped)} processes left running by killed runs")
+    removed = remove_orphans(engine.client)
+    if removed:
+        runs = ", ".join(f"pid {run.split(':')[-2]}" for run in removed)
+        say(f"removed {sum(removed.values())} engine objects left by killed runs ({runs})")

@@ -11,7 +11,15 @@ from harness.app.bisect import COMPOSE, SDK, BisectRequest, run_bisect
 from harness.app.runner import scenario_for
 from harness.app.session import load_releases, open_runner
 from harness.app.store import ResultStore, StoredCells
-from harness.cli.options import add_condition, add_config, project_of, scenario_of
+from harness.cli.options import (
+    OneLineParser,
+    add_condition,
+    add_config,
+    project_of,
+    release,
+    release_or_auto,
+    scenario_of,
+)
 from harness.core.bisection import probe_budget
 from harness.core.config import ConfigError, load_config
 from harness.core.flavour import is_v2
@@ -24,15 +32,17 @@ from harness.present.console import fail, say
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="nox -s bisect --",
         description="Find the first release between LO and HI whose cache behaviour differs from "
         "LO's, with the fewest builds (stored cells are reused, new ones stored).",
         epilog="A bound that names a series (1.20) means its earliest release as LO and its "
         "latest as HI.",
     )
-    p.add_argument("low", metavar="LO", help="low bound: a release (1.20.0) or a series (1.20)")
-    p.add_argument("high", metavar="HI", help="high bound: a release or a series")
+    p.add_argument(
+        "low", metavar="LO", type=release, help="low bound: a release (1.20.0) or a series (1.20)"
+    )
+    p.add_argument("high", metavar="HI", type=release, help="high bound: a release or a series")
     p.add_argument(
         "--package",
         choices=(COMPOSE, SDK),
@@ -43,12 +53,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--compose",
         metavar="VERSION",
+        type=release,
         help="the docker-compose release to hold when --package docker",
     )
     p.add_argument(
         "--sdk",
         default="auto",
         metavar="VERSION",
+        type=release_or_auto,
         help="the docker SDK to hold when bisecting compose (default: auto)",
     )
     p.add_argument(
@@ -105,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         releases = load_releases()
         if args.package == SDK:
             releases.exact(COMPOSE, args.compose)
+        elif args.sdk != "auto":  # checked now, not when the first probe needs it
+            releases.exact(SDK, args.sdk)
         try:
             versions = between(
                 releases.of(args.package), args.low, args.high, pre=args.pre, yanked=args.yanked

@@ -13,7 +13,7 @@ from pathlib import Path
 from harness.app.runner import COMPOSE, SDK, CellRunner, Releases, plan_for, scenario_for
 from harness.app.session import load_releases, open_runner
 from harness.app.store import ResultStore, StoredCells
-from harness.cli.options import add_config, add_project, project_of
+from harness.cli.options import OneLineParser, add_config, add_project, project_of
 from harness.core.config import ConfigError, MatrixConfig, load_config
 from harness.core.matrix import cell_id, expand_matrix
 from harness.core.model import CellResult, CellSpec, UserError
@@ -27,7 +27,7 @@ from harness.present.words import mark
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="nox -s matrix --",
         description="Run every cell of the matrix (compose x sdk x scenario x cli_build x "
         "builder), reuse stored cells, and write RESULTS/matrix.json and RESULTS/matrix.md.",

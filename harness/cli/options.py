@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import NoReturn
 
 from packaging.version import InvalidVersion, Version
 
 from harness.core.config import id_problem, seconds_problem
 from harness.core.model import CLI_BUILDS, UserError, builder_text, parse_builder
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Bad options are one line (which option, why) instead of usage text plus the error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def release(text: str) -> str:

@@ -1,8 +1,10 @@
 """`nox -s publish -- ...`: put the current result tables on a GitHub issue.
 
-One comment per issue and kind (matrix / bisect / all), found again by its hidden marker
-and the token's own login, and edited in place, so repeated runs don't spam the issue.
-Every failure is one line on stderr: 2 for bad input, 1 when GitHub says no.
+One comment per issue and kind (matrix / bisect / all), found again by its hidden last-line
+marker, which records the author that posted it, and edited in place, so repeated runs don't
+spam the issue; a person's comment is never edited. Every failure is one line on stderr: 2
+for bad input, 1 when GitHub says no. Every line printed goes through one function that
+removes the token and control characters.
 """
 
 from __future__ import annotations
@@ -22,15 +24,16 @@ import httpx
 from harness import __version__
 from harness.core.model import ResultFormatError
 from harness.core.report import BisectReport, MatrixDocument
+from harness.core.text import printable
 from harness.edges.github import PUBLIC_API_URL, GitHubClient, GitHubError
-from harness.present.publish import WHATS, Body, Results, compose_body, find_own_comment, marker
+from harness.present.publish import WHATS, Body, Results, compose_body, find_own_comment, signed
 
 __all__ = ["build_parser", "main", "run"]
 
 PROG = "nox -s publish --"
 TOKEN_VARIABLES = ("GITHUB_TOKEN", "GH_TOKEN")
-_REPO = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/(?!\.\.?$)[A-Za-z0-9._-]{1,100}$")
-_ACTIONS_BOT = "github-actions[bot]"
+_SECRET_MIN = 8  # real tokens are 40+ characters; scrubbing "ro" would garble "error"
+_REPO = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/(?!\.\.?\Z)[A-Za-z0-9._-]{1,100}")
 _NEEDS = {
     "matrix": ("matrix.json", "matrix.md"),
     "bisect": ("bisect.json", "bisect.md"),
@@ -43,6 +46,27 @@ class UsageError(Exception):
     """Bad arguments or inputs: reported in one line, exit status 2."""
 
 
+class _Output:
+    """The one place publish prints: secrets become ``***``, control characters are shown
+    escaped, so no line can leak the token or rewrite the terminal."""
+
+    def __init__(self) -> None:
+        self.secrets: list[str] = []
+
+    def _clean(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def say(self, message: str) -> None:
+        """One line on stderr."""
+        print(printable(self._clean(message)), file=sys.stderr, flush=True)
+
+    def show(self, text: str) -> None:
+        """Text for stdout, its line breaks kept."""
+        print(printable(self._clean(text), keep_newlines=True), flush=True)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -53,8 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description=(
             "Publish the harness's result tables as a comment on a GitHub issue. The "
-            "comment carries a hidden marker; later runs edit that same comment in place "
-            "(only comments written by the token's own user are ever edited)."
+            "comment ends with a hidden marker that records who posted it; later runs edit "
+            "that same comment in place (a person's comment is never edited)."
         ),
         epilog=(
             "The token is read from GITHUB_TOKEN, else GH_TOKEN (it needs permission to "
@@ -104,6 +128,7 @@ def run(
 ) -> int:
     """``main`` with its environment injectable, so tests need no real waits or network."""
     env = os.environ if env is None else env
+    out = _Output()
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # --help, or a usage error already reported in one line
@@ -112,22 +137,26 @@ def run(
         repo, issue = _check_repo(args.repo), _check_issue(args.issue)
         body = compose_body(args.what, _load(args.results, args.what), version=__version__)
         if body.cuts:
-            _say(f"note: body shortened to fit GitHub's limit; cut: {'; '.join(body.cuts)}")
+            out.say(f"note: body shortened to fit GitHub's limit; cut: {'; '.join(body.cuts)}")
         if args.dry_run:
-            print(body.text)
+            out.show(body.text)
             return 0
         token = _token(env)
+        if len(token) >= _SECRET_MIN:
+            out.secrets.append(token)
         api_url = _api_url(args.api_url or env.get("GITHUB_API_URL") or PUBLIC_API_URL)
     except UsageError as error:
-        _say(f"error: {error}")
+        out.say(f"error: {error}")
         return 2
     try:
-        with GitHubClient(token, api_url, transport=transport, sleep=sleep, clock=clock) as gh:
-            verb, url = _publish(gh, repo, issue, args.what, body, new=args.new, env=env)
+        with GitHubClient(
+            token, api_url, transport=transport, sleep=sleep, clock=clock, notify=out.say
+        ) as gh:
+            verb, url = _publish(gh, repo, issue, args.what, body, new=args.new, out=out)
     except GitHubError as error:
-        _say(f"error: {error}")
+        out.say(f"error: {error}")
         return 1
-    print(f"{verb} {url}")
+    out.show(f"{verb} {url}")
     return 0
 
 
@@ -139,32 +168,40 @@ def _publish(
     body: Body,
     *,
     new: bool,
-    env: Mapping[str, str],
+    out: _Output,
 ) -> tuple[str, str]:
     gh.check_issue(repo, issue)
+    login = _login(gh)
+    comments = list(gh.issue_comments(repo, issue))
     if not new:
-        own = find_own_comment(gh.issue_comments(repo, issue), _login(gh, env), marker(what))
+        own = find_own_comment(comments, login, what)
         if own is not None:
-            return "updated", gh.update_comment(repo, own.id, body.text).html_url
-    return "created", gh.create_comment(repo, issue, body.text).html_url
+            try:
+                text = signed(body.text, what, own.login)
+                return "updated", gh.update_comment(repo, own.id, text).html_url
+            except GitHubError as error:
+                if error.status != 404:
+                    raise
+                out.say(f"note: comment {own.id} was deleted meanwhile; posting a new one")
+    text = signed(body.text, what, login)
+    created = gh.create_comment(repo, issue, text, known={c.id for c in comments})
+    if login is None:  # record who posted it, so that later runs know the comment is ours
+        created = gh.update_comment(repo, created.id, signed(body.text, what, created.login))
+    return "created", created.html_url
 
 
-def _login(gh: GitHubClient, env: Mapping[str, str]) -> str:
-    """The token's login; Actions' GITHUB_TOKEN may not read /user but posts as the bot."""
+def _login(gh: GitHubClient) -> str | None:
+    """The token's login, or None for a token that may not read /user (an app's, Actions')."""
     try:
         return gh.authenticated_login()
     except GitHubError as error:
-        if error.status == 403 and env.get("GITHUB_ACTIONS") == "true":
-            return _ACTIONS_BOT
+        if error.status == 403:
+            return None
         raise
 
 
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def _check_repo(repo: str) -> str:
-    if not _REPO.match(repo):
+    if not _REPO.fullmatch(repo):
         raise UsageError(f"--repo must look like OWNER/NAME, got {repo!r}")
     return repo
 
@@ -191,7 +228,12 @@ def _api_url(url: str) -> str:
     except httpx.InvalidURL:
         parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-        raise UsageError(f"the API URL must be an http(s) URL, got {url!r}")
+        raise UsageError(f"the API URL must be an http(s) URL, got {printable(url)!r}")
+    if parsed.userinfo:
+        raise UsageError(
+            "the API URL must not hold a user or password (the token comes from "
+            "GITHUB_TOKEN or GH_TOKEN only)"
+        )
     return url.rstrip("/")
 
 
@@ -221,8 +263,32 @@ def _document(path: Path, text: str | None) -> Any:
         data = json.loads(text)
     except ValueError as error:
         raise UsageError(f"{path} is not valid JSON: {error}") from None
+    where = _surrogate(data)
+    if where is not None:
+        raise UsageError(f"{path}: {where or 'a key'}: holds a lone surrogate (not valid Unicode)")
     reader = MatrixDocument if path.name == "matrix.json" else BisectReport
     try:
         return reader.from_json(data)
     except ResultFormatError as error:
         raise UsageError(f"{path}: {error}") from None
+
+
+def _surrogate(data: Any, where: str = "") -> str | None:
+    """The field (e.g. ``cells[2].compose``) holding a lone surrogate, which JSON allows as
+    an escape but no text encoding can carry; None if there is none."""
+    if isinstance(data, str):
+        return where if any("\ud800" <= char <= "\udfff" for char in data) else None
+    if isinstance(data, list):
+        for index, item in enumerate(data):
+            found = _surrogate(item, f"{where}[{index}]")
+            if found is not None:
+                return found
+    if isinstance(data, dict):
+        for key, value in data.items():
+            field = f"{where}.{key}" if where else str(key)
+            if _surrogate(key) is not None:
+                return where or "a key"
+            found = _surrogate(value, field)
+            if found is not None:
+                return found
+    return None

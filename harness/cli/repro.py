@@ -11,6 +11,7 @@ from pathlib import Path
 from harness.app.runner import plan_for, scenario_for
 from harness.app.session import load_releases, open_runner
 from harness.cli.options import (
+    OneLineParser,
     add_condition,
     add_config,
     owner_id,
@@ -31,7 +32,7 @@ EXIT_ZERO = (Verdict.SHARED, Verdict.DIVERGED, Verdict.UNINSTALLABLE)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="nox -s repro --",
         description="Build the scenario with one docker-compose release and with `docker build`, "
         "and say from the engine's record of each step whether the two share the layer cache.",

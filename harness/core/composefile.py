@@ -44,11 +44,19 @@ class ServiceBuild:
         return options
 
 
+def _where(error: yaml.YAMLError) -> str:
+    """ " at line L, column C: what is wrong", one line, from PyYAML's multi-line report."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{at}: {' '.join(str(problem).split())}"
+
+
 def service_build(text: str, service: str) -> ServiceBuild:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ComposeFileError(f"the compose file is not valid YAML: {error}") from None
+        raise ComposeFileError(f"not valid YAML{_where(error)}") from None
     services = (document or {}).get("services") if isinstance(document, dict) else None
     if not isinstance(services, dict):
         raise ComposeFileError("the compose file has no services (a version 2+ file is needed)")

@@ -132,9 +132,17 @@ def load_config(path: Path) -> MatrixConfig:
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text()
+        data = path.read_bytes()
     except OSError as error:
         raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[error.start]:02x}); "
+            "save the file as UTF-8"
+        ) from None
 
 
 def parse_config(text: str, name: str = "matrix.toml") -> MatrixConfig:
@@ -192,7 +200,8 @@ def parse_config(text: str, name: str = "matrix.toml") -> MatrixConfig:
         if not isinstance(value, bool):
             raise fail(key, "must be true or false")
         flags[key] = value
-    exclude = tuple(_parse_exclusions(matrix.get("exclude", []), fail))
+    axes = {"sdk": sdk, "cli_build": cli_build, "scenario": scenario, "builder": builder}
+    exclude = tuple(_parse_exclusions(matrix.get("exclude", []), fail, axes))
     run = _parse_run(data.get("run", {}), fail)
     compat_table = data.get("compat", {})
     if isinstance(compat_table, dict) and "from" in compat_table:
@@ -239,7 +248,8 @@ def _string_list(table: dict, key: str, fail, default: list[str] | None = None) 
     return value
 
 
-def _parse_exclusions(value: object, fail) -> list[Exclusion]:
+def _parse_exclusions(value: object, fail, axes: dict[str, list[str]]) -> list[Exclusion]:
+    """Exclusions, each able to match a cell: a value outside its axis is a typo."""
     if not isinstance(value, list):
         raise fail(
             "exclude", 'must be a list of tables, e.g. [{cli_build = "1", compose = "<1.25"}]'
@@ -265,6 +275,13 @@ def _parse_exclusions(value: object, fail) -> list[Exclusion]:
                 item = {**item, "builder": builder_text(parse_builder(item["builder"]))}
             except UserError as error:
                 raise fail("exclude", str(error)) from None
+        for key, listed in axes.items():
+            if key in item and item[key] not in listed:
+                raise fail(
+                    "exclude",
+                    f"{key} = {item[key]!r} can never match: [matrix] {key} lists "
+                    f"{', '.join(listed)}",
+                )
         exclusions.append(Exclusion(**item))
     return exclusions
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from itertools import product
 
+from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from harness.core.config import ConfigError, MatrixConfig, is_exact_version
@@ -74,6 +75,11 @@ def _exact(
         ) from None
     if release.version != Version(version):
         raise ConfigError(f"{config.where(key)}: [matrix] {key}: {version!r} is not a release")
+    if len(Version(version).release) < len(release.version.release):
+        raise ConfigError(
+            f"{config.where(key)}: [matrix] {key}: {version!r} is a series, not a release "
+            f"(as in repro): name {release.text!r}, or the range '=={version}.*'"
+        )
     return release
 
 
@@ -120,6 +126,13 @@ def expand_matrix(
             rule.matches(compose, sdk, cli_build, scenario, builder) for rule in config.exclude
         )
     ]
+    compose = [Version(text) for text in compose_versions(config, compose_releases)]
+    for rule in config.exclude:
+        if rule.compose and not any(v in SpecifierSet(rule.compose) for v in compose):
+            raise ConfigError(
+                f"{config.where('exclude')}: [matrix] exclude: compose {rule.compose!r} "
+                "can never match: no compose release of the matrix is in it"
+            )
     if not cells:
         raise ConfigError(f"{config.source}: the exclusions leave no cell to run")
     return cells

@@ -199,7 +199,7 @@ class BisectReport:
                 candidates=tuple(str(c) for c in _list(data, "candidates")),
                 flaky=_optional_text(data, "flaky"),
                 reason=_optional_text(data, "reason"),
-                probes=tuple(Probe.from_json(p) for p in _list(data, "probes")),
+                probes=tuple(_probe(n, p) for n, p in enumerate(_list(data, "probes"), 1)),
                 builds=int(data.get("builds", 0)),
                 compare_url=_optional_text(data, "compare_url"),
                 reproduce=_text(data, "reproduce"),
@@ -210,6 +210,18 @@ class BisectReport:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ResultFormatError(f"bad or missing field: {error}") from None
+
+
+def _probe(number: int, data: object) -> Probe:
+    """Probe ``number`` of a report; a wrong one is named by its place in the list."""
+    if not isinstance(data, Mapping):
+        raise ResultFormatError(f"probe {number}: must be an object")
+    try:
+        return Probe.from_json(data)
+    except ResultFormatError as error:
+        raise ResultFormatError(f"probe {number}: {error}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ResultFormatError(f"probe {number}: bad or missing field: {error}") from None
 
 
 def _text(data: Mapping[str, Any], key: str) -> str:

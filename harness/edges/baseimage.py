@@ -17,6 +17,7 @@ from pathlib import Path
 import docker
 
 from harness.core.labels import cell_labels
+from harness.edges.runs import current_run
 
 
 class BaseImageError(RuntimeError):
@@ -83,7 +84,7 @@ def busybox_rootfs(busybox: Path) -> bytes:
 def create_base(client: docker.DockerClient, base: str, original_from: str, cell_id: str) -> str:
     """Make this cell's base image and return its tag."""
     tag = f"cache-bisect/base:{cell_id}"
-    labels = cell_labels(cell_id)
+    labels = cell_labels(cell_id, current_run())
     if base == "busybox":
         changes = [f'LABEL {key}="{value}"' for key, value in labels.items()]
         client.api.import_image_from_data(

@@ -7,6 +7,7 @@ file gets the mode a plain ``open()`` would give it under the current umask, not
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -16,6 +17,13 @@ from harness.core.model import UserError
 
 class WriteError(UserError):
     """A file could not be written; the message names the path and the reason."""
+
+
+def _reason(error: OSError) -> str:
+    """e.g. "No space left on device (ENOSPC)": the words, and the name to search for."""
+    name = errno.errorcode.get(error.errno or 0)
+    words = error.strerror or str(error)
+    return f"{words} ({name})" if name else words
 
 
 def _umask() -> int:
@@ -32,7 +40,7 @@ def write_atomically(path: Path, text: str) -> None:
             dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
         )
     except OSError as error:
-        raise WriteError(f"cannot write {path}: {error.strerror or error}") from None
+        raise WriteError(f"cannot write {path}: {_reason(error)}") from None
     try:
         with os.fdopen(handle, "w", encoding="utf-8", errors="surrogateescape") as stream:
             stream.write(text)
@@ -44,17 +52,28 @@ def write_atomically(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         if isinstance(error, OSError):
-            raise WriteError(f"cannot write {path}: {error.strerror or error}") from None
+            raise WriteError(f"cannot write {path}: {_reason(error)}") from None
         raise
 
 
 def check_writable(path: Path) -> None:
-    """Fail now, before any work, when ``path`` could not be written later."""
+    """Fail now, before any work, when ``path`` could not be written later.
+
+    Permission bits say nothing for root or on special file systems (/proc), so a file is
+    really created and removed in the folder that will hold ``path`` (or its nearest
+    existing parent, if the folder is still to be made).
+    """
     folder = path if path.is_dir() else path.parent
     probe_dir = folder
     while not probe_dir.exists():
         probe_dir = probe_dir.parent
-    if not probe_dir.is_dir() or not os.access(probe_dir, os.W_OK | os.X_OK):
-        raise WriteError(f"cannot write {path}: {probe_dir} is not a writable folder")
+    if not probe_dir.is_dir():
+        raise WriteError(f"cannot write {path}: {probe_dir} is not a folder")
+    try:
+        handle, probe = tempfile.mkstemp(dir=probe_dir, prefix=".write-check-")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise WriteError(f"cannot write {path}: {_reason(error)}") from None
     if path.exists() and not path.is_dir() and not os.access(path, os.W_OK):
         raise WriteError(f"cannot write {path}: permission denied")

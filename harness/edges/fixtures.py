@@ -7,8 +7,10 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
+from harness.core.composefile import service_build
+from harness.core.dockerfile import from_image
 from harness.core.scenarios import Scenario, ScenarioError, parse_scenarios
-from harness.edges.context import read_compose_build
+from harness.edges.context import compose_file
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "fixtures"
 
@@ -47,9 +49,14 @@ def project_scenario(path: Path, service: str) -> Scenario:
     if not folder.is_dir():
         raise ScenarioError(f"--project {path}: not a folder")
     try:
-        build = read_compose_build(folder, service)
-    except (OSError, ValueError) as error:
+        source = compose_file(folder)
+    except OSError as error:
         raise ScenarioError(f"--project {path}: {error}") from None
+    try:
+        build = service_build(source.read_text(encoding="utf-8"), service)
+    except (OSError, ValueError) as error:
+        raise ScenarioError(f"--project {path}: {source.name}: {error}") from None
+    _check_dockerfile(path, folder, service, build.dockerfile_path)
     return Scenario(
         name="project",
         description=f"the user's project {folder.name}, service {service}",
@@ -60,3 +67,16 @@ def project_scenario(path: Path, service: str) -> Scenario:
         base="registry",
         owner="preserve",
     )
+
+
+def _check_dockerfile(path: Path, folder: Path, service: str, dockerfile: str) -> None:
+    """The Dockerfile the service builds exists and has a FROM: found now, not mid-cell."""
+    try:
+        from_image((folder / dockerfile).read_text(encoding="utf-8", errors="replace"))
+    except OSError as error:
+        raise ScenarioError(
+            f"--project {path}: service {service!r} builds {dockerfile}, which cannot be "
+            f"read ({error.strerror or error})"
+        ) from None
+    except ValueError:
+        raise ScenarioError(f"--project {path}: {dockerfile} has no FROM line") from None

@@ -2,23 +2,33 @@
 
 Only what publishing needs: who the token belongs to, the issue, and listing, creating
 and updating its comments. It speaks GitHub's rate-limit protocol (bounded waits, bounded
-retries) and turns every failure into a one-line ``GitHubError``. The token only ever
-travels in the Authorization header and is scrubbed from every message raised here.
+retries), retries what a flaky network or a struggling server breaks (5xx, a reset
+connection, a timeout) with exponential backoff and jitter under one overall deadline, and
+turns every failure into a one-line ``GitHubError``. GET and PATCH are retried freely; a POST
+is never simply repeated: after a failure that may have created the comment anyway, the
+comments are listed again first. The token only ever travels in the Authorization header and
+is scrubbed from every message raised here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import email.utils
+import logging
+import socket
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import stamina
 
 from harness import __version__
+from harness.core.text import printable
 
 __all__ = [
     "API_VERSION",
@@ -35,6 +45,15 @@ MAX_WAIT_SECONDS = 60.0
 MAX_RETRIES = 3
 MAX_PAGES = 100  # 10,000 comments: far beyond any real issue, stops a looping "next" link
 _UNSPECIFIED_LIMIT_WAIT = 60.0  # GitHub's advice when a rate limit names no wait
+REQUEST_SECONDS = 30.0  # one whole request, however slowly the server drips its answer
+RETRY_SECONDS = 120.0  # all retries of one call together
+RETRY_ATTEMPTS = 6
+RETRY_FIRST_WAIT = 0.5
+RETRY_MAX_WAIT = 16.0
+_TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+
+# Our notices say what is retried and why; stamina's own log line would reach stderr bare.
+logging.getLogger("stamina").addHandler(logging.NullHandler())
 
 
 class GitHubError(Exception):
@@ -42,6 +61,15 @@ class GitHubError(Exception):
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
+        self.status = status
+
+
+class _Transient(Exception):
+    """A failure that may pass if the same request is sent again (5xx, reset, timeout)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
         self.status = status
 
 
@@ -53,6 +81,7 @@ class Comment:
     login: str
     body: str
     html_url: str
+    bot: bool = False  # GitHub's user type "Bot": an app or Actions, never a person
 
     @classmethod
     def from_json(cls, item: Mapping[str, Any]) -> Comment:
@@ -62,6 +91,7 @@ class Comment:
             login=str(user.get("login", "")),
             body=str(item.get("body") or ""),
             html_url=str(item.get("html_url", "")),
+            bot=user.get("type") == "Bot",
         )
 
 
@@ -110,6 +140,47 @@ def _stderr_notice(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+class _Watchdog:
+    """Shuts a request's connection down when its time is up (see ``GitHubClient._once``).
+
+    httpx reports each new connection through its ``trace`` extension; the client keeps no
+    idle connections, so every request opens one and the watchdog always has its socket.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._socket: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        if event == "connection.connect_tcp.complete":
+            stream = info.get("return_value")
+            with self._lock:
+                self._socket = stream.get_extra_info("socket") if stream is not None else None
+                if self.expired:
+                    self._shut()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            self._shut()
+
+    def _shut(self) -> None:
+        if self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+
+
 class GitHubClient:
     """GitHub REST calls for one token against one API base (public or Enterprise Server).
 
@@ -128,7 +199,11 @@ class GitHubClient:
         notify: Callable[[str], None] = _stderr_notice,
         max_wait: float = MAX_WAIT_SECONDS,
         max_retries: int = MAX_RETRIES,
-        timeout: float = 30.0,
+        timeout: float = REQUEST_SECONDS,
+        retry_seconds: float = RETRY_SECONDS,
+        retry_attempts: int = RETRY_ATTEMPTS,
+        retry_first_wait: float = RETRY_FIRST_WAIT,
+        retry_max_wait: float = RETRY_MAX_WAIT,
     ) -> None:
         if not token or not token.isascii() or not token.isprintable() or " " in token:
             # httpx/h11 would put an unsendable header value, token included, in its error.
@@ -141,6 +216,11 @@ class GitHubClient:
         self._notify = notify
         self._max_wait = max_wait
         self._max_retries = max_retries
+        self._timeout = timeout
+        self._retry_seconds = retry_seconds
+        self._retry_attempts = retry_attempts
+        self._retry_first_wait = retry_first_wait
+        self._retry_max_wait = retry_max_wait
         self._http = httpx.Client(
             base_url=self._api_url,
             headers={
@@ -152,6 +232,7 @@ class GitHubClient:
             transport=transport,
             timeout=timeout,
             follow_redirects=False,
+            limits=httpx.Limits(max_keepalive_connections=0),  # see _Watchdog
         )
 
     def close(self) -> None:
@@ -194,14 +275,42 @@ class GitHubClient:
             url, params = self._same_origin(next_url), None
         raise GitHubError(f"gave up {action}: more than {MAX_PAGES} pages")
 
-    def create_comment(self, repo: str, issue: int, body: str) -> Comment:
-        response = self._send(
-            "POST",
-            f"/repos/{repo}/issues/{issue}/comments",
-            action=f"commenting on {repo}#{issue}",
-            json={"body": body},
-        )
-        return self._comment(response)
+    def create_comment(
+        self, repo: str, issue: int, body: str, *, known: Collection[int] = ()
+    ) -> Comment:
+        """POST the comment once: after a failure that may have created it anyway, the
+        comments are listed again and a new one (id not in ``known``) with this exact body
+        is taken as ours instead of posting a duplicate."""
+        action = f"commenting on {repo}#{issue}"
+        attempts = 0
+        try:
+            for attempt in self._retrying(action):
+                with attempt:
+                    attempts = attempt.num
+                    if attempts > 1:
+                        posted = self._find_posted(repo, issue, body, known)
+                        if posted is not None:
+                            return posted
+                    response = self._send(
+                        "POST",
+                        f"/repos/{repo}/issues/{issue}/comments",
+                        action=action,
+                        json={"body": body},
+                        retry=False,
+                    )
+                    return self._comment(response)
+        except _Transient as error:
+            raise self._gave_up(error, attempts) from None
+        raise AssertionError("unreachable: stamina either returns or raises")
+
+    def _find_posted(
+        self, repo: str, issue: int, body: str, known: Collection[int]
+    ) -> Comment | None:
+        wanted = body.strip()
+        for comment in self.issue_comments(repo, issue):
+            if comment.id not in known and comment.body.replace("\r\n", "\n").strip() == wanted:
+                return comment
+        return None
 
     def update_comment(self, repo: str, comment_id: int, body: str) -> Comment:
         response = self._send(
@@ -222,16 +331,15 @@ class GitHubClient:
         action: str,
         params: Mapping[str, int] | None = None,
         json: Any = None,
+        retry: bool = True,
     ) -> httpx.Response:
-        """One API call with bounded rate-limit retries; non-2xx becomes GitHubError."""
+        """One API call with bounded rate-limit retries; non-2xx becomes GitHubError.
+
+        With ``retry`` (GET, PATCH: sending them twice does no harm) transient failures are
+        retried here; without it (POST) they raise ``_Transient`` for the caller to handle.
+        """
         for attempt in range(self._max_retries + 1):
-            try:
-                response = self._http.request(method, url, params=params, json=json)
-            except httpx.HTTPError as exc:
-                detail = str(exc) or type(exc).__name__
-                raise GitHubError(
-                    self._scrub(f"cannot reach {self._api_url} while {action}: {detail}")
-                ) from None
+            response = self._exchange(method, url, action, params, json, retry)
             wait = rate_limit_wait(
                 response.status_code, response.headers, _message(response), self._clock()
             )
@@ -258,13 +366,98 @@ class GitHubClient:
             return response
         raise GitHubError(self._scrub(_describe(response, action)), response.status_code)
 
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        action: str,
+        params: Mapping[str, int] | None,
+        json: Any,
+        retry: bool,
+    ) -> httpx.Response:
+        if not retry:
+            return self._once(method, url, action, params, json)
+        attempts = 0
+        try:
+            for attempt in self._retrying(action):
+                with attempt:
+                    attempts = attempt.num
+                    return self._once(method, url, action, params, json)
+        except _Transient as error:
+            raise self._gave_up(error, attempts) from None
+        raise AssertionError("unreachable: stamina either returns or raises")
+
+    def _once(
+        self, method: str, url: str, action: str, params: Mapping[str, int] | None, json: Any
+    ) -> httpx.Response:
+        """One request, its whole answer within ``timeout``: httpx's timeouts are per read,
+        so a server dripping a byte at a time could hold a request for ever; a watchdog
+        shuts the connection down at the deadline, however far the answer has come."""
+        watchdog = _Watchdog(self._timeout)
+        request = self._http.build_request(
+            method, url, params=params, json=json, extensions={"trace": watchdog.trace}
+        )
+        try:
+            with watchdog:
+                streamed = self._http.send(request, stream=True)
+                try:
+                    chunks = list(streamed.iter_raw())
+                finally:
+                    streamed.close()
+        except httpx.ConnectError as exc:  # refused, no such host: sending again won't help
+            detail = str(exc) or type(exc).__name__
+            raise GitHubError(
+                self._scrub(f"cannot reach {self._api_url} while {action}: {detail}")
+            ) from None
+        except httpx.TransportError as exc:  # reset, timeout, a torn answer
+            detail = str(exc) or type(exc).__name__
+            if watchdog.expired:
+                detail = f"no full answer within {self._timeout:g} s"
+            raise _Transient(
+                self._scrub(f"lost the connection to {self._api_url} while {action}: {detail}")
+            ) from None
+        response = httpx.Response(
+            streamed.status_code,
+            headers=streamed.headers,
+            content=b"".join(chunks),
+            request=request,
+            extensions=streamed.extensions,
+        )
+        if response.status_code in _TRANSIENT_STATUSES:
+            raise _Transient(self._scrub(_describe(response, action)), response.status_code)
+        return response
+
+    def _retrying(self, action: str) -> Iterable[stamina.Attempt]:
+        """Exponential backoff with jitter, all attempts within one overall deadline."""
+
+        def transient(error: Exception) -> bool:
+            if not isinstance(error, _Transient):
+                return False
+            self._notify(f"{error.message}; retrying")
+            return True
+
+        return stamina.retry_context(
+            on=transient,
+            attempts=self._retry_attempts,
+            timeout=self._retry_seconds,
+            wait_initial=self._retry_first_wait,
+            wait_max=self._retry_max_wait,
+            wait_jitter=self._retry_first_wait,
+        )
+
+    def _gave_up(self, error: _Transient, attempts: int) -> GitHubError:
+        tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+        return GitHubError(f"{error.message} (gave up after {tries})", error.status)
+
     def _json(self, response: httpx.Response) -> Any:
         try:
             return response.json()
         except ValueError:
             raise GitHubError(
-                f"unexpected non-JSON answer from {response.request.method} "
-                f"{response.request.url.path} (HTTP {response.status_code})"
+                self._scrub(
+                    f"unexpected non-JSON answer from {response.request.method} "
+                    f"{response.request.url.path} (HTTP {response.status_code})"
+                )
             ) from None
 
     def _comment(self, response: httpx.Response) -> Comment:
@@ -290,7 +483,9 @@ class GitHubClient:
             self._base.host,
             self._base.port,
         ):
-            raise GitHubError(f"refusing to follow a pagination link off the API host: {target}")
+            raise GitHubError(
+                self._scrub(f"refusing to follow a pagination link off the API host: {target}")
+            )
         return str(target)
 
     def _scrub(self, text: str) -> str:
@@ -314,7 +509,7 @@ def _message(response: httpx.Response) -> str:
             parts.append(str(detail))
         else:
             parts.append(str(error))
-    return ": ".join(part for part in parts if part).replace("\n", " ")
+    return printable(": ".join(part for part in parts if part))
 
 
 def _describe(response: httpx.Response, action: str) -> str:

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.edges.runs import RUN_ENV, current_run
+
 _ERROR_LINE = re.compile(r"^(error|cause|hint|×|\w*(Error|Exception)\b)", re.IGNORECASE)
 
 
@@ -42,12 +44,16 @@ def run(
     cwd: Path | None = None,
     timeout: float,
 ) -> Completed:
-    """Run ``argv`` in its own process group; on timeout kill the whole group."""
+    """Run ``argv`` in its own process group; on timeout kill the whole group.
+
+    The child and its children carry this run in their environment, so that if this process
+    is killed, the next run can find and stop them.
+    """
     started = time.monotonic()
     process = subprocess.Popen(
         list(argv),
         cwd=cwd,
-        env=dict(env),
+        env={**env, RUN_ENV: current_run()},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

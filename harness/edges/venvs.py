@@ -2,7 +2,9 @@
 dependencies only: the harness and its own docker SDK never enter it.
 
 A venv is complete when its ``plan.json`` exists (written last), so an interrupted install is
-detected and redone; venvs are reused across runs by plan key.
+detected and redone; venvs are reused across runs by plan key. One lock file per venv lets
+runs that start together share it: the first builds, the others wait and reuse it. A cached
+venv is checked before use (its docker-compose must answer ``version``) and rebuilt if broken.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from filelock import FileLock
 
 from harness.core.compat import InstallPlan
 from harness.core.flavour import reported_version
@@ -107,11 +111,16 @@ class EnvironmentFactory:
 
     def ensure(self, plan: InstallPlan) -> Environment | InstallFailure:
         path = self.path_for(plan)
+        self.root.mkdir(parents=True, exist_ok=True)
+        with FileLock(path.with_name(path.name + ".lock")):
+            return self._ensure_locked(plan, path)
+
+    def _ensure_locked(self, plan: InstallPlan, path: Path) -> Environment | InstallFailure:
         marker = path / "plan.json"
-        if marker.exists():
+        if marker.exists() and self._answers(path):
             return self._describe(path, (path / "install.log").read_text(errors="replace"))
         if path.exists():
-            shutil.rmtree(path)  # an interrupted install of ours: start over
+            shutil.rmtree(path)  # an interrupted install, or a venv broken since: start over
         uv = uv_binary()
         env = dict(os.environ)
         created = run(
@@ -141,6 +150,16 @@ class EnvironmentFactory:
             return InstallFailure(smoke.error_lines(), log + "\n" + smoke.output)
         marker.write_text(json.dumps(plan.as_json(), indent=2))
         return described
+
+    def _answers(self, path: Path) -> bool:
+        """Whether the venv's docker-compose still runs (files may have gone since)."""
+        try:
+            probe = run(
+                [str(path / "bin" / "docker-compose"), "version"], env=os.environ, timeout=120
+            )
+        except OSError:
+            return False
+        return probe.ok and (path / "install.log").is_file()
 
     def _describe(self, path: Path, log: str) -> Environment:
         uv = uv_binary()

@@ -26,6 +26,9 @@ class _Authored(Protocol):
     @property
     def body(self) -> str: ...
 
+    @property
+    def bot(self) -> bool: ...
+
 
 Comment = TypeVar("Comment", bound=_Authored)
 
@@ -41,6 +44,7 @@ __all__ = [
     "github_length",
     "marker",
     "matrix_headline",
+    "signed",
 ]
 
 GITHUB_COMMENT_LIMIT = 65_536
@@ -56,11 +60,29 @@ _DETAILS = re.compile(r"<details\b[^>]*>.*?</details>", re.S | re.I)
 _SUMMARY = re.compile(r"<summary\b[^>]*>(.*?)</summary>", re.S | re.I)
 _TAG = re.compile(r"<[^>]+>")
 _TABLE_SEPARATOR = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_AUTHOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}(?:\[bot\])?")
+_AUTHOR_ROOM = len(" by=") + 39 + len("[bot]")  # the longest login GitHub gives
 
 
-def marker(what: str) -> str:
-    """Hidden line that lets a later run find (and update) this kind of comment."""
-    return f"<!-- cache-bisect-harness:publish:{what} -->"
+def marker(what: str, author: str | None = None) -> str:
+    """Hidden last line that lets a later run find (and update) this kind of comment.
+
+    ``author`` is the login that posted it, recorded so that a later run can tell its own
+    comment without knowing its login (an app token may not read ``/user``).
+    """
+    by = f" by={author}" if author else ""
+    return f"<!-- cache-bisect-harness:publish:{what}{by} -->"
+
+
+def signed(text: str, what: str, author: str | None) -> str:
+    """The body ``text`` with its marker naming ``author`` (unsigned if not a login)."""
+    head, _, last = text.rstrip("\n").rpartition("\n")
+    if last != marker(what):
+        raise ValueError("the body does not end with its marker")
+    if author is None or not _AUTHOR.fullmatch(author):
+        return text
+    return f"{head}\n{marker(what, author)}"
 
 
 def github_length(text: str) -> int:
@@ -73,18 +95,48 @@ def github_length(text: str) -> int:
     return len(text.encode("utf-8")) + text.count("\n")
 
 
-def find_own_comment(comments: Iterable[Comment], login: str, mark: str) -> Comment | None:
-    """The newest comment written by ``login`` with ``mark`` on a line of its own.
+def find_own_comment(comments: Iterable[Comment], login: str | None, what: str) -> Comment | None:
+    """The newest comment this tool posted for ``what``: never a person's comment.
 
-    Both conditions matter: another user may quote or copy the marker, and we must never
-    try to overwrite their comment.
+    Ours ends with our marker as its last line, outside any code block; a signed marker
+    must name the comment's own author. With the token's ``login`` known the author must be
+    it; unknown (an app token that cannot read ``/user``), only a signed comment by a bot
+    (an app or Actions, never a person) counts. A quoted or copied marker never matches.
     """
     found = None
     for comment in comments:
-        lines = (line.strip() for line in comment.body.splitlines())
-        if comment.login == login and mark in lines:
+        author = _marked_by(comment.body, what)
+        if author is None:
+            continue
+        if author and author != comment.login:
+            continue
+        if comment.login == login if login is not None else (author and comment.bot):
             found = comment
     return found
+
+
+def _marked_by(body: str, what: str) -> str | None:
+    """The author a trailing marker records ("" if unsigned), or None if there is none."""
+    lines = body.rstrip().splitlines()
+    if not lines:
+        return None
+    last = lines[-1].rstrip()
+    fence = ""
+    for line in lines[:-1]:
+        opened = _FENCE.match(line)
+        if opened and not fence:
+            fence = opened.group(1)
+        elif opened and opened.group(1)[0] == fence[0] and len(opened.group(1)) >= len(fence):
+            fence = ""
+    if fence:
+        return None
+    if last == marker(what):
+        return ""
+    prefix, suffix = marker(what)[: -len(" -->")] + " by=", " -->"
+    if last.startswith(prefix) and last.endswith(suffix):
+        author = last[len(prefix) : -len(suffix)]
+        return author if _AUTHOR.fullmatch(author) else None
+    return None
 
 
 # -- headlines ---------------------------------------------------------------------------
@@ -341,7 +393,7 @@ def _fit(parts: _Parts, limit: int) -> Body:
         raise ValueError(f"limit must be at least {_MIN_LIMIT}")
 
     def fits(report: str, cuts: Sequence[str]) -> bool:
-        return github_length(_render(parts, report, cuts)) <= limit
+        return github_length(_render(parts, report, cuts)) + _AUTHOR_ROOM <= limit
 
     report, cuts = parts.report, list[str]()
     if fits(report, cuts):
@@ -477,5 +529,6 @@ def _hard_cut(text: str, mark: str, limit: int) -> str:
     """Last resort for an oversized headline: truncate, keeping the marker last."""
     head = text[: -len(mark)].rstrip()
     note = "\n\n_… cut to fit the comment size limit._\n\n"
-    keep = _largest(len(head), lambda n: github_length(head[:n] + note + mark) <= limit) or 0
+    budget = limit - _AUTHOR_ROOM
+    keep = _largest(len(head), lambda n: github_length(head[:n] + note + mark) <= budget) or 0
     return head[:keep] + note + mark
