@@ -48,6 +48,7 @@ def _tar(*members: tuple[tarfile.TarInfo, bytes]) -> bytes:
 def _entry(path: str = "blah.txt", **changes: object) -> TarEntry:
     base = TarEntry(
         path=path,
+        name=path,
         type="file",
         mode=0o644,
         uid=0,
@@ -77,6 +78,7 @@ def test_read_entries_normalizes_paths_and_reads_every_field() -> None:
     assert sorted(entries) == ["abs.txt", "blah.txt", "dir", "dir/link", "hard", "pipe"]
     assert entries["blah.txt"] == TarEntry(
         path="blah.txt",
+        name="./blah.txt",
         type="file",
         mode=0o644,
         uid=1000,
@@ -109,6 +111,7 @@ def test_read_entries_of_a_non_tar_raises() -> None:
 
 _CHANGED = {
     "type": "dir",
+    "name": "./blah.txt",
     "mode": 0o755,
     "uid": 1000,
     "gid": 1000,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.core.model import CellResult
-from harness.present.words import condition_phrase, verdict_phrase
+from harness.present.words import cause_line, condition_phrase, verdict_phrase
 
 
 def cell_summary(cell: CellResult) -> list[str]:
@@ -21,7 +21,13 @@ def cell_summary(cell: CellResult) -> list[str]:
     if cell.sdk_in_range is False:
         lines.append("note: this docker SDK is outside the range the compose release declares")
     lines.append(f"verdict: {verdict_phrase(cell)}")
-    lines += [f"why: {line}" for line in cell.explain_summary or ()]
+    proven = cause_line(cell)
+    if proven is not None:
+        lines.append(f"why: {proven}")
+    if cell.explain_cause is None or cell.explain_cause.status != "proven":
+        lines += [
+            f"differs: {line}" if proven else f"why: {line}" for line in cell.explain_summary or ()
+        ]
     return lines
 
 

@@ -14,7 +14,7 @@ from tabulate import tabulate
 
 from harness import __version__
 from harness.core.model import CellResult
-from harness.present.words import LEGEND, NOT_RUN, cli_build_label, mark
+from harness.present.words import LEGEND, NOT_RUN, cause_key, cli_build_label, mark
 
 Cell = CellResult
 
@@ -101,10 +101,12 @@ def environment_lines(cells: Sequence[Cell]) -> list[str]:
 
 
 def explained(cells: Sequence[Cell]) -> list[tuple[str, str]]:
-    """Each distinct explanation of a diverged cell, with the cells it explains."""
+    """Each distinct explanation of a diverged cell, with the cells it explains: the proven
+    cause when explain ran its builds, else the raw differences."""
     by_reason: dict[str, list[Cell]] = {}
     for cell in cells:
-        for line in cell.explain_summary or ():
+        key = cause_key(cell)
+        for line in [key] if key is not None else cell.explain_summary or ():
             by_reason.setdefault(line, []).append(cell)
     return [(why, _where(group)) for why, group in by_reason.items()]
 
@@ -132,7 +134,12 @@ def markdown_report(
         parts += [""] + [f"- step {step}: `{text}`" for step, text in steps]
     reasons = explained(cells)
     if reasons:
-        parts += ["", "What differed in the build contexts the two clients sent:", ""]
+        heading = (
+            "Why the cache missed (proven by rebuilding hybrid contexts):"
+            if any(c.explain_cause for c in cells)
+            else "What differed in the build contexts the two clients sent:"
+        )
+        parts += ["", heading, ""]
         parts += [f"- {why} ({where})" for why, where in reasons]
     parts += [
         "",
