@@ -303,3 +303,21 @@ def test_summarize_groups_by_path_in_compose_vs_cli_order() -> None:
 
 def test_summarize_of_nothing_is_nothing() -> None:
     assert summarize([]) == []
+
+
+@pytest.mark.parametrize("fmt", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT, tarfile.USTAR_FORMAT])
+def test_raw_names_are_read_as_written(fmt: int) -> None:
+    """``name`` keeps what normalizing drops: "./", a directory's "/", a long name."""
+    long = "deep/" * 25 + "file.txt"  # over 100 bytes: prefix, PAX path or GNU long name
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=fmt) as archive:
+        for info, content in (
+            _member("./blah.txt", content=b"x"),
+            _member("dir", tarfile.DIRTYPE),
+            _member(long, content=b"y"),
+        ):
+            archive.addfile(info, io.BytesIO(content) if info.isreg() else None)
+    entries = read_entries(buffer.getvalue())
+    assert entries["blah.txt"].name == "./blah.txt"
+    assert entries["dir"].name == "dir/"  # tarfile writes a directory's slash; Python hides it
+    assert entries[long].name == long

@@ -1,0 +1,83 @@
+"""Explain proves the cause of a miss with hybrid builds on the real engine.
+
+The expected causes are what the builds show on the engines we run (uid/gid matter, uname/gname
+do not; an extra file sent by an old SDK matters); the assertions also check that each label
+is backed by the probes recorded with it, and that no probe image outlives its cell."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.app.explain import EXPLAIN_BUDGET
+from harness.app.runner import CellRunner
+from harness.core.labels import cell_filter
+from harness.core.model import CellSpec
+from harness.edges.engine import Engine
+
+pytestmark = pytest.mark.engine
+
+
+def check_probes(cell: dict[str, Any]) -> dict[str, Any]:
+    """The recorded probes agree with the labels: the control rebuilt the first image, the
+    proven set hit, and the set without any one of its members missed."""
+    cause = cell["explain_cause"]
+    probes = cause["probes"]
+    assert cause["builds"] == len(probes) <= EXPLAIN_BUDGET
+    first_image = cell["steps"][cell["diverged_at"]["step"] - 1]["first"]["image"]
+    second_image = cell["steps"][cell["diverged_at"]["step"] - 1]["second"]["image"]
+    assert probes[0] == {"applied": [], "image": first_image, "hit": False, "control": True}
+    for probe in probes[1:]:
+        assert probe["hit"] == (probe["image"] == second_image)
+    minimal = {f"{e['path']} {e['field']}" for e in cause["minimal"]}
+    outcome = {frozenset(p["applied"]): p["hit"] for p in probes[1:]}
+    assert outcome[frozenset(minimal)] is True
+    for member in minimal:
+        if len(minimal) > 1:
+            assert outcome[frozenset(minimal - {member})] is False
+    return cause
+
+
+def no_images_left(engine: Engine, cell: dict[str, Any]) -> bool:
+    """Nothing labelled with the cell survives it, the probe images included (they carried
+    the label, or the cleanup would not have found them)."""
+    probe_images = {p["image"] for p in cell["explain_cause"]["probes"]}
+    present = {image.id for image in engine.client.images.list(all=True)}
+    labelled = engine.client.images.list(all=True, filters=cell_filter(cell["cell_id"]))
+    return not labelled and not probe_images & present
+
+
+def test_seed_cause_is_uid_and_gid_not_the_owner_names(runner: CellRunner, engine: Engine) -> None:
+    cell = runner.run(CellSpec(compose="1.27.4", explain=True)).to_json()
+    assert cell["verdict"] == "diverged" and cell["diverged_at"]["step"] == 3
+    cause = check_probes(cell)
+    assert cause["status"] == "proven"
+    labels = {(e["path"], e["field"]): e["cause"] for e in cell["explain"]}
+    assert labels == {
+        ("blah.txt", "uid"): "proven",
+        ("blah.txt", "gid"): "proven",
+        ("blah.txt", "uname"): "not-a-cause",
+        ("blah.txt", "gname"): "not-a-cause",
+    }
+    assert cell["timings"]["explain"] > 0
+    assert no_images_left(engine, cell)
+
+
+def test_dockerignore_trailing_whitespace_extra_file_is_the_only_cause(
+    runner: CellRunner, engine: Engine
+) -> None:
+    """docker SDK 2.7.0 keeps `trailing.txt   ` as a pattern with spaces, so it sends the file
+    the CLI leaves out; COPY . copies it, and that alone is the miss."""
+    spec = CellSpec(compose="1.19.0", scenario="dockerignore", cli_build="0", explain=True)
+    cell = runner.run(spec).to_json()
+    assert cell["sdk"] == "2.7.0"
+    assert cell["verdict"] == "diverged"
+    cause = check_probes(cell)
+    assert cause["status"] == "proven"
+    assert cause["minimal"] == [
+        {"path": "trailing.txt", "field": "present", "compose": True, "cli": False}
+    ]
+    others = [e for e in cell["explain"] if e["path"] != "trailing.txt"]
+    assert others and {e["cause"] for e in others} == {"not-a-cause"}
+    assert no_images_left(engine, cell)
