@@ -141,3 +141,33 @@ def test_the_cause_survives_json() -> None:
     assert again == result
     assert again.explain_builds == 5
     assert "explain_cause" not in cell("1.20.1", "default", "shared").to_json()
+
+
+def test_over_budget_with_a_proven_field_phase_says_so() -> None:
+    minimal = tuple(
+        {"path": path, "field": field, "compose": 1000, "cli": 0}
+        for path in ("Dockerfile", "blah.txt")
+        for field in ("uid", "gid")
+    )
+    cause = ExplainCause(
+        status="over-budget",
+        builds=16,
+        budget=16,
+        seconds=9.0,
+        minimal=minimal,
+        proven_fields=("uid", "gid"),
+    )
+    result = replace(
+        cell("1.27.4", "default", "diverged", 3),
+        explain=tuple({**e, "cause": UNTESTED} for e in minimal),
+        explain_cause=cause,
+    )
+    assert cause_line(result) == (
+        "cause (proven per field by 16 builds): uid 1000→0, gid 1000→0 of Dockerfile, blah.txt "
+        "— each field is needed; which paths matter was not narrowed within the budget of 16"
+    )
+    assert (
+        cause_key(result)
+        == "proven cause (per field): uid 1000→0, gid 1000→0 of Dockerfile, blah.txt"
+    )
+    assert CellResult.from_json(result.to_json()) == result

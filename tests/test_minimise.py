@@ -283,3 +283,32 @@ def test_bad_arguments() -> None:
         minimise((1, 1), lambda subset: True)
     with pytest.raises(ValueError):
         minimise((1,), lambda subset: True, max_probes=0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 11), st.integers(0, 2**32), st.integers(1, 60))
+def test_proven_groups_are_one_minimal_over_groups(n: int, seed: int, budget: int) -> None:
+    """Once the group phase ends, its groups hit together and miss without any one of them,
+    by probes that were run — even if the element phase then runs out of budget."""
+
+    def group_of(item: int) -> int:
+        return item % 3
+
+    items = tuple(range(n))
+    probe = random_predicate(seed, items, force_all=True)
+    result = minimise(items, probe, group_of=group_of, max_probes=budget)
+    if result.proven_groups is None:
+        assert result.status == "over-budget"
+        return
+    run = dict(result.probes)
+    kept = [frozenset(i for i in items if group_of(i) == key) for key in result.proven_groups]
+    union = frozenset().union(*kept)
+    assert union == frozenset(items) or run[union] is True
+    for group in kept:
+        assert not (union - group) or run[union - group] is False
+    if result.status == "proven":
+        assert set(result.minimal) <= union
+
+
+def test_without_groups_there_are_no_proven_groups() -> None:
+    assert minimise((1, 2), lambda subset: 1 in subset).proven_groups is None

@@ -107,7 +107,12 @@ def explain(
             for d in differences
             if (d.path, d.field) in minimal or search.rides_on.get((d.path, d.field)) in minimal
         )
-        cause = replace(cause, minimal=in_minimal)
+        fields = (
+            tuple(str(key) for key in result.proven_groups)
+            if result.proven_groups is not None
+            else None
+        )
+        cause = replace(cause, minimal=in_minimal, proven_fields=fields)
     return Explanation(annotated, summary, cause)
 
 

@@ -101,13 +101,17 @@ class MinimiseResult(Generic[T]):
     ``minimal``: the final sufficient set, in input order (empty when ``not-provable``).
     ``probes``: every probe actually run, in order, with its outcome (``True`` = hit); no subset
     appears twice and the empty set never appears. ``classification``: one entry per
-    difference, in input order.
+    difference, in input order. ``proven_groups``: with ``group_of``, once the group phase has
+    finished, the groups (keys, in order of first appearance) left by it: applied whole they
+    hit, and without any one of them they miss — a 1-minimal set of groups, which holds even
+    when the budget runs out in the element phase; None otherwise.
     """
 
     minimal: tuple[T, ...]
     status: Status
     probes: tuple[tuple[frozenset[T], bool], ...]
     classification: tuple[Classification[T], ...]
+    proven_groups: tuple[Hashable, ...] | None = None
 
     @property
     def probe_count(self) -> int:
@@ -231,19 +235,27 @@ def minimise(
     search = _Search(items, probe, max_probes)
     if not search.hits(frozenset(items)):
         return _result(search, "not-provable", frozenset())
+    proven_groups: tuple[Hashable, ...] | None = None
     try:
         if group_of is not None:
             groups: dict[Hashable, list[T]] = {}
             for item in items:
                 groups.setdefault(group_of(item), []).append(item)
-            search.ddmin([tuple(members) for members in groups.values()])
+            kept = search.ddmin([tuple(members) for members in groups.values()])
+            survivors = {group_of(unit[0]) for unit in kept}
+            proven_groups = tuple(key for key in groups if key in survivors)
         search.ddmin([(item,) for item in search.in_order(search.current)])
     except _OverBudget:
-        return _result(search, "over-budget", search.current)
-    return _result(search, "proven", search.current)
+        return _result(search, "over-budget", search.current, proven_groups)
+    return _result(search, "proven", search.current, proven_groups)
 
 
-def _result(search: _Search[T], status: Status, final: frozenset[T]) -> MinimiseResult[T]:
+def _result(
+    search: _Search[T],
+    status: Status,
+    final: frozenset[T],
+    proven_groups: tuple[Hashable, ...] | None = None,
+) -> MinimiseResult[T]:
     index_of = {subset: index for index, (subset, _) in enumerate(search.log)}
     hits = [(index, subset) for index, (subset, hit) in enumerate(search.log) if hit]
     classification: list[Classification[T]] = []
@@ -263,4 +275,5 @@ def _result(search: _Search[T], status: Status, final: frozenset[T]) -> Minimise
         status=status,
         probes=tuple(search.log),
         classification=tuple(classification),
+        proven_groups=proven_groups,
     )

@@ -176,6 +176,8 @@ class ExplainCause:
     misses: the cause is outside the context; ``request_differences`` says what else differed),
     ``not-tested`` (no experiment could be run; ``reason`` says why). ``builds`` counts every
     extra build (the control build included), ``probes`` lists them in order.
+    ``proven_fields``: the fields whose differences, applied together per field, are each
+    needed for the hit (the search's first phase); it stands when the budget ran out later.
     """
 
     status: str
@@ -186,6 +188,7 @@ class ExplainCause:
     request_differences: tuple[Mapping[str, Any], ...] = ()
     probes: tuple[Mapping[str, Any], ...] = ()
     reason: str | None = None
+    proven_fields: tuple[str, ...] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -197,6 +200,7 @@ class ExplainCause:
             "request_differences": [dict(entry) for entry in self.request_differences],
             "probes": [dict(entry) for entry in self.probes],
             "reason": self.reason,
+            "proven_fields": list(self.proven_fields) if self.proven_fields is not None else None,
         }
 
     @classmethod
@@ -215,6 +219,9 @@ class ExplainCause:
             request_differences=tuple(dict(e) for e in data.get("request_differences", ())),
             probes=tuple(dict(entry) for entry in data.get("probes", ())),
             reason=data.get("reason"),
+            proven_fields=tuple(str(f) for f in data["proven_fields"])
+            if data.get("proven_fields") is not None
+            else None,
         )
 
 

@@ -104,6 +104,13 @@ def cause_line(cell: CellResult) -> str | None:
     if cause.status == "proven":
         line = f"cause (proven by {builds}): {changes_text(cause.minimal)}"
         line += _not_a_cause(entries, {str(e["path"]) for e in cause.minimal})
+    elif cause.status == "over-budget" and cause.proven_fields:
+        fields = [e for e in cause.minimal if e["field"] in cause.proven_fields]
+        line = (
+            f"cause (proven per field by {builds}; which paths matter was not narrowed within "
+            f"the budget): {changes_text(fields)}"
+        )
+        line += _not_a_cause(entries, {str(e["path"]) for e in cause.minimal})
     elif cause.status == "over-budget":
         untested = sum(1 for e in entries if e.get("cause") == "untested")
         line = (
@@ -137,6 +144,9 @@ def cause_key(cell: CellResult) -> str | None:
         return None
     if cause.status == "proven":
         return f"proven cause: {changes_text(cause.minimal)}"
+    if cause.status == "over-budget" and cause.proven_fields:
+        fields = [e for e in cause.minimal if e["field"] in cause.proven_fields]
+        return f"proven cause (per field): {changes_text(fields)}"
     if cause.status == "over-budget":
         return f"cause not proven within the budget, narrowed to: {changes_text(cause.minimal)}"
     if cause.status == "not-provable":
@@ -146,10 +156,17 @@ def cause_key(cell: CellResult) -> str | None:
 
 def changes_text(entries: Sequence[Mapping[str, Any]]) -> str:
     """Differences by path: ``blah.txt uid 1000→0, gid 1000→0`` (docker-compose's value →
-    the CLI's), ``trailing.txt sent only by docker-compose``."""
+    the CLI's), ``trailing.txt sent only by docker-compose``; paths that differ alike share
+    one phrase: ``uid 1000→0, gid 1000→0 of a, b``."""
     by_path: dict[str, list[Mapping[str, Any]]] = {}
     for entry in entries:
         by_path.setdefault(str(entry["path"]), []).append(entry)
+    alike = {
+        tuple((e["field"], e["compose"], e["cli"]) for e in found) for found in by_path.values()
+    }
+    if len(by_path) > 1 and len(alike) == 1 and "present" not in {e["field"] for e in entries}:
+        first = next(iter(by_path.values()))
+        return f"{_fields_text(first)} of {', '.join(by_path)}"
     parts = []
     for path, found in by_path.items():
         present = next((e for e in found if e["field"] == "present"), None)
@@ -157,12 +174,15 @@ def changes_text(entries: Sequence[Mapping[str, Any]]) -> str:
             side = "compose" if present["compose"] else "cli"
             parts.append(f"{path} sent only by {CLIENTS[side]}")
             continue
-        fields = ", ".join(
-            f"{e['field']} {_value(e['field'], e['compose'])}→{_value(e['field'], e['cli'])}"
-            for e in found
-        )
-        parts.append(f"{path} {fields}")
+        parts.append(f"{path} {_fields_text(found)}")
     return "; ".join(parts)
+
+
+def _fields_text(found: Sequence[Mapping[str, Any]]) -> str:
+    return ", ".join(
+        f"{e['field']} {_value(e['field'], e['compose'])}→{_value(e['field'], e['cli'])}"
+        for e in found
+    )
 
 
 def _not_a_cause(entries: Sequence[Mapping[str, Any]], cause_paths: set[str]) -> str:
