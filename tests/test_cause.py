@@ -163,8 +163,8 @@ def test_over_budget_with_a_proven_field_phase_says_so() -> None:
         explain_cause=cause,
     )
     assert cause_line(result) == (
-        "cause (proven per field by 16 builds): uid 1000→0, gid 1000→0 of Dockerfile, blah.txt "
-        "— each field is needed; which paths matter was not narrowed within the budget of 16"
+        "cause (proven per field by 16 builds; which paths matter was not narrowed within the "
+        "budget): uid 1000→0, gid 1000→0 of Dockerfile, blah.txt"
     )
     assert (
         cause_key(result)
