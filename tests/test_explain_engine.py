@@ -6,15 +6,22 @@ is backed by the probes recorded with it, and that no probe image outlives its c
 
 from __future__ import annotations
 
+import io
+import tarfile
+import uuid
 from typing import Any
 
 import pytest
 
 from harness.app.explain import EXPLAIN_BUDGET
 from harness.app.runner import CellRunner
+from harness.core.hybrid import probe_query
 from harness.core.labels import cell_filter
 from harness.core.model import CellSpec
+from harness.edges.baseimage import busybox_rootfs, create_base, find_static_busybox
+from harness.edges.chains import remove_cell_artifacts
 from harness.edges.engine import Engine
+from harness.edges.hybrid import ProbeError, build_step_image
 
 pytestmark = pytest.mark.engine
 
@@ -81,3 +88,54 @@ def test_dockerignore_trailing_whitespace_extra_file_is_the_only_cause(
     others = [e for e in cell["explain"] if e["path"] != "trailing.txt"]
     assert others and {e["cause"] for e in others} == {"not-a-cause"}
     assert no_images_left(engine, cell)
+
+
+def _context(dockerfile: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        data = dockerfile.encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_a_probe_build_reads_its_step_from_the_chain_and_refuses_unlabelled_images(
+    engine: Engine,
+) -> None:
+    cell_id = f"probe{uuid.uuid4().hex[:8]}"
+    base = create_base(engine.client, "busybox", "busybox", cell_id)
+    stray = f"cache-bisect/unlabelled:{cell_id}"
+    engine.client.api.import_image_from_data(
+        busybox_rootfs(find_static_busybox()), repository=stray.split(":")[0], tag=cell_id
+    )
+
+    def probe(as_cell: str, start: str) -> str:
+        return build_step_image(
+            engine.client,
+            engine.host,
+            path="/v1.41/build",
+            query=probe_query({"t": ["someone/else:tag"]}),
+            headers={"content-type": "application/x-tar"},
+            context=_context(f"FROM {start}\nLABEL probe=yes\n"),
+            steps=2,
+            step=2,
+            cell_id=as_cell,
+            timeout=120,
+        )
+
+    try:
+        image = probe(cell_id, base)
+        assert engine.client.images.get(image).labels["probe"] == "yes"
+        assert engine.client.images.get(image).attrs["Parent"] == engine.client.images.get(base).id
+        assert not engine.client.images.list(name="someone/else")  # the tag was dropped
+        with pytest.raises(ProbeError, match="does not carry the cell label"):
+            probe("another-cell", base)  # another cell's image: left to that cell's cleanup
+        assert image in {i.id for i in engine.client.images.list(all=True)}
+        before = {i.id for i in engine.client.images.list(all=True)}
+        with pytest.raises(ProbeError, match="does not carry the cell label"):
+            probe(cell_id, stray)  # no cell's label: removed at once
+        assert {i.id for i in engine.client.images.list(all=True)} == before
+    finally:
+        remove_cell_artifacts(engine.client, cell_id)
+        engine.client.images.remove(stray, force=True)

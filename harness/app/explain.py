@@ -14,6 +14,7 @@ cell's cleanup removes them; nothing is kept between cells.
 
 from __future__ import annotations
 
+import tarfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -197,6 +198,6 @@ def _prove(
             group_of=causes.group_of,
             max_probes=max(experiment.budget - 1, 1),
         )
-    except (ProbeError, HybridError) as error:
+    except (ProbeError, HybridError, tarfile.TarError) as error:
         return outcome("not-tested", str(error))
     return outcome(result.status, result=result)

@@ -5,7 +5,7 @@ The request replays the captured one — the same API version path, query parame
 containers removed, so only the context differs from what the client asked for. The step's
 image is read from the engine's own image chain, as the cell's verdict is. Every image a
 probe leaves derives from the cell's labelled base, so it carries the cell's label and the
-cell's cleanup removes it; a probe image without that label is removed at once.
+cell's cleanup removes it; a probe image without any cell's label is removed at once.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def build_step_image(
     try:
         labels = client.api.inspect_image(final).get("Config", {}).get("Labels") or {}
         if labels.get(CELL) != cell_id:
-            client.images.remove(final, force=True)
+            if CELL not in labels:  # no cell's cleanup would find it: ours to remove now
+                client.images.remove(final, force=True)
             raise ProbeError(f"probe image {final[:19]} does not carry the cell label")
         chain = image_chain(client, final, steps)
     except (ChainError, docker.errors.DockerException) as error:
@@ -82,7 +83,12 @@ def _build(
             for line in response.iter_lines():
                 if not line.strip():
                     continue
-                message = json.loads(line)
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    raise ProbeError(f"probe build: not a progress message: {line[:200]}") from None
+                if not isinstance(message, dict):
+                    continue
                 if "error" in message:
                     raise ProbeError(f"probe build failed: {message['error']}")
                 aux = message.get("aux")
