@@ -14,7 +14,14 @@ from tabulate import tabulate
 
 from harness import __version__
 from harness.core.model import CellResult
-from harness.present.words import LEGEND, NOT_RUN, cause_key, cli_build_label, mark
+from harness.present.words import (
+    LEGEND,
+    NOT_RUN,
+    cause_key,
+    cli_build_label,
+    mark,
+    proof_cost,
+)
 
 Cell = CellResult
 
@@ -141,6 +148,9 @@ def markdown_report(
         )
         parts += ["", heading, ""]
         parts += [f"- {why} ({where})" for why, where in reasons]
+        cost = proof_cost(cells)
+        if cost:
+            parts += ["", cost]
     parts += [
         "",
         "<details><summary>Environment</summary>",

@@ -142,16 +142,31 @@ def cause_key(cell: CellResult) -> str | None:
     cause = cell.explain_cause
     if cause is None:
         return None
+    innocent = _not_a_cause(cell.explain or (), {str(e["path"]) for e in cause.minimal})
     if cause.status == "proven":
-        return f"proven cause: {changes_text(cause.minimal)}"
+        return f"proven cause: {changes_text(cause.minimal)}{innocent}"
     if cause.status == "over-budget" and cause.proven_fields:
         fields = [e for e in cause.minimal if e["field"] in cause.proven_fields]
-        return f"proven cause (per field): {changes_text(fields)}"
+        return f"proven cause (per field): {changes_text(fields)}{innocent}"
     if cause.status == "over-budget":
         return f"cause not proven within the budget, narrowed to: {changes_text(cause.minimal)}"
     if cause.status == "not-provable":
         return "cause not in the build context: every difference applied still missed"
     return f"cause not tested: {cause.reason}"
+
+
+def proof_cost(cells: Sequence[CellResult]) -> str | None:
+    """What proving the causes cost: extra builds (per cell) and seconds, over the cells."""
+    proved = [cell.explain_cause for cell in cells if cell.explain_cause is not None]
+    if not proved:
+        return None
+    builds = [cause.builds for cause in proved]
+    seconds = sum(cause.seconds for cause in proved)
+    per_cell = f"{min(builds)}–{max(builds)}" if min(builds) != max(builds) else f"{builds[0]}"
+    return (
+        f"Proving the causes took {sum(builds)} extra builds ({per_cell} per cell, control "
+        f"build included) and {seconds:.1f} s over {len(proved)} diverged cells."
+    )
 
 
 def changes_text(entries: Sequence[Mapping[str, Any]]) -> str:
