@@ -312,3 +312,19 @@ def test_proven_groups_are_one_minimal_over_groups(n: int, seed: int, budget: in
 
 def test_without_groups_there_are_no_proven_groups() -> None:
     assert minimise((1, 2), lambda subset: 1 in subset).proven_groups is None
+
+
+def test_copy_all_case_proves_every_uid_and_gid_within_the_cell_budget() -> None:
+    """COPY . reads three files; every uid and gid matters, owner names do not: 4 group
+    probes, then one complement per element (6), where halving ran past 15 probes."""
+    diffs = tuple(
+        Difference(path, field, 1000, 0)
+        for path in ("Dockerfile", "blah.txt", "docker-compose.yml")
+        for field in ("uid", "gid", "uname", "gname")
+    )
+    cause = {d for d in diffs if d.field in ("uid", "gid")}
+    result = minimise(diffs, lambda subset: cause <= subset, group_of=lambda d: d.field)
+    assert result.status == "proven"
+    assert set(result.minimal) == cause
+    assert result.proven_groups == ("uid", "gid")
+    assert result.probe_count == 10
