@@ -90,6 +90,21 @@ def test_dockerignore_trailing_whitespace_extra_file_is_the_only_cause(
     assert no_images_left(engine, cell)
 
 
+def test_copy_all_cause_is_every_uid_and_gid_the_step_reads(runner: CellRunner) -> None:
+    """COPY . reads every file: all their uid/gid differences are needed, owner names not."""
+    spec = CellSpec(compose="1.27.4", scenario="copy-all", cli_build="0", explain=True)
+    cell = runner.run(spec).to_json()
+    cause = check_probes(cell)
+    assert cause["status"] == "proven"
+    assert {(e["path"], e["field"]) for e in cause["minimal"]} == {
+        (path, field)
+        for path in ("Dockerfile", "blah.txt", "docker-compose.yml")
+        for field in ("uid", "gid")
+    }
+    names = [e for e in cell["explain"] if e["field"] in ("uname", "gname")]
+    assert names and {e["cause"] for e in names} == {"not-a-cause"}
+
+
 def _context(dockerfile: str) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
