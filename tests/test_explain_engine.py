@@ -7,17 +7,20 @@ is backed by the probes recorded with it, and that no probe image outlives its c
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 import uuid
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
-from harness.app.explain import EXPLAIN_BUDGET
+from harness.app.explain import EXPLAIN_BUDGET, Experiment, explain
 from harness.app.runner import CellRunner
 from harness.core.hybrid import probe_query
 from harness.core.labels import cell_filter
-from harness.core.model import CellSpec
+from harness.core.model import CellSpec, StepComparison
 from harness.edges.baseimage import busybox_rootfs, create_base, find_static_busybox
 from harness.edges.chains import remove_cell_artifacts
 from harness.edges.engine import Engine
@@ -154,3 +157,77 @@ def test_a_probe_build_reads_its_step_from_the_chain_and_refuses_unlabelled_imag
     finally:
         remove_cell_artifacts(engine.client, cell_id)
         engine.client.images.remove(stray, force=True)
+
+
+def _capture(folder: Path, query: str, context: bytes) -> None:
+    """A recorded connection holding one build request, as the recording proxy keeps it."""
+    folder.mkdir()
+    head = (
+        f"POST /v1.41/build?{query} HTTP/1.1\r\nHost: docker\r\n"
+        f"Content-Type: application/x-tar\r\nContent-Length: {len(context)}\r\n\r\n"
+    )
+    (folder / "conn-0001.bin").write_bytes(head.encode() + context)
+
+
+def test_a_cause_outside_the_context_is_not_provable_and_names_the_request(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Same files (but an owner name), different build args: every context difference applied
+    still misses, and the result names the build args."""
+    cell_id = f"probe{uuid.uuid4().hex[:8]}"
+    base = create_base(engine.client, "busybox", "busybox", cell_id)
+    dockerfile = f"FROM {base}\nCOPY x.txt /x.txt\nARG FLAVOUR\nRUN echo $FLAVOUR > /f\n"
+
+    def context(uname: str) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            for name, data in (("Dockerfile", dockerfile.encode()), ("x.txt", b"x\n")):
+                info = tarfile.TarInfo(name)
+                info.size, info.uname = len(data), uname if name == "x.txt" else ""
+                archive.addfile(info, io.BytesIO(data))
+        return buffer.getvalue()
+
+    def step_image(uname: str, flavour: str) -> str:
+        return build_step_image(
+            engine.client,
+            engine.host,
+            path="/v1.41/build",
+            query={"buildargs": [json.dumps({"FLAVOUR": flavour})]},
+            headers={"content-type": "application/x-tar"},
+            context=context(uname),
+            steps=4,
+            step=4,
+            cell_id=cell_id,
+            timeout=120,
+        )
+
+    try:
+        first, second = step_image("dev", "mild"), step_image("", "spicy")
+        _capture(
+            tmp_path / "compose",
+            f"buildargs={quote(json.dumps({'FLAVOUR': 'mild'}))}",
+            context("dev"),
+        )
+        _capture(
+            tmp_path / "cli", f"buildargs={quote(json.dumps({'FLAVOUR': 'spicy'}))}", context("")
+        )
+        diverged = StepComparison(4, "RUN echo $FLAVOUR > /f", first, second, False, False)
+        experiment = Experiment(engine, cell_id, "compose", 4, diverged, timeout=120)
+        explanation = explain(
+            tmp_path / "compose", tmp_path / "cli", diverged.instruction, experiment, log=print
+        )
+    finally:
+        remove_cell_artifacts(engine.client, cell_id)
+    cause = explanation.cause
+    assert cause is not None and cause.status == "not-provable", cause
+    assert cause.builds == 2  # the control, then every difference applied
+    assert [p["hit"] for p in cause.probes] == [False, False]
+    assert [(e["path"], e["field"], e["cause"]) for e in explanation.entries] == [
+        ("x.txt", "uname", "untested")
+    ]
+    assert {
+        "where": "query",
+        "name": "buildargs",
+        "compose": '{"FLAVOUR": "mild"}',
+        "cli": '{"FLAVOUR": "spicy"}',
+    } in cause.request_differences
