@@ -48,6 +48,7 @@ def _tar(*members: tuple[tarfile.TarInfo, bytes]) -> bytes:
 def _entry(path: str = "blah.txt", **changes: object) -> TarEntry:
     base = TarEntry(
         path=path,
+        name=path,
         type="file",
         mode=0o644,
         uid=0,
@@ -77,6 +78,7 @@ def test_read_entries_normalizes_paths_and_reads_every_field() -> None:
     assert sorted(entries) == ["abs.txt", "blah.txt", "dir", "dir/link", "hard", "pipe"]
     assert entries["blah.txt"] == TarEntry(
         path="blah.txt",
+        name="./blah.txt",
         type="file",
         mode=0o644,
         uid=1000,
@@ -109,6 +111,7 @@ def test_read_entries_of_a_non_tar_raises() -> None:
 
 _CHANGED = {
     "type": "dir",
+    "name": "./blah.txt",
     "mode": 0o755,
     "uid": 1000,
     "gid": 1000,
@@ -300,3 +303,21 @@ def test_summarize_groups_by_path_in_compose_vs_cli_order() -> None:
 
 def test_summarize_of_nothing_is_nothing() -> None:
     assert summarize([]) == []
+
+
+@pytest.mark.parametrize("fmt", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT, tarfile.USTAR_FORMAT])
+def test_raw_names_are_read_as_written(fmt: int) -> None:
+    """``name`` keeps what normalizing drops: "./", a directory's "/", a long name."""
+    long = "deep/" * 25 + "file.txt"  # over 100 bytes: prefix, PAX path or GNU long name
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=fmt) as archive:
+        for info, content in (
+            _member("./blah.txt", content=b"x"),
+            _member("dir", tarfile.DIRTYPE),
+            _member(long, content=b"y"),
+        ):
+            archive.addfile(info, io.BytesIO(content) if info.isreg() else None)
+    entries = read_entries(buffer.getvalue())
+    assert entries["blah.txt"].name == "./blah.txt"
+    assert entries["dir"].name == "dir/"  # tarfile writes a directory's slash; Python hides it
+    assert entries[long].name == long

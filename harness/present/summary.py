@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from harness.core.model import CellResult, parse_builder
-from harness.present.words import builder_label, compose_label, condition_phrase, verdict_phrase
+from harness.present.words import (
+    builder_label,
+    cause_line,
+    compose_label,
+    condition_phrase,
+    verdict_phrase,
+)
 
 
 def cell_summary(cell: CellResult) -> list[str]:
@@ -29,7 +35,13 @@ def cell_summary(cell: CellResult) -> list[str]:
     if cell.sdk_in_range is False:
         lines.append("note: this docker SDK is outside the range the compose release declares")
     lines.append(f"verdict: {verdict_phrase(cell)}")
-    lines += [f"why: {line}" for line in cell.explain_summary or ()]
+    proven = cause_line(cell)
+    if proven is not None:
+        lines.append(f"why: {proven}")
+    if cell.explain_cause is None or cell.explain_cause.status != "proven":
+        lines += [
+            f"differs: {line}" if proven else f"why: {line}" for line in cell.explain_summary or ()
+        ]
     return lines
 
 

@@ -22,9 +22,11 @@ from harness.present.words import (
     LEGEND,
     NOT_RUN,
     builder_label,
+    cause_key,
     cli_build_label,
     compose_label,
     mark,
+    proof_cost,
 )
 
 Cell = CellResult
@@ -163,10 +165,12 @@ def environment_lines(cells: Sequence[Cell]) -> list[str]:
 
 
 def explained(cells: Sequence[Cell]) -> list[tuple[str, str]]:
-    """Each distinct explanation of a diverged cell, with the cells it explains."""
+    """Each distinct explanation of a diverged cell, with the cells it explains: the proven
+    cause when explain ran its builds, else the raw differences."""
     by_reason: dict[str, list[Cell]] = {}
     for cell in cells:
-        for line in cell.explain_summary or ():
+        key = cause_key(cell)
+        for line in [key] if key is not None else cell.explain_summary or ():
             by_reason.setdefault(line, []).append(cell)
     return [(why, _where(group)) for why, group in by_reason.items()]
 
@@ -191,8 +195,8 @@ def markdown_report(
     for group, members in table_groups(cells):
         headers, body = table_rows(members)
         table = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
-        heading = [f"### {group}", ""] if group else []
-        parts += ["", *heading, table_summary(members), "", table]
+        group_heading = [f"### {group}", ""] if group else []
+        parts += ["", *group_heading, table_summary(members), "", table]
     steps = sorted(
         {(c.diverged_at.step, c.diverged_at.instruction) for c in cells if c.diverged_at}
     )
@@ -210,8 +214,16 @@ def markdown_report(
         parts += [""] + [f"- step {step}: `{text}`" for step, text in steps]
     reasons = explained(cells)
     if reasons:
-        parts += ["", "What differed in the build contexts the two clients sent:", ""]
+        heading = (
+            "Why the cache missed (proven by rebuilding hybrid contexts):"
+            if any(c.explain_cause for c in cells)
+            else "What differed in the build contexts the two clients sent:"
+        )
+        parts += ["", heading, ""]
         parts += [f"- {why} ({where})" for why, where in reasons]
+        cost = proof_cost(cells)
+        if cost:
+            parts += ["", cost]
     parts += [
         "",
         "<details><summary>Environment</summary>",

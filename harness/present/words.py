@@ -6,6 +6,9 @@ their words from here, so a verdict is named the same way wherever it is read.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from harness.core.model import Behaviour, CellResult, Verdict, parse_builder
 
 COMPOSE_CLI_BUILD = "COMPOSE_DOCKER_CLI_BUILD"
@@ -101,3 +104,145 @@ def culprit_sentence(package: str | None, reason: str) -> str:
     """Who changed the behaviour, as a sentence."""
     who = package or "unclear"
     return f"Who changed it: {who} — {reason}."
+
+
+# --- the proven cause of a miss (explain) ----------------------------------------------------
+
+CLIENTS = {"compose": "docker-compose", "cli": "docker build"}
+
+
+def cause_line(cell: CellResult) -> str | None:
+    """The explain experiment in one line, e.g. ``cause (proven by 5 builds): blah.txt uid
+    1000→0, gid 1000→0 — uname/gname differ but do not matter``; None without one."""
+    cause = cell.explain_cause
+    if cause is None:
+        return None
+    entries = cell.explain or ()
+    builds = f"{cause.builds} build{'s' if cause.builds != 1 else ''}"
+    if cause.status == "proven":
+        line = f"cause (proven by {builds}): {changes_text(cause.minimal)}"
+        line += _not_a_cause(entries, {str(e["path"]) for e in cause.minimal})
+    elif cause.status == "over-budget" and cause.proven_fields:
+        fields = [e for e in cause.minimal if e["field"] in cause.proven_fields]
+        line = (
+            f"cause (proven per field by {builds}; which paths matter was not narrowed within "
+            f"the budget): {changes_text(fields)}"
+        )
+        line += _not_a_cause(entries, {str(e["path"]) for e in cause.minimal})
+    elif cause.status == "over-budget":
+        untested = sum(1 for e in entries if e.get("cause") == "untested")
+        line = (
+            f"cause not proven within the budget of {cause.budget} builds: narrowed to "
+            f"{changes_text(cause.minimal)} ({untested} differences untested)"
+        )
+        line += _not_a_cause(entries, {str(e["path"]) for e in cause.minimal})
+    elif cause.status == "not-provable":
+        others = "; ".join(_request_text(d) for d in cause.request_differences)
+        line = (
+            f"cause not in the build context ({builds}): with every difference applied, "
+            f"step {cell.diverged_at.step if cell.diverged_at else '?'} still missed; "
+            + (
+                f"the build requests also differ in {others}"
+                if others
+                else "the build requests differ in nothing else"
+            )
+        )
+    else:
+        line = f"cause not tested ({builds}): {cause.reason}"
+    stripped = sorted({str(e["path"]) for e in entries if e.get("cause") == "informational"})
+    if stripped:
+        line += f" · stripped by the engine, not a cause: {', '.join(stripped)}"
+    return line
+
+
+def cause_key(cell: CellResult) -> str | None:
+    """What the matrix groups cells by: the proven cause, without per-cell build counts."""
+    cause = cell.explain_cause
+    if cause is None:
+        return None
+    innocent = _not_a_cause(cell.explain or (), {str(e["path"]) for e in cause.minimal})
+    if cause.status == "proven":
+        return f"proven cause: {changes_text(cause.minimal)}{innocent}"
+    if cause.status == "over-budget" and cause.proven_fields:
+        fields = [e for e in cause.minimal if e["field"] in cause.proven_fields]
+        return f"proven cause (per field): {changes_text(fields)}{innocent}"
+    if cause.status == "over-budget":
+        return f"cause not proven within the budget, narrowed to: {changes_text(cause.minimal)}"
+    if cause.status == "not-provable":
+        return "cause not in the build context: every difference applied still missed"
+    return f"cause not tested: {cause.reason}"
+
+
+def proof_cost(cells: Sequence[CellResult]) -> str | None:
+    """What proving the causes cost: extra builds (per cell) and seconds, over the cells."""
+    proved = [cell.explain_cause for cell in cells if cell.explain_cause is not None]
+    if not proved:
+        return None
+    builds = [cause.builds for cause in proved]
+    seconds = sum(cause.seconds for cause in proved)
+    per_cell = f"{min(builds)}–{max(builds)}" if min(builds) != max(builds) else f"{builds[0]}"
+    return (
+        f"Proving the causes took {sum(builds)} extra builds ({per_cell} per cell, control "
+        f"build included) and {seconds:.1f} s over {len(proved)} diverged cells."
+    )
+
+
+def changes_text(entries: Sequence[Mapping[str, Any]]) -> str:
+    """Differences by path: ``blah.txt uid 1000→0, gid 1000→0`` (docker-compose's value →
+    the CLI's), ``trailing.txt sent only by docker-compose``; paths that differ alike share
+    one phrase: ``uid 1000→0, gid 1000→0 of a, b``."""
+    by_path: dict[str, list[Mapping[str, Any]]] = {}
+    for entry in entries:
+        by_path.setdefault(str(entry["path"]), []).append(entry)
+    alike = {
+        tuple((e["field"], e["compose"], e["cli"]) for e in found) for found in by_path.values()
+    }
+    if len(by_path) > 1 and len(alike) == 1 and "present" not in {e["field"] for e in entries}:
+        first = next(iter(by_path.values()))
+        return f"{_fields_text(first)} of {', '.join(by_path)}"
+    parts = []
+    for path, found in by_path.items():
+        present = next((e for e in found if e["field"] == "present"), None)
+        if present is not None:
+            side = "compose" if present["compose"] else "cli"
+            parts.append(f"{path} sent only by {CLIENTS[side]}")
+            continue
+        parts.append(f"{path} {_fields_text(found)}")
+    return "; ".join(parts)
+
+
+def _fields_text(found: Sequence[Mapping[str, Any]]) -> str:
+    return ", ".join(
+        f"{e['field']} {_value(e['field'], e['compose'])}→{_value(e['field'], e['cli'])}"
+        for e in found
+    )
+
+
+def _not_a_cause(entries: Sequence[Mapping[str, Any]], cause_paths: set[str]) -> str:
+    innocent = [e for e in entries if e.get("cause") == "not-a-cause"]
+    if not innocent:
+        return ""
+    fields = "/".join(dict.fromkeys(str(e["field"]) for e in innocent))
+    paths = {str(e["path"]) for e in innocent}
+    where = "" if paths <= cause_paths and len(paths) == 1 else f" ({len(paths)} paths)"
+    return f" — {fields}{where} differ but do not matter"
+
+
+def _value(field: str, value: object) -> str:
+    if value is None:
+        return "none"
+    if field == "digest" and isinstance(value, str):
+        return value[:12]
+    if isinstance(value, str) and field != "mode":
+        return repr(value)
+    return str(value)
+
+
+def _request_text(difference: Mapping[str, Any]) -> str:
+    where, name = difference["where"], difference["name"]
+    label = "API version" if where == "api" else f"{where} {name}"
+    return f"{label} {_shown(difference['compose'])} vs {_shown(difference['cli'])}"
+
+
+def _shown(value: object) -> str:
+    return "none" if value is None else repr(value)

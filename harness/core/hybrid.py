@@ -1,0 +1,327 @@
+"""Hybrid build contexts and build requests for proving which difference made a step miss.
+
+Explain diffs what two clients sent; to *prove* which difference matters, the harness rebuilds
+the first client's captured context with some differences set to the second client's values
+and asks the engine whether the diverged step now gets the second client's image. This module
+makes those hybrid tars, says which paths the engine itself strips from a context (so a
+difference there can never matter), and lists how the two build requests differ outside the
+context. Pure: bytes in, bytes or facts out.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import posixpath
+import re
+import tarfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from harness.core.httpcapture import CapturedBuild
+from harness.core.tardiff import normalize_path
+
+# Header fields a change sets on the member (tardiff's field name -> TarInfo attribute); the
+# PAX record of the same field is dropped, since a stale record would win when read.
+_HEADER = {
+    "name": ("name", "path"),
+    "mode": ("mode", None),
+    "uid": ("uid", "uid"),
+    "gid": ("gid", "gid"),
+    "uname": ("uname", "uname"),
+    "gname": ("gname", "gname"),
+    "linkname": ("linkname", "linkpath"),
+}
+# Changes that take the other member's content (size follows the content).
+_CONTENT = ("digest", "size")
+# Changes that take the other member whole (header and content).
+_WHOLE = ("type", "present")
+CHANGEABLE = frozenset({*_HEADER, *_CONTENT, *_WHOLE})
+
+# Request parts that are framing, not build parameters.
+_FRAMING_HEADERS = frozenset(
+    {"content-length", "transfer-encoding", "connection", "host", "expect", "accept-encoding"}
+)
+# Query parameters the probe sets itself: no tag (never take a user's or builder's name), and
+# intermediate containers always removed.
+_PROBE_QUERY = {"rm": ["1"], "forcerm": ["1"]}
+_DROPPED_QUERY = ("t",)
+_API_PREFIX = re.compile(r"^/v(\d+(?:\.\d+)*)/")
+
+
+class HybridError(ValueError):
+    """A change cannot be applied to this context (the path or field is not there)."""
+
+
+def tar_format(tar_bytes: bytes) -> int:
+    """GNU or POSIX (written as PAX), from the first header's magic: a GNU tar stays GNU."""
+    return tarfile.GNU_FORMAT if tar_bytes[257:265] == b"ustar  \0" else tarfile.PAX_FORMAT
+
+
+def hybrid_context(base: bytes, other: bytes, changes: Iterable[tuple[str, str]]) -> bytes:
+    """``base`` with each ``(path, field)`` change set to ``other``'s value.
+
+    Fields are tardiff's: a header field (name, mode, uid, gid, uname, gname, linkname) is set
+    on the member; ``digest``/``size`` take the other member's content; ``type`` takes the
+    other member whole; ``present`` drops the member (absent in ``other``) or appends the
+    other's member (absent in ``base``). Member order, every other member and field, and PAX
+    records are kept, so an empty change set rebuilds what the client sent.
+    """
+    wanted: dict[str, set[str]] = {}
+    for path, field in changes:
+        if field not in CHANGEABLE:
+            raise HybridError(f"cannot apply a {field!r} difference")
+        wanted.setdefault(path, set()).add(field)
+    theirs = _members(other)
+    out = io.BytesIO()
+    seen: set[str] = set()
+    with (
+        tarfile.open(fileobj=io.BytesIO(base), mode="r:") as source,
+        tarfile.open(fileobj=out, mode="w", format=tar_format(base)) as target,
+    ):
+        for member in source:
+            path = normalize_path(member.name)
+            seen.add(path)
+            fields = wanted.get(path, set())
+            content = _content(source, member)
+            if "present" in fields:
+                continue  # only in base: applying the other side's absence drops it
+            if "type" in fields:
+                member, content = _their(theirs, path)
+            else:
+                member = _with_header(member, theirs, path, fields)
+                if fields & set(_CONTENT):
+                    content = _their(theirs, path)[1]
+                    member.size = len(content or b"")
+            target.addfile(member, io.BytesIO(content) if content is not None else None)
+        for path, fields in wanted.items():
+            if path in seen:
+                continue
+            if "present" not in fields:
+                raise HybridError(f"{path} is not in the context to change its {min(fields)}")
+            member, content = _their(theirs, path)
+            target.addfile(member, io.BytesIO(content) if content is not None else None)
+    return out.getvalue()
+
+
+def _members(tar_bytes: bytes) -> dict[str, tuple[tarfile.TarInfo, bytes | None]]:
+    """Every member with its content, by normalized path (the last of a repeated path)."""
+    members: dict[str, tuple[tarfile.TarInfo, bytes | None]] = {}
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:") as archive:
+        for member in archive:
+            members[normalize_path(member.name)] = (member, _content(archive, member))
+    return members
+
+
+def _content(archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes | None:
+    if not member.isreg():
+        return None
+    data = archive.extractfile(member)
+    assert data is not None  # a regular member always has content
+    return data.read()
+
+
+def _their(
+    theirs: Mapping[str, tuple[tarfile.TarInfo, bytes | None]], path: str
+) -> tuple[tarfile.TarInfo, bytes | None]:
+    if path not in theirs:
+        raise HybridError(f"{path} is not in the other context")
+    member, content = theirs[path]
+    return _copy(member), content
+
+
+def _copy(member: tarfile.TarInfo) -> tarfile.TarInfo:
+    info = copy.copy(member)
+    info.pax_headers = dict(member.pax_headers)
+    return info
+
+
+def _with_header(
+    member: tarfile.TarInfo,
+    theirs: Mapping[str, tuple[tarfile.TarInfo, bytes | None]],
+    path: str,
+    fields: set[str],
+) -> tarfile.TarInfo:
+    info = _copy(member)
+    header_fields = fields & set(_HEADER)
+    if not header_fields:
+        return info
+    other, _ = _their(theirs, path)
+    records = dict(info.pax_headers)
+    for field in header_fields:
+        attribute, record = _HEADER[field]
+        value = getattr(other, attribute)
+        if field == "mode":
+            value = (info.mode & ~0o7777) | (other.mode & 0o7777)
+        if field == "name":
+            value = str(value).rstrip("/") if info.isdir() else value  # tarfile adds the "/"
+        setattr(info, attribute, value)
+        if record:
+            records.pop(record, None)
+    info.pax_headers = records
+    return info
+
+
+# --- what the engine strips ------------------------------------------------------------------
+
+
+def engine_stripped(tar_bytes: bytes, dockerfile: str = "Dockerfile") -> frozenset[str]:
+    """The paths the legacy builder removes from this context before any step reads it.
+
+    The engine reads the context's ``.dockerignore`` and removes ``.dockerignore`` and the
+    Dockerfile (the request's ``dockerfile``) when its patterns exclude them; everything else
+    a .dockerignore names is the client's business. Same pattern rules as the engine's
+    ``dockerignore.ReadAll`` and ``fileutils.Matches``.
+    """
+    patterns: list[str] | None = None
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:") as archive:
+        for member in archive:
+            if normalize_path(member.name) == ".dockerignore" and member.isreg():
+                patterns = read_dockerignore(_content(archive, member) or b"")
+    if patterns is None:
+        return frozenset()
+    candidates = (".dockerignore", normalize_path(dockerfile or "Dockerfile"))
+    return frozenset(path for path in candidates if dockerignore_matches(path, patterns))
+
+
+def read_dockerignore(data: bytes) -> list[str]:
+    """The patterns as the engine reads them: comments dropped, whitespace trimmed, paths
+    cleaned, a leading "/" removed, "!" kept."""
+    patterns: list[str] = []
+    for number, raw in enumerate(data.split(b"\n")):
+        if number == 0:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")
+        line = raw.decode("utf-8", "replace")
+        if line.startswith("#"):
+            continue
+        line = line.strip()
+        if not line:
+            continue
+        invert = line.startswith("!")
+        if invert:
+            line = line[1:].strip()
+        if line:
+            line = posixpath.normpath(line)
+            if len(line) > 1 and line.startswith("/"):
+                line = line[1:]
+        patterns.append(f"!{line}" if invert else line)
+    return patterns
+
+
+def dockerignore_matches(path: str, patterns: Iterable[str]) -> bool:
+    """Go's ``fileutils.Matches``: the last matching pattern decides; a pattern also matches
+    a file under a directory it matches."""
+    path = posixpath.normpath(path)
+    if path == ".":
+        return False
+    parent = posixpath.dirname(path) or "."
+    parent_dirs = parent.split("/")
+    matched = False
+    for pattern in patterns:
+        negative = pattern.startswith("!")
+        cleaned = pattern[1:] if negative else pattern
+        regex = _dockerignore_regex(cleaned)
+        if regex is None:
+            continue
+        hit = bool(regex.match(path))
+        dirs = cleaned.split("/")
+        if not hit and parent != "." and len(dirs) <= len(parent_dirs):
+            hit = bool(regex.match("/".join(parent_dirs[: len(dirs)])))
+        if hit:
+            matched = not negative
+    return matched
+
+
+def _dockerignore_regex(pattern: str) -> re.Pattern[str] | None:
+    """The engine's pattern-to-regexp translation (``Pattern.compile``); None when the
+    result does not compile, where the engine's match fails and removes nothing."""
+    out = "^"
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        index += 1
+        if char == "*":
+            if pattern.startswith("*", index):
+                index += 1
+                if pattern.startswith("/", index):
+                    index += 1
+                out += ".*" if index >= len(pattern) else "(.*/)?"
+            else:
+                out += "[^/]*"
+        elif char == "?":
+            out += "[^/]"
+        elif char in ".$":
+            out += "\\" + char
+        elif char == "\\":
+            if index < len(pattern):
+                out += "\\" + pattern[index]
+                index += 1
+            else:
+                out += "\\\\"
+        else:
+            out += char
+    try:
+        return re.compile(out + "$", re.DOTALL)
+    except re.error:
+        return None
+
+
+# --- the build request outside the context ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestDifference:
+    """One part of the build request that differs: ``where`` is "api", "query" or "header"."""
+
+    where: str
+    name: str
+    compose: str | None
+    cli: str | None
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"where": self.where, "name": self.name, "compose": self.compose, "cli": self.cli}
+
+
+def api_version(build: CapturedBuild) -> str | None:
+    match = _API_PREFIX.match(build.path)
+    return match.group(1) if match else None
+
+
+def request_differences(compose: CapturedBuild, cli: CapturedBuild) -> list[RequestDifference]:
+    """How two build requests differ outside the context: the API version in the path, each
+    query parameter (the tag aside: it names the image, never a step) and each header
+    (framing aside)."""
+    found: list[RequestDifference] = []
+    if api_version(compose) != api_version(cli):
+        found.append(RequestDifference("api", "version", api_version(compose), api_version(cli)))
+    for name in sorted((compose.query.keys() | cli.query.keys()) - set(_DROPPED_QUERY)):
+        left, right = _joined(compose.query.get(name)), _joined(cli.query.get(name))
+        if left != right:
+            found.append(RequestDifference("query", name, left, right))
+    for name in sorted((compose.headers.keys() | cli.headers.keys()) - _FRAMING_HEADERS):
+        left, right = compose.headers.get(name), cli.headers.get(name)
+        if left != right:
+            found.append(RequestDifference("header", name, left, right))
+    return found
+
+
+def _joined(values: list[str] | None) -> str | None:
+    return None if values is None else ",".join(values)
+
+
+def probe_query(query: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """The client's query parameters for a probe build: no tag, intermediate containers
+    removed, everything else as the client sent it."""
+    kept = {name: list(values) for name, values in query.items() if name not in _DROPPED_QUERY}
+    return {**kept, **_PROBE_QUERY}
+
+
+def probe_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The client's headers for a probe build, framing aside (the body is sent anew)."""
+    return {name: value for name, value in headers.items() if name not in _FRAMING_HEADERS}
+
+
+def dockerfile_of(build: CapturedBuild) -> str:
+    """The Dockerfile path the request names inside its context (the engine's default)."""
+    values = build.query.get("dockerfile") or [""]
+    return values[-1] or "Dockerfile"

@@ -1,0 +1,104 @@
+"""One probe build: a (hybrid) context sent to the engine's build API as a client sent it.
+
+The request replays the captured one — the same API version path, query parameters
+(buildargs, dockerfile, labels, ...) and headers — with the tag dropped and intermediate
+containers removed, so only the context differs from what the client asked for. The step's
+image is read from the engine's own image chain, as the cell's verdict is. Every image a
+probe leaves derives from the cell's labelled base, so it carries the cell's label and the
+cell's cleanup removes it; a probe image without any cell's label is removed at once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+import docker
+import docker.errors
+import httpx
+
+from harness.core.labels import CELL
+from harness.edges.chains import ChainError, image_chain
+from harness.edges.recorder import unix_socket_path
+
+_BUILT = re.compile(r"Successfully built ([0-9a-f]{12,64})")
+
+
+class ProbeError(RuntimeError):
+    """The probe build failed or left no image chain we can read."""
+
+
+def build_step_image(
+    client: docker.DockerClient,
+    host: str,
+    *,
+    path: str,
+    query: Mapping[str, list[str]],
+    headers: Mapping[str, str],
+    context: bytes,
+    steps: int,
+    step: int,
+    cell_id: str,
+    timeout: float,
+) -> str:
+    """Build ``context`` with the request's ``path``, ``query`` and ``headers``; return the
+    image ID of ``step`` (1-based) of the ``steps``-step Dockerfile."""
+    final = _build(host, path, query, headers, context, timeout)
+    try:
+        labels = client.api.inspect_image(final).get("Config", {}).get("Labels") or {}
+        if labels.get(CELL) != cell_id:
+            if CELL not in labels:  # no cell's cleanup would find it: ours to remove now
+                client.images.remove(final, force=True)
+            raise ProbeError(f"probe image {final[:19]} does not carry the cell label")
+        chain = image_chain(client, final, steps)
+    except (ChainError, docker.errors.DockerException) as error:
+        raise ProbeError(f"probe image chain: {error}") from None
+    return chain[step - 1]
+
+
+def _build(
+    host: str,
+    path: str,
+    query: Mapping[str, list[str]],
+    headers: Mapping[str, str],
+    context: bytes,
+    timeout: float,
+) -> str:
+    """POST the build and return the final image's ID from the progress stream."""
+    transport = httpx.HTTPTransport(uds=unix_socket_path(host))
+    params = httpx.QueryParams({name: list(values) for name, values in query.items()})
+    final: str | None = None
+    try:
+        with (
+            httpx.Client(transport=transport, base_url="http://docker", timeout=timeout) as http,
+            http.stream(
+                "POST", urlsplit(path).path, params=params, headers=dict(headers), content=context
+            ) as response,
+        ):
+            if response.status_code >= 400:
+                response.read()
+                raise ProbeError(f"probe build refused ({response.status_code}): {response.text}")
+            for line in response.iter_lines():
+                if not line.strip():
+                    continue
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    raise ProbeError(f"probe build: not a progress message: {line[:200]}") from None
+                if not isinstance(message, dict):
+                    continue
+                if "error" in message:
+                    raise ProbeError(f"probe build failed: {message['error']}")
+                aux = message.get("aux")
+                if isinstance(aux, dict) and isinstance(aux.get("ID"), str):
+                    final = aux["ID"]
+                built = _BUILT.search(str(message.get("stream", "")))
+                if built and final is None:
+                    final = built.group(1)
+    except httpx.HTTPError as error:
+        raise ProbeError(f"probe build: {error}") from None
+    if final is None:
+        raise ProbeError("probe build reported no image")
+    return final

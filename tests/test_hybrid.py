@@ -1,0 +1,207 @@
+"""Hybrid contexts, what the engine strips, and the build request outside the context (pure)."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness.core.httpcapture import CapturedBuild
+from harness.core.hybrid import (
+    HybridError,
+    dockerignore_matches,
+    engine_stripped,
+    hybrid_context,
+    probe_headers,
+    probe_query,
+    read_dockerignore,
+    request_differences,
+)
+from harness.core.tardiff import diff_entries, read_entries
+
+
+def _member(name: str, content: bytes = b"", kind: bytes = tarfile.REGTYPE, **attributes: object):
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.size = len(content) if kind == tarfile.REGTYPE else 0
+    info.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
+    for key, value in attributes.items():
+        setattr(info, key, value)
+    return info, content
+
+
+def _tar(*members: tuple[tarfile.TarInfo, bytes], fmt: int = tarfile.PAX_FORMAT) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=fmt) as archive:
+        for info, content in members:
+            archive.addfile(info, io.BytesIO(content) if info.isreg() else None)
+    return buffer.getvalue()
+
+
+COMPOSE = _tar(
+    _member("Dockerfile", b"FROM x\n", uid=1000, gid=1000, uname="dev", gname="dev"),
+    _member("blah.txt", b"blah\n", uid=1000, gid=1000, uname="dev", gname="dev", mode=0o664),
+    _member("only-compose.txt", b"extra\n"),
+    _member("sub", kind=tarfile.DIRTYPE, uid=1000),
+    _member("link", kind=tarfile.SYMTYPE, linkname="blah.txt"),
+    _member("changes.txt", b"old\n"),
+)
+CLI = _tar(
+    _member("Dockerfile", b"FROM x\n"),
+    _member("blah.txt", b"blah\n"),
+    _member("sub", kind=tarfile.DIRTYPE),
+    _member("link", kind=tarfile.SYMTYPE, linkname="elsewhere"),
+    _member("changes.txt", b"new content\n"),
+    _member("only-cli.txt", b"cli\n", uid=5),
+)
+
+
+def _changes(tar_bytes: bytes) -> list[tuple[str, str]]:
+    return [(d.path, d.field) for d in diff_entries(read_entries(tar_bytes), read_entries(CLI))]
+
+
+def test_no_change_rebuilds_the_same_context() -> None:
+    assert read_entries(hybrid_context(COMPOSE, CLI, [])) == read_entries(COMPOSE)
+
+
+def test_every_change_applied_gives_the_other_context() -> None:
+    everything = _changes(COMPOSE)
+    assert len(everything) > 10
+    hybrid = hybrid_context(COMPOSE, CLI, everything)
+    assert diff_entries(read_entries(hybrid), read_entries(CLI)) == []
+
+
+@given(st.sets(st.sampled_from(_changes(COMPOSE))))
+def test_a_subset_changes_exactly_what_it_names(chosen: set[tuple[str, str]]) -> None:
+    """Applied differences disappear, the others stay as they were (size rides on content)."""
+    hybrid = hybrid_context(COMPOSE, CLI, sorted(chosen))
+    left = set(_changes(hybrid))
+    content = {path for path, field in chosen if field in ("digest", "size")}
+    expected = {
+        change
+        for change in _changes(COMPOSE)
+        if change not in chosen and not (change[0] in content and change[1] in ("digest", "size"))
+    }
+    assert left == expected
+
+
+def test_a_stale_pax_record_cannot_shadow_the_new_value() -> None:
+    info, content = _member("blah.txt", b"x", uname="dev")
+    info.pax_headers = {"uname": "dev", "comment": "kept"}
+    base = _tar((info, content))
+    other = _tar(_member("blah.txt", b"x", uname=""))
+    hybrid = hybrid_context(base, other, [("blah.txt", "uname")])
+    with tarfile.open(fileobj=io.BytesIO(hybrid)) as archive:
+        member = archive.getmember("blah.txt")
+        assert member.uname == ""
+        assert member.pax_headers.get("comment") == "kept"
+
+
+def test_the_raw_member_name_is_a_change_of_its_own() -> None:
+    base = _tar(_member("./blah.txt", b"x"))
+    other = _tar(_member("blah.txt", b"x"))
+    assert _fields(base, other) == [("blah.txt", "name")]
+    hybrid = hybrid_context(base, other, [("blah.txt", "name")])
+    assert _fields(hybrid, other) == []
+
+
+def test_a_gnu_context_stays_gnu() -> None:
+    base = _tar(_member("blah.txt", b"x", uid=1), fmt=tarfile.GNU_FORMAT)
+    other = _tar(_member("blah.txt", b"x"))
+    hybrid = hybrid_context(base, other, [("blah.txt", "uid")])
+    assert hybrid[257:265] == b"ustar  \0"
+
+
+def test_changes_that_cannot_be_applied_are_refused() -> None:
+    with pytest.raises(HybridError, match="nope"):
+        hybrid_context(COMPOSE, CLI, [("blah.txt", "nope")])
+    with pytest.raises(HybridError, match="not in the context"):
+        hybrid_context(COMPOSE, CLI, [("only-cli.txt", "uid")])
+    with pytest.raises(HybridError, match="not in the other context"):
+        hybrid_context(COMPOSE, CLI, [("only-compose.txt", "uid")])
+
+
+def _fields(left: bytes, right: bytes) -> list[tuple[str, str]]:
+    return [(d.path, d.field) for d in diff_entries(read_entries(left), read_entries(right))]
+
+
+# --- what the engine strips --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dockerignore", "dockerfile", "stripped"),
+    [
+        (None, "Dockerfile", set()),
+        (b"*.log\n", "Dockerfile", set()),
+        (b"Dockerfile\n.dockerignore\n", "Dockerfile", {"Dockerfile", ".dockerignore"}),
+        (b"  Dockerfile  \n", "Dockerfile", {"Dockerfile"}),  # the engine trims whitespace
+        (b"/Dockerfile\n", "Dockerfile", {"Dockerfile"}),  # a leading "/" is the context root
+        (b"*\n!Dockerfile\n", "Dockerfile", {".dockerignore"}),  # the last match decides
+        (b"# Dockerfile\n", "Dockerfile", set()),  # a comment
+        (b"docker\n", "docker/Custom.Dockerfile", {"docker/Custom.Dockerfile"}),  # its folder
+        (b".dockerfile.abc\n", ".dockerfile.abc", {".dockerfile.abc"}),  # the CLI's own trick
+        (b"\xef\xbb\xbfDockerfile\n", "Dockerfile", {"Dockerfile"}),  # a UTF-8 BOM is dropped
+        (b"**/Dockerfile\n", "Dockerfile", {"Dockerfile"}),
+    ],
+)
+def test_engine_strips_the_dockerfile_and_dockerignore_when_excluded(
+    dockerignore: bytes | None, dockerfile: str, stripped: set[str]
+) -> None:
+    members = [_member(dockerfile, b"FROM x\n"), _member("app.txt", b"a")]
+    if dockerignore is not None:
+        members.append(_member(".dockerignore", dockerignore))
+    assert engine_stripped(_tar(*members), dockerfile) == stripped
+
+
+def test_dockerignore_patterns_follow_the_engines_rules() -> None:
+    patterns = read_dockerignore(b"*.log\n!keep.log\n**/*.tmp\n/rootonly.txt\ntrailing.txt   \n")
+    assert patterns == ["*.log", "!keep.log", "**/*.tmp", "rootonly.txt", "trailing.txt"]
+    assert dockerignore_matches("debug.log", patterns)
+    assert not dockerignore_matches("keep.log", patterns)
+    assert dockerignore_matches("a/b/c.tmp", patterns)
+    assert not dockerignore_matches("sub/rootonly.txt", patterns)
+    assert dockerignore_matches("trailing.txt", patterns)
+    assert not dockerignore_matches(".", patterns)
+
+
+# --- the build request outside the context ----------------------------------------------
+
+
+def _request(path: str, query: dict[str, list[str]], headers: dict[str, str]) -> CapturedBuild:
+    return CapturedBuild(path=path, query=query, headers=headers, body=b"")
+
+
+def test_request_differences_name_api_query_and_headers_but_not_framing_or_tags() -> None:
+    compose = _request(
+        "/v1.25/build?t=a",
+        {"t": ["a"], "buildargs": ['{"A": "1"}'], "rm": ["True"]},
+        {"content-length": "10", "user-agent": "docker-sdk-python/2.7.0"},
+    )
+    cli = _request(
+        "/v1.41/build?t=b",
+        {"t": ["b"], "rm": ["True"]},
+        {"transfer-encoding": "chunked", "user-agent": "Docker-Client/28"},
+    )
+    found = [(d.where, d.name, d.compose, d.cli) for d in request_differences(compose, cli)]
+    assert found == [
+        ("api", "version", "1.25", "1.41"),
+        ("query", "buildargs", '{"A": "1"}', None),
+        ("header", "user-agent", "docker-sdk-python/2.7.0", "Docker-Client/28"),
+    ]
+
+
+def test_a_probe_replays_the_request_without_a_tag_and_removes_its_containers() -> None:
+    query = probe_query({"t": ["mine"], "buildargs": ["{}"], "rm": ["0"], "dockerfile": ["D"]})
+    assert query == {"buildargs": ["{}"], "dockerfile": ["D"], "rm": ["1"], "forcerm": ["1"]}
+    headers = probe_headers({"content-length": "5", "content-type": "application/tar"})
+    assert headers == {"content-type": "application/tar"}
+
+
+def test_a_type_change_takes_the_other_member_whole() -> None:
+    base = _tar(_member("x", b"content"), _member("y", b"y"))
+    other = _tar(_member("x", kind=tarfile.SYMTYPE, linkname="y"), _member("y", b"y"))
+    assert {field for _, field in _fields(base, other)} >= {"type", "linkname", "digest"}
+    assert _fields(hybrid_context(base, other, [("x", "type")]), other) == []
