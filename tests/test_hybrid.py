@@ -205,3 +205,26 @@ def test_a_type_change_takes_the_other_member_whole() -> None:
     other = _tar(_member("x", kind=tarfile.SYMTYPE, linkname="y"), _member("y", b"y"))
     assert {field for _, field in _fields(base, other)} >= {"type", "linkname", "digest"}
     assert _fields(hybrid_context(base, other, [("x", "type")]), other) == []
+
+
+def _with_file_type_bits(tar_bytes: bytes, name: str) -> bytes:
+    """What a Go client before Go 1.19 sends: mode 0o100644 (tarfile cannot write it)."""
+    data = bytearray(tar_bytes)
+    for offset in range(0, len(data), tarfile.BLOCKSIZE):
+        if data[offset : offset + len(name) + 1] == name.encode() + b"\0":
+            data[offset + 100 : offset + 108] = b"0100644\0"
+            data[offset + 148 : offset + 156] = b" " * 8
+            checksum = sum(data[offset : offset + tarfile.BLOCKSIZE])
+            data[offset + 148 : offset + 155] = b"%06o\0" % checksum
+            return bytes(data)
+    raise AssertionError(f"{name} not found")
+
+
+def test_file_type_bits_in_the_mode_are_a_difference_and_can_be_applied() -> None:
+    plain = _tar(_member("blah.txt", b"blah\n"))
+    go = _with_file_type_bits(plain, "blah.txt")
+    assert _fields(plain, go) == [("blah.txt", "mode")]
+    hybrid = hybrid_context(plain, go, [("blah.txt", "mode")])
+    assert read_entries(hybrid)["blah.txt"].mode == 0o100644
+    assert _fields(hybrid, go) == []
+    assert read_entries(hybrid_context(go, plain, []))["blah.txt"].mode == 0o100644

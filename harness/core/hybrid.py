@@ -17,6 +17,7 @@ import re
 import tarfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from harness.core.httpcapture import CapturedBuild
 from harness.core.tardiff import normalize_path
@@ -130,8 +131,30 @@ def _their(
     return _copy(member), content
 
 
+class _RawModeInfo(tarfile.TarInfo):
+    """A member written with its mode exactly as given, file-type bits included.
+
+    Python's tarfile masks the mode to 0o7777 when it writes a header, but Go clients before
+    Go 1.19's archive/tar change (the 20.10 CLI among them) send 0o100644 for a file, and the
+    legacy builder's cache key reads the whole field: a hybrid must be able to carry it.
+    """
+
+    __slots__ = ()
+
+    def tobuf(self, *args: Any, **kwargs: Any) -> bytes:
+        buf = super().tobuf(*args, **kwargs)
+        if self.mode <= 0o7777:
+            return buf
+        header = bytearray(buf[-tarfile.BLOCKSIZE :])  # the member's own header comes last
+        header[100:108] = b"%07o\0" % self.mode
+        header[148:156] = b" " * 8
+        header[148:155] = b"%06o\0" % sum(header)
+        return buf[: -tarfile.BLOCKSIZE] + bytes(header)
+
+
 def _copy(member: tarfile.TarInfo) -> tarfile.TarInfo:
     info = copy.copy(member)
+    info.__class__ = _RawModeInfo
     info.pax_headers = dict(member.pax_headers)
     return info
 
@@ -151,8 +174,6 @@ def _with_header(
     for field in header_fields:
         attribute, record = _HEADER[field]
         value = getattr(other, attribute)
-        if field == "mode":
-            value = (info.mode & ~0o7777) | (other.mode & 0o7777)
         if field == "name":
             value = str(value).rstrip("/") if info.isdir() else value  # tarfile adds the "/"
         setattr(info, attribute, value)

@@ -105,7 +105,7 @@ def _entry(archive: tarfile.TarFile, member: tarfile.TarInfo, name: str) -> TarE
         path=normalize_path(member.name),
         name=name,
         type=_type(member),
-        mode=member.mode & 0o7777,
+        mode=member.mode,  # as sent: Go clients before 1.19 include the file-type bits
         uid=member.uid,
         gid=member.gid,
         uname=member.uname,
