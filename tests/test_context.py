@@ -10,7 +10,8 @@ import pytest
 
 from harness.core.scenarios import ScenarioError, parse_scenarios
 from harness.edges.context import Owner, materialize, owner_for
-from harness.edges.fixtures import fixture_digest, get_scenario, load_scenarios, project_scenario
+from harness.edges.contextdigest import tree_entries
+from harness.edges.fixtures import get_scenario, load_scenarios, project_scenario
 
 
 def mode(path: Path) -> int:
@@ -68,7 +69,7 @@ def test_project_keeps_owners_and_is_not_modified(tmp_path: Path) -> None:
     (project / "docker-compose.yml").write_text("services:\n  web:\n    build: .\n")
     os.chown(project / "src" / "a.py", 1234, 4321)
     (project / "src" / "a.py").chmod(0o600)
-    before = fixture_digest(project_scenario(project, "web"))
+    before = tree_entries(project)
     scenario = project_scenario(project, "web")
     assert owner_for(scenario, 1000, 1000) is None
     context = materialize(scenario, tmp_path / "copy", "cache-bisect/base:z", None)
@@ -76,7 +77,7 @@ def test_project_keeps_owners_and_is_not_modified(tmp_path: Path) -> None:
     assert (copied.stat().st_uid, copied.stat().st_gid, mode(copied)) == (1234, 4321, 0o600)
     assert context.dockerfile.read_text().startswith("FROM cache-bisect/base:z\n")
     assert (project / "Dockerfile").read_text().startswith("FROM myorg/base:1\n")
-    assert fixture_digest(project_scenario(project, "web")) == before
+    assert tree_entries(project) == before
 
 
 def test_project_errors_are_one_line(tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from harness.edges.baseimage import busybox_rootfs, find_static_busybox
+from harness.edges.contextdigest import tree_entries
 from harness.edges.engine import Engine
-from harness.edges.fixtures import fixture_digest, project_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.engine
@@ -61,7 +61,7 @@ def test_project_through_repro_matrix_and_bisect(
     engine: Engine, project: Path, tmp_path: Path
 ) -> None:
     users_app = engine.client.images.get("someorg/app:dev").id
-    before = fixture_digest(project_scenario(project, "web"))
+    before = tree_entries(project)
 
     out = tmp_path / "repro.json"
     done = harness(
@@ -114,7 +114,7 @@ def test_project_through_repro_matrix_and_bisect(
     assert "2 probes, 0 new builds" in done.stdout, done.stdout  # both from the matrix store
 
     assert engine.client.images.get("someorg/app:dev").id == users_app
-    assert fixture_digest(project_scenario(project, "web")) == before
+    assert tree_entries(project) == before
     assert {p.name for p in project.iterdir()} == {"Dockerfile", "src", "docker-compose.yml"}
 
 
