@@ -80,6 +80,28 @@ def test_project_keeps_owners_and_is_not_modified(tmp_path: Path) -> None:
     assert tree_entries(project) == before
 
 
+def test_project_copy_is_faithful_other_dockerfiles_included(tmp_path: Path) -> None:
+    project = tmp_path / "mine"
+    (project / "Dockerfile.d").mkdir(parents=True)
+    (project / "sub").mkdir()
+    (project / "Dockerfile").write_text("FROM myorg/base:1\nCOPY . /app\n")
+    (project / "Dockerfile.dev").write_text("FROM myorg/dev:1\n")
+    (project / "Dockerfile.d" / "notes").write_text("x\n")
+    (project / "sub" / "Dockerfile").write_text("FROM other:1\n")
+    (project / "docker-compose.yml").write_text("services:\n  web:\n    build: .\n")
+    os.chown(project / "Dockerfile.dev", 1000, 1001)
+    (project / "Dockerfile.dev").chmod(0o640)
+    os.chown(project / "Dockerfile", 1234, 1234)
+    (project / "Dockerfile").chmod(0o600)
+    context = materialize(project_scenario(project, "web"), tmp_path / "copy", "b:9", None)
+    original, copied = tree_entries(project), tree_entries(context.path)
+    assert [e for e in copied if e[0] != "Dockerfile"] == [
+        e for e in original if e[0] != "Dockerfile"
+    ]  # every file, folder, owner and mode; other Dockerfiles untouched
+    assert [e[:5] for e in copied] == [e[:5] for e in original]  # the built one too, but FROM
+    assert context.dockerfile.read_text() == "FROM b:9\nCOPY . /app\n"
+
+
 def test_project_errors_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="not a folder"):
         project_scenario(tmp_path / "none", "web")

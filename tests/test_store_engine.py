@@ -1,4 +1,5 @@
-"""The store's key covers the build context as it is sent: a chown is a new question."""
+"""A user's project as it is sent: the store key covers every file's owner, and the copy
+leaves no file out."""
 
 from __future__ import annotations
 
@@ -51,3 +52,16 @@ def test_a_chown_in_the_project_is_not_answered_from_the_store(
     changed, stored = fresh.get(spec)
     assert (changed.verdict, stored) == ("diverged", False), changed.reason
     assert changed.diverged_at is not None and changed.diverged_at.step == 3
+
+
+def test_other_dockerfiles_of_a_project_are_part_of_what_is_sent(
+    runner: CellRunner, root_owned_project: Path
+) -> None:
+    """`COPY . /app` reads every file: a Dockerfile.dev owned by 1000 makes the caches differ."""
+    (root_owned_project / "Dockerfile").write_text("FROM storetest/base:1\nCOPY . /app\n")
+    (root_owned_project / "Dockerfile.dev").write_text("FROM storetest/base:1\n")
+    os.chown(root_owned_project / "Dockerfile.dev", 1000, 1000)
+    spec = CellSpec(compose="1.27.4", project=str(root_owned_project), service="web")
+    result = runner.run(spec)
+    assert result.verdict == "diverged", result.reason
+    assert result.diverged_at is not None and result.diverged_at.step == 2

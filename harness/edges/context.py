@@ -58,18 +58,24 @@ def materialize(
     scenario: Scenario, target: Path, base_image: str, owner: Owner | None
 ) -> BuildContext:
     """Copy the scenario's folder into ``target`` (which must not exist) as a build context,
-    with the chosen Dockerfile where the compose file expects it and its FROM on our base."""
+    with the chosen Dockerfile where the compose file expects it and its FROM on our base.
+
+    A user's project is copied faithfully: every file (other Dockerfiles too), owner and mode;
+    only the FROM of the built Dockerfile changes, in the one copy both builders read. A
+    harness fixture leaves out the Dockerfile variants its scenario does not build.
+    """
     source = scenario.fixture_dir()
     build = read_service_build(scenario)
     wanted = Path(build.dockerfile_path)
     variant = Path(scenario.dockerfile)
+    faithful = scenario.owner == "preserve"  # a user's project: every file, as it is
     shutil.copytree(
         source,
         target,
         symlinks=True,
-        ignore=lambda folder, names: _other_variants(
-            source, Path(folder), names, {wanted, variant}
-        ),
+        ignore=None
+        if faithful
+        else lambda folder, names: _other_variants(source, Path(folder), names, {wanted, variant}),
     )
     if variant != wanted:
         shutil.copyfile(source / variant, target / wanted)
@@ -84,7 +90,7 @@ def materialize(
 
 
 def _other_variants(source: Path, folder: Path, names: list[str], keep: set[Path]) -> set[str]:
-    """Dockerfile variants of a fixture that this scenario does not build stay out."""
+    """Dockerfile variants of a harness fixture that this scenario does not build stay out."""
     skipped = set()
     for name in names:
         relative = (folder / name).relative_to(source)
