@@ -46,8 +46,10 @@ def test_rules_apply_by_compose_python_and_sdk() -> None:
     assert [r.package for r in new.overrides] == ["docker"]
     explicit = plan_install(compat, "1.29.2", "4.4.4", "3.11.7", cutoff)
     assert explicit.overrides == ()
-    assert explicit.override_lines() == ["docker==4.4.4"]
+    assert explicit.override_lines() == ["docker[ssh]==4.4.4"]  # compose asks for docker[ssh]
     assert "docker" in explicit.newer_allowed()
+    before_ssh = plan_install(Compat(), "1.23.2", "3.7.3", "3.11.7", cutoff)
+    assert before_ssh.override_lines() == ["docker==3.7.3"]
 
 
 def test_plan_key_changes_with_every_input() -> None:

@@ -91,6 +91,7 @@ def run_cell(
         "started_at": started_at,
         "overrides": tuple(rule.as_json() for rule in plan.overrides),
         "cutoff": plan.cutoff.isoformat() if plan.cutoff else None,
+        "cutoff_from": plan.cutoff_from or None,
     }
     if isinstance(installed, InstallFailure):
         return CellResult(

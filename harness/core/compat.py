@@ -19,6 +19,9 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+# From 1.24.0 docker-compose requires docker[ssh]; an SDK override must keep the extra.
+SSH_EXTRA_SINCE = Version("1.24.0")
+
 
 class CompatError(ValueError):
     """A [compat] rule is malformed; the message names it."""
@@ -107,6 +110,7 @@ class InstallPlan:
     cutoff: datetime | None
     overrides: tuple[Override, ...] = field(default=())
     unpinned: tuple[str, ...] = field(default=())
+    cutoff_from: str = ""  # whose upload date the cutoff is, e.g. "docker 3.4.0"
 
     def requirements(self) -> list[str]:
         return [f"docker-compose=={self.compose}"]
@@ -115,7 +119,9 @@ class InstallPlan:
         """uv --overrides: applied rules, and an explicit SDK even outside compose's range."""
         lines = [rule.requirement for rule in self.overrides]
         if self.sdk != "auto":
-            lines.append(f"docker=={self.sdk}")
+            # an override replaces the whole requirement: keep the extra compose asks for
+            extras = "[ssh]" if Version(self.compose) >= SSH_EXTRA_SINCE else ""
+            lines.append(f"docker{extras}=={self.sdk}")
         return lines
 
     def newer_allowed(self) -> list[str]:
@@ -131,6 +137,7 @@ class InstallPlan:
             "sdk": self.sdk,
             "python": self.python,
             "cutoff": self.cutoff.isoformat() if self.cutoff else None,
+            "cutoff_from": self.cutoff_from,
             "overrides": [rule.as_json() for rule in self.overrides],
             "unpinned": list(self.unpinned),
         }
@@ -140,12 +147,17 @@ class InstallPlan:
 
 
 def plan_install(
-    compat: Compat, compose: str, sdk: str, python: str, cutoff: datetime | None
+    compat: Compat,
+    compose: str,
+    sdk: str,
+    python: str,
+    cutoff: datetime | None,
+    cutoff_from: str = "",
 ) -> InstallPlan:
     applied = tuple(
         rule for rule in compat.overrides if rule.applies(Version(compose), Version(python), sdk)
     )
-    return InstallPlan(compose, sdk, python, cutoff, applied, compat.unpinned)
+    return InstallPlan(compose, sdk, python, cutoff, applied, compat.unpinned, cutoff_from)
 
 
 def sdk_in_range(

@@ -192,6 +192,7 @@ class CellResult:
     freeze: tuple[str, ...] = ()
     overrides: tuple[Mapping[str, str], ...] = ()
     cutoff: str | None = None
+    cutoff_from: str | None = None  # whose upload date the cutoff is: "docker 3.4.0"
     logs: Mapping[str, str] = field(default_factory=dict)
     timings: Mapping[str, float] = field(default_factory=dict)
     cell_id: str | None = None
@@ -238,6 +239,7 @@ class CellResult:
             "started_at": self.started_at,
         }
         optional = {
+            "cutoff_from": self.cutoff_from,
             "cell_id": self.cell_id,
             "owner": dict(self.owner) if self.owner is not None else None,
             "base": dict(self.base) if self.base is not None else None,
@@ -317,6 +319,7 @@ class CellResult:
             freeze=tuple(str(line) for line in data.get("freeze", ())),
             overrides=tuple(dict(rule) for rule in data.get("overrides", ())),
             cutoff=optional_text("cutoff"),
+            cutoff_from=optional_text("cutoff_from"),
             logs=dict(data.get("logs", {})),
             timings=dict(data.get("timings", {})),
             started_at=text("started_at"),
