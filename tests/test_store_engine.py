@@ -65,3 +65,4 @@ def test_other_dockerfiles_of_a_project_are_part_of_what_is_sent(
     result = runner.run(spec)
     assert result.verdict == "diverged", result.reason
     assert result.diverged_at is not None and result.diverged_at.step == 2
+    assert result.owners == ("0:0", "1000:1000")  # every owner seen, not the Dockerfile's

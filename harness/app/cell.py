@@ -23,7 +23,7 @@ import docker.errors
 from harness import __version__
 from harness.app.explain import explain
 from harness.core.buildlog import parse_build_log
-from harness.core.compat import InstallPlan, sdk_in_range
+from harness.core.compat import KNOWN_BROKEN, InstallPlan, sdk_in_range
 from harness.core.dockerfile import from_image, parse_instructions
 from harness.core.model import CellResult, CellSpec, CliInfo, Verdict
 from harness.core.scenarios import Scenario
@@ -38,7 +38,15 @@ from harness.edges.chains import (
     remove_cell_artifacts,
     restore_tag,
 )
-from harness.edges.context import BuildContext, Owner, materialize, observed_owner, owner_for
+from harness.edges.context import (
+    BuildContext,
+    Owner,
+    context_has,
+    materialize,
+    observed_owner,
+    observed_owners,
+    owner_for,
+)
 from harness.edges.engine import Engine
 from harness.edges.process import Completed
 from harness.edges.recorder import RecordingProxy
@@ -53,6 +61,7 @@ class Builds:
     logs: Mapping[str, str] = field(default_factory=dict)
     timings: Mapping[str, float] = field(default_factory=dict)
     owner: Owner | None = None
+    owners: tuple[str, ...] | None = None
     base: Mapping[str, str] | None = None
     build_options: tuple[str, ...] | None = None
     notes: tuple[str, ...] = ()
@@ -74,9 +83,6 @@ def run_cell(
     """Run the cell and return what it observed."""
     started = time.monotonic()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    log(f"installing docker-compose {spec.compose} (sdk {spec.sdk}) ...")
-    installed = environments.ensure(plan)
-    install_seconds = round(time.monotonic() - started, 3)
     common: dict[str, Any] = {
         "harness": __version__,
         "compose": spec.compose,
@@ -93,6 +99,22 @@ def run_cell(
         "cutoff": plan.cutoff.isoformat() if plan.cutoff else None,
         "cutoff_from": plan.cutoff_from or None,
     }
+    known = [
+        rule
+        for rule in plan.broken
+        if not rule.needs_file or context_has(scenario, rule.needs_file)
+    ]
+    if known:  # a combination known not to work: its reason is the answer, nothing is run
+        return CellResult(
+            **common,
+            python=platform.python_version(),
+            verdict=Verdict.UNINSTALLABLE,
+            reason=f"{KNOWN_BROKEN}: " + "; ".join(rule.reason for rule in known),
+            timings=_total(started),
+        )
+    log(f"installing docker-compose {spec.compose} (sdk {spec.sdk}) ...")
+    installed = environments.ensure(plan)
+    install_seconds = round(time.monotonic() - started, 3)
     if isinstance(installed, InstallFailure):
         return CellResult(
             **common,
@@ -130,6 +152,7 @@ def run_cell(
         logs=logs,
         timings={"install": install_seconds, **builds.timings, **_total(started)},
         owner=asdict(builds.owner) if builds.owner else None,
+        owners=builds.owners,
         base=builds.base,
         build_options=builds.build_options,
         explain=builds.explain,
@@ -167,6 +190,7 @@ def _build_and_judge(
     prepared = Builds(
         Judgement(Verdict.ERROR),  # replaced by what the builds show
         owner=observed_owner(context),
+        owners=observed_owners(context),
         base={"from": original_from, "kind": scenario.base},
         build_options=tuple(context.build.cli_options()),
         notes=(f"build options not mirrored by docker build: {', '.join(ignored)}",)

@@ -196,7 +196,8 @@ class CellResult:
     logs: Mapping[str, str] = field(default_factory=dict)
     timings: Mapping[str, float] = field(default_factory=dict)
     cell_id: str | None = None
-    owner: Mapping[str, int] | None = None
+    owner: Mapping[str, int] | None = None  # the Dockerfile's
+    owners: tuple[str, ...] | None = None  # every "uid:gid" in the build context
     base: Mapping[str, str] | None = None
     build_options: tuple[str, ...] | None = None
     explain: tuple[Mapping[str, Any], ...] | None = None
@@ -242,6 +243,7 @@ class CellResult:
             "cutoff_from": self.cutoff_from,
             "cell_id": self.cell_id,
             "owner": dict(self.owner) if self.owner is not None else None,
+            "owners": list(self.owners) if self.owners is not None else None,
             "base": dict(self.base) if self.base is not None else None,
             "build_options": list(self.build_options) if self.build_options is not None else None,
             "explain": [dict(e) for e in self.explain] if self.explain is not None else None,
@@ -325,6 +327,7 @@ class CellResult:
             started_at=text("started_at"),
             cell_id=optional_text("cell_id"),
             owner=dict(data["owner"]) if data.get("owner") is not None else None,
+            owners=_tuple_or_none(data.get("owners")),
             base=dict(data["base"]) if data.get("base") is not None else None,
             build_options=_tuple_or_none(data.get("build_options")),
             explain=tuple(dict(e) for e in data["explain"])

@@ -50,6 +50,12 @@ def read_service_build(scenario: Scenario) -> ServiceBuild:
     return read_compose_build(scenario.fixture_dir(), scenario.service)
 
 
+def context_has(scenario: Scenario, name: str) -> bool:
+    """Does the scenario's build context hold a non-empty file ``name`` (e.g. .dockerignore)?"""
+    path = scenario.fixture_dir() / read_service_build(scenario).context / name
+    return path.is_file() and path.stat().st_size > 0
+
+
 def owner_for(scenario: Scenario, uid: int, gid: int) -> Owner | None:
     return {"root": Owner(0, 0), "checkout": Owner(uid, gid)}.get(scenario.owner)
 
@@ -126,3 +132,13 @@ def observed_owner(context: BuildContext) -> Owner:
     """The owner the Dockerfile really has (not root: we could not chown, the user's ids)."""
     status = context.dockerfile.stat()
     return Owner(status.st_uid, status.st_gid)
+
+
+def observed_owners(context: BuildContext) -> tuple[str, ...]:
+    """Every "uid:gid" among the entries of the context folder and the Dockerfile, in order."""
+    folder = context.path / context.build.context
+    paths = [folder, context.dockerfile]
+    for parent, dirs, files in os.walk(folder, followlinks=False):
+        paths += [Path(parent) / name for name in dirs + files]
+    seen = {(status.st_uid, status.st_gid) for status in (path.lstat() for path in paths)}
+    return tuple(f"{uid}:{gid}" for uid, gid in sorted(seen))

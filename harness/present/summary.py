@@ -2,20 +2,39 @@
 
 from __future__ import annotations
 
-from harness.core.model import CellResult
+from harness.core.compat import KNOWN_BROKEN
+from harness.core.model import CellResult, Verdict
 from harness.present.words import condition_phrase, verdict_phrase
 
 
 def cell_summary(cell: CellResult) -> list[str]:
+    if cell.sdk is None and cell.verdict is Verdict.UNINSTALLABLE:
+        wanted = (
+            "the docker SDK it resolves to"
+            if cell.sdk_requested == "auto"
+            else f"docker SDK {cell.sdk_requested}"
+        )
+        known = (cell.reason or "").startswith(KNOWN_BROKEN)
+        outcome = "is known not to work" if known else "could not be installed"
+        first = f"docker-compose {cell.compose} with {wanted} {outcome} on Python {cell.python}"
+    else:
+        first = (
+            f"docker-compose {cell.compose} (docker SDK {_sdk(cell)}, Python {cell.python}) "
+            f"vs docker build {cell.cli.version} (legacy builder)"
+        )
     lines = [
-        f"docker-compose {cell.compose} (docker SDK {_sdk(cell)}, Python {cell.python}) "
-        f"vs docker build {cell.cli.version} (legacy builder)",
+        first,
         f"engine {cell.engine.version} (API {cell.engine.api_version}, "
         f"{cell.engine.storage_driver}); {condition_phrase(cell.scenario, cell.cli_build)}; "
         f"order: {' then '.join(cell.order)}",
     ]
-    if cell.owner:
+    if cell.owners:
+        lines.append(f"build context files owned by {', '.join(cell.owners)}")
+    elif cell.owner:
         lines.append(f"build context files owned by {cell.owner['uid']}:{cell.owner['gid']}")
+    if cell.cutoff:
+        whose = f" ({cell.cutoff_from}'s upload date)" if cell.cutoff_from else ""
+        lines.append(f"dependencies as of {cell.cutoff}{whose}")
     for rule in cell.overrides:
         lines.append(f"override: {rule['requirement']} ({rule['reason']})")
     if cell.sdk_in_range is False:

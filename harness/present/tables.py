@@ -80,7 +80,15 @@ def environment_lines(cells: Sequence[Cell]) -> list[str]:
     driver = distinct(lambda c: c.engine.storage_driver)
     cli = distinct(lambda c: c.cli.version)
     python = distinct(lambda c: c.python)
-    owners = distinct(lambda c: f"{c.owner['uid']}:{c.owner['gid']}" if c.owner else None)
+    owners = (
+        ", ".join(
+            sorted(
+                {o for c in cells for o in c.owners or _dockerfile_owner(c)},
+                key=lambda o: tuple(int(n) for n in o.split(":")),
+            )
+        )
+        or "?"
+    )
     lines = [
         f"- Docker engine {engine} (API {api}, storage driver {driver})",
         f"- reference builder: docker CLI {cli}, legacy builder (`DOCKER_BUILDKIT=0`)",
@@ -144,3 +152,8 @@ def markdown_report(
         "",
     ]
     return "\n".join(parts)
+
+
+def _dockerfile_owner(cell: Cell) -> tuple[str, ...]:
+    """A result from before owners were recorded knows the Dockerfile's owner only."""
+    return (f"{cell.owner['uid']}:{cell.owner['gid']}",) if cell.owner else ()
