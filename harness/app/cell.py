@@ -25,6 +25,7 @@ from harness.app.explain import explain
 from harness.core.buildlog import parse_build_log
 from harness.core.compat import KNOWN_BROKEN, InstallPlan, sdk_in_range
 from harness.core.dockerfile import from_image, parse_instructions
+from harness.core.failure import failure_kind
 from harness.core.model import CellResult, CellSpec, CliInfo, Verdict
 from harness.core.scenarios import Scenario
 from harness.core.verdict import Judgement, judge
@@ -62,6 +63,7 @@ class Builds:
     timings: Mapping[str, float] = field(default_factory=dict)
     owner: Owner | None = None
     owners: tuple[str, ...] | None = None
+    failure: str | None = None  # how a build failed, when that is a behaviour of the versions
     base: Mapping[str, str] | None = None
     build_options: tuple[str, ...] | None = None
     notes: tuple[str, ...] = ()
@@ -146,6 +148,7 @@ def run_cell(
         cell_id=cell_id,
         verdict=judgement.verdict,
         reason=judgement.reason,
+        failure=builds.failure,
         notes=builds.notes + judgement.notes,
         steps=judgement.steps,
         diverged_at=judgement.diverged_at.ref if judgement.diverged_at else None,
@@ -225,7 +228,10 @@ def _build_and_judge(
                 return stopped(Judgement(Verdict.TIMEOUT, reason=reason))
             if not completed.ok:
                 failure = completed.error_lines(3)
-                return stopped(Judgement(Verdict.ERROR, reason=f"{name} build failed: {failure}"))
+                judgement = Judgement(Verdict.ERROR, reason=f"{name} build failed: {failure}")
+                cell_text = {str(workdir): "<cell>", project: "<project>", cell_id: "<id>"}
+                kind = failure_kind(name, completed.error_lines(1), cell_text)
+                return replace(stopped(judgement), failure=kind)
             try:
                 final = (
                     f"cache-bisect/cli:{cell_id}"

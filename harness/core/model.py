@@ -136,12 +136,17 @@ class StepComparison:
         )
 
 
+FAILS = "fails: "  # the stored form of a failing build: "fails: compose: <error line>"
+
+
 @dataclass(frozen=True)
 class Behaviour:
-    """What a bisection compares between releases: shared, or diverged at a step."""
+    """What a bisection compares between releases: shared, diverged at a step, or a build
+    that fails in a reproducible way (``failure`` names how)."""
 
     verdict: Verdict
     step: int | None = None
+    failure: str | None = None
 
     @classmethod
     def of(cls, result: CellResult) -> Behaviour | None:
@@ -150,16 +155,24 @@ class Behaviour:
             return cls(Verdict.SHARED)
         if result.verdict is Verdict.DIVERGED and result.diverged_at is not None:
             return cls(Verdict.DIVERGED, result.diverged_at.step)
+        if result.verdict is Verdict.ERROR and result.failure:
+            return cls(Verdict.ERROR, failure=result.failure)
         return None
 
     def to_json(self) -> str:
-        """The stored form ("shared", "diverged@3"), kept as the result files have it."""
-        return f"diverged@{self.step}" if self.verdict is Verdict.DIVERGED else str(self.verdict)
+        """The stored form ("shared", "diverged@3", "fails: ..."), as result files have it."""
+        if self.verdict is Verdict.DIVERGED:
+            return f"diverged@{self.step}"
+        if self.failure is not None:
+            return f"{FAILS}{self.failure}"
+        return str(self.verdict)
 
     @classmethod
     def from_json(cls, text: str) -> Behaviour:
         if text.startswith("diverged@"):
             return cls(Verdict.DIVERGED, int(text.removeprefix("diverged@")))
+        if text.startswith(FAILS):
+            return cls(Verdict.ERROR, failure=text.removeprefix(FAILS))
         return cls(Verdict(text))
 
 
@@ -187,6 +200,7 @@ class CellResult:
     sdk_in_range: bool | None = None
     diverged_at: StepRef | None = None
     reason: str | None = None
+    failure: str | None = None  # a build that failed reproducibly: "compose: <error line>"
     notes: tuple[str, ...] = ()
     steps: tuple[StepComparison, ...] = ()
     freeze: tuple[str, ...] = ()
@@ -241,6 +255,7 @@ class CellResult:
         }
         optional = {
             "cutoff_from": self.cutoff_from,
+            "failure": self.failure,
             "cell_id": self.cell_id,
             "owner": dict(self.owner) if self.owner is not None else None,
             "owners": list(self.owners) if self.owners is not None else None,
@@ -316,6 +331,7 @@ class CellResult:
             verdict=Verdict(verdict_text),
             diverged_at=StepRef(int(at["step"]), str(at["instruction"])) if at else None,
             reason=optional_text("reason"),
+            failure=optional_text("failure"),
             notes=tuple(str(n) for n in data.get("notes", ())),
             steps=tuple(StepComparison.from_json(s) for s in data.get("steps", ())),
             freeze=tuple(str(line) for line in data.get("freeze", ())),
