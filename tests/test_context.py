@@ -129,6 +129,30 @@ def test_every_scenario_states_what_it_varies() -> None:
     assert all(s.varies and s.description for s in scenarios.values())
 
 
+def test_every_scenario_declares_its_expected_behaviour_with_a_source() -> None:
+    from harness.core.scenarios import build_path
+
+    for scenario in load_scenarios().values():
+        assert scenario.expect and all("https://" in e.source for e in scenario.expect)
+        for compose in ("1.19.0", "1.20.0", "1.24.1", "1.25.5", "1.27.4", "1.28.6", "1.29.2"):
+            for cli_build in ("default", "0", "1"):
+                assert scenario.expected(compose, cli_build, None), (scenario.name, compose)
+    assert (build_path("1.24.1", "1"), build_path("1.25.0", "1")) == ("sdk", "cli")
+    assert (build_path("1.27.4", "default"), build_path("1.28.0", "default")) == ("sdk", "cli")
+    assert build_path("1.29.2", "0") == "sdk"
+
+
+def test_expectations_match_behaviours() -> None:
+    scenario = load_scenarios()["dockerfile-excluded"]
+    fails = scenario.expected("1.20.0", "default", "3.1.1")
+    assert fails is not None and fails.matches(
+        "fails: compose: Cannot locate specified Dockerfile: ./Dockerfile"
+    )
+    assert not fails.matches("shared") and not fails.matches(None)
+    works = scenario.expected("1.20.0", "default", "3.1.3")
+    assert works is not None and works.matches("shared") and not works.matches("diverged@3")
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -147,6 +171,16 @@ def test_every_scenario_states_what_it_varies() -> None:
             '[a]\ndescription="d"\nvaries="v"\nfixture="f"\ndockerfile="D"\nservice="s"\n'
             'base="busybox"\nowner="root"\ncolour="red"\n',
             "unknown key 'colour'",
+        ),
+        (
+            '[a]\ndescription="d"\nvaries="v"\nfixture="f"\ndockerfile="D"\nservice="s"\n'
+            'base="busybox"\nowner="root"\n[[a.expect]]\nbehaviour="works"\nsource="s"\n',
+            "is not shared, diverged@N or fails",
+        ),
+        (
+            '[a]\ndescription="d"\nvaries="v"\nfixture="f"\ndockerfile="D"\nservice="s"\n'
+            'base="busybox"\nowner="root"\n[[a.expect]]\nbehaviour="shared"\n',
+            "behaviour and source must be",
         ),
     ],
 )
