@@ -161,6 +161,7 @@ def test_sdk_ranges_match_explicit_sdks_and_beat_general_rules() -> None:
         ("1.22.0", "2.4.2", "3.11.7", "re.error"),
         ("1.15.0", "auto", "3.11.7", "re.error"),
         ("1.22.0", "6.0.1", "3.11.7", "bytes-like"),
+        ("1.26.2", "6.1.3", "3.11.7", "bytes-like"),
     ],
 )
 def test_known_broken_combinations(compose: str, sdk: str, python: str, words: str) -> None:
@@ -176,6 +177,7 @@ def test_known_broken_combinations(compose: str, sdk: str, python: str, words: s
         ("1.19.0", "2.7.0", "3.11.7"),
         ("1.22.0", "2.4.2", "3.10.4"),
         ("1.21.0", "6.1.3", "3.11.7"),
+        ("1.27.0", "6.1.3", "3.11.7"),
     ],
 )
 def test_working_combinations_are_not_broken(compose: str, sdk: str, python: str) -> None:

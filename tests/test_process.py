@@ -23,19 +23,30 @@ Traceback (most recent call last):
 re.error: global flags not at the start of the expression at position 9
 """
 
-# docker-compose 1.21.2 with docker SDK 6.1.3 on a real engine, shortened
-DIRECT_CAUSE = """\
+# docker-compose 1.22.0 with docker SDK 6.1.3 on a real engine, shortened
+SDK6 = """\
 Traceback (most recent call last):
-  File "/venv/lib/python3.11/site-packages/requests/models.py", line 1021, in raise_for_status
-    raise HTTPError(http_error_msg, response=self)
-requests.exceptions.HTTPError: 404 Client Error: Not Found for url: http+docker://localhost/v1.41/networks/x_default
+  File "/venv/lib/python3.11/site-packages/docker/api/client.py", line 268, in _raise_for_status
+    response.raise_for_status()
+requests.exceptions.HTTPError: 404 Client Error: Not Found for url: http+docker://localhost/v1.22/networks/cachebisectdd66a07737cc_default
 
-The above exception was the direct cause of the following exception:
+During handling of the above exception, another exception occurred:
 
 Traceback (most recent call last):
   File "/venv/lib/python3.11/site-packages/docker/errors.py", line 34, in <genexpr>
     if any(fragment in explanation_msg
 TypeError: a bytes-like object is required, not 'str'
+"""
+
+# the other way Python chains exceptions (raise ... from ...)
+DIRECT_CAUSE = """\
+Traceback (most recent call last):
+KeyError: 'x'
+
+The above exception was the direct cause of the following exception:
+
+Traceback (most recent call last):
+ValueError: no x
 """
 
 
@@ -47,9 +58,10 @@ def test_the_reason_is_the_last_exception_of_a_chained_traceback() -> None:
     assert completed(RE_ERROR).error_lines(3) == (
         "re.error: global flags not at the start of the expression at position 9"
     )
-    assert completed(DIRECT_CAUSE).error_lines(3) == (
+    assert completed(SDK6).error_lines(3) == (
         "TypeError: a bytes-like object is required, not 'str'"
     )
+    assert completed(DIRECT_CAUSE).error_lines(3) == "ValueError: no x"
 
 
 def test_an_unchained_failure_keeps_its_error_lines() -> None:
