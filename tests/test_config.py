@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.core.compat import builtin_compat
 from harness.core.config import ConfigError, Exclusion, load_config, parse_config
 from harness.core.matrix import cell_id, compose_versions, expand_matrix
 from harness.core.releases import Release
@@ -149,7 +150,9 @@ def test_compat_rules_can_come_from_another_file(tmp_path: Path) -> None:
     other.write_text('[matrix]\ncompose = ["1.29.2"]\n[compat]\nfrom = "base.toml"\n')
     config = load_config(other)
     assert config.compose == ("1.29.2",)
-    assert [rule.requirement for rule in config.compat.overrides] == ["PyYAML==5.1"]
+    builtin = builtin_compat()
+    assert config.compat.overrides[-1].requirement == "PyYAML==5.1"  # after the harness's own
+    assert config.compat.overrides[:-1] == builtin.overrides
     assert (
         load_config(ROOT / "matrix-scenarios.toml").compat
         == load_config(ROOT / "matrix.toml").compat

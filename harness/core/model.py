@@ -170,12 +170,17 @@ class StepComparison:
         )
 
 
+FAILS = "fails: "  # the stored form of a failing build: "fails: compose: <error line>"
+
+
 @dataclass(frozen=True)
 class Behaviour:
-    """What a bisection compares between releases: shared, or diverged at a step."""
+    """What a bisection compares between releases: shared, diverged at a step, or a build
+    that fails in a reproducible way (``failure`` names how)."""
 
     verdict: Verdict
     step: int | None = None
+    failure: str | None = None
 
     @classmethod
     def of(cls, result: CellResult) -> Behaviour | None:
@@ -184,16 +189,24 @@ class Behaviour:
             return cls(Verdict.SHARED)
         if result.verdict is Verdict.DIVERGED and result.diverged_at is not None:
             return cls(Verdict.DIVERGED, result.diverged_at.step)
+        if result.verdict is Verdict.ERROR and result.failure:
+            return cls(Verdict.ERROR, failure=result.failure)
         return None
 
     def to_json(self) -> str:
-        """The stored form ("shared", "diverged@3"), kept as the result files have it."""
-        return f"diverged@{self.step}" if self.verdict is Verdict.DIVERGED else str(self.verdict)
+        """The stored form ("shared", "diverged@3", "fails: ..."), as result files have it."""
+        if self.verdict is Verdict.DIVERGED:
+            return f"diverged@{self.step}"
+        if self.failure is not None:
+            return f"{FAILS}{self.failure}"
+        return str(self.verdict)
 
     @classmethod
     def from_json(cls, text: str) -> Behaviour:
         if text.startswith("diverged@"):
             return cls(Verdict.DIVERGED, int(text.removeprefix("diverged@")))
+        if text.startswith(FAILS):
+            return cls(Verdict.ERROR, failure=text.removeprefix(FAILS))
         return cls(Verdict(text))
 
 
@@ -283,15 +296,18 @@ class CellResult:
     sdk_in_range: bool | None = None
     diverged_at: StepRef | None = None
     reason: str | None = None
+    failure: str | None = None  # a build that failed reproducibly: "compose: <error line>"
     notes: tuple[str, ...] = ()
     steps: tuple[StepComparison, ...] = ()
     freeze: tuple[str, ...] = ()
     overrides: tuple[Mapping[str, str], ...] = ()
     cutoff: str | None = None
+    cutoff_from: str | None = None  # whose upload date the cutoff is: "docker 3.4.0"
     logs: Mapping[str, str] = field(default_factory=dict)
     timings: Mapping[str, float] = field(default_factory=dict)
     cell_id: str | None = None
-    owner: Mapping[str, int] | None = None
+    owner: Mapping[str, int] | None = None  # the Dockerfile's
+    owners: tuple[str, ...] | None = None  # every "uid:gid" in the build context
     base: Mapping[str, str] | None = None
     build_options: tuple[str, ...] | None = None
     explain: tuple[Mapping[str, Any], ...] | None = None
@@ -352,8 +368,11 @@ class CellResult:
             "started_at": self.started_at,
         }
         optional = {
+            "cutoff_from": self.cutoff_from,
+            "failure": self.failure,
             "cell_id": self.cell_id,
             "owner": dict(self.owner) if self.owner is not None else None,
+            "owners": list(self.owners) if self.owners is not None else None,
             "base": dict(self.base) if self.base is not None else None,
             "build_options": list(self.build_options) if self.build_options is not None else None,
             "explain": [dict(e) for e in self.explain] if self.explain is not None else None,
@@ -430,16 +449,19 @@ class CellResult:
             verdict=Verdict(verdict_text),
             diverged_at=StepRef(int(at["step"]), str(at["instruction"])) if at else None,
             reason=optional_text("reason"),
+            failure=optional_text("failure"),
             notes=tuple(str(n) for n in data.get("notes", ())),
             steps=tuple(StepComparison.from_json(s) for s in data.get("steps", ())),
             freeze=tuple(str(line) for line in data.get("freeze", ())),
             overrides=tuple(dict(rule) for rule in data.get("overrides", ())),
             cutoff=optional_text("cutoff"),
+            cutoff_from=optional_text("cutoff_from"),
             logs=dict(data.get("logs", {})),
             timings=dict(data.get("timings", {})),
             started_at=text("started_at"),
             cell_id=optional_text("cell_id"),
             owner=dict(data["owner"]) if data.get("owner") is not None else None,
+            owners=_tuple_or_none(data.get("owners")),
             base=dict(data["base"]) if data.get("base") is not None else None,
             build_options=_tuple_or_none(data.get("build_options")),
             explain=tuple(dict(e) for e in data["explain"])

@@ -9,14 +9,63 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
+
 _BASES = ("busybox", "registry")
 _OWNERS = ("checkout", "root", "preserve")
 _KEYS = {"description", "varies", "fixture", "dockerfile", "service", "base", "owner"}
-_OPTIONAL = {"umask": "022", "executable": ()}
+_OPTIONAL = {"umask": "022", "executable": (), "expect": ()}
+_EXPECT_KEYS = {"behaviour", "source", "path", "compose", "sdk"}
+_PATHS = ("sdk", "cli")
+# docker-compose hands the build to the docker CLI with COMPOSE_DOCKER_CLI_BUILD=1 from 1.25.0,
+# and by default from 1.28.0 (compose CHANGELOG 1.25.0, 1.28.0).
+CLI_BUILD_SINCE = Version("1.25.0")
+CLI_BUILD_DEFAULT_SINCE = Version("1.28.0")
 
 
 class ScenarioError(ValueError):
     """A scenario name or declaration is wrong; the message says what is valid."""
+
+
+def build_path(compose: str, cli_build: str) -> str:
+    """Which client makes compose's build context: "sdk" (docker-py) or "cli" (docker build)."""
+    version = Version(compose)
+    if cli_build == "1" and version >= CLI_BUILD_SINCE:
+        return "cli"
+    if cli_build == "default" and version >= CLI_BUILD_DEFAULT_SINCE:
+        return "cli"
+    return "sdk"
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a scenario is expected to show where the scope matches, and the upstream source
+    that says why. ``behaviour``: "shared", "diverged@N", "fails" or "fails: <words>"."""
+
+    behaviour: str
+    source: str
+    path: str = ""  # "sdk", "cli" or "" for both (see build_path)
+    compose: str = ""  # PEP 440 range of docker-compose releases
+    sdk: str = ""  # PEP 440 range of the docker SDK the cell ran with
+
+    def applies(self, compose: str, cli_build: str, sdk: str | None) -> bool:
+        if self.path and self.path != build_path(compose, cli_build):
+            return False
+        if Version(compose) not in SpecifierSet(self.compose):
+            return False
+        if self.sdk:
+            return sdk is not None and SpecifierSet(self.sdk).contains(sdk, prereleases=True)
+        return True
+
+    def matches(self, observed: str | None) -> bool:
+        """Does a result's behaviour (its stored form, None for a skip) fit this one?"""
+        if observed is None:
+            return False
+        if self.behaviour.startswith("fails"):
+            wanted = self.behaviour.removeprefix("fails").removeprefix(":").strip()
+            return observed.startswith("fails: ") and wanted in observed
+        return observed == self.behaviour
 
 
 @dataclass(frozen=True)
@@ -32,6 +81,10 @@ class Scenario:
     umask: str = "022"  # the checkout's umask: 022 gives 0644/0755, 002 gives 0664/0775
     executable: tuple[str, ...] = ()  # fixture files checked out with the executable bit
     root: str = ""  # the folder the fixture is in (a project's fixture is absolute)
+    expect: tuple[Expectation, ...] = ()  # first that applies wins
+
+    def expected(self, compose: str, cli_build: str, sdk: str | None) -> Expectation | None:
+        return next((e for e in self.expect if e.applies(compose, cli_build, sdk)), None)
 
     @property
     def umask_bits(self) -> int:
@@ -73,6 +126,41 @@ def parse_scenarios(text: str, root: str = "") -> dict[str, Scenario]:
         executable = table.get("executable", [])
         if not isinstance(executable, list) or not all(isinstance(p, str) for p in executable):
             raise ScenarioError(f"scenario {name!r}: executable must be a list of file paths")
-        table = {**table, "executable": tuple(executable)}
+        expect = tuple(_parse_expect(name, table.get("expect", [])))
+        table = {**table, "executable": tuple(executable), "expect": expect}
         scenarios[name] = Scenario(name=name, root=root, **table)
     return scenarios
+
+
+def _parse_expect(name: str, value: object) -> list[Expectation]:
+    where = f"scenario {name!r}: expect"
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ScenarioError(f"{where} must be a list of tables")
+    expectations = []
+    for item in value:
+        unknown = set(item) - _EXPECT_KEYS
+        if unknown:
+            raise ScenarioError(
+                f"{where}: unknown key {sorted(unknown)[0]!r} "
+                f"(valid: {', '.join(sorted(_EXPECT_KEYS))})"
+            )
+        if not all(isinstance(item.get(k), str) and item[k] for k in ("behaviour", "source")):
+            raise ScenarioError(f"{where}: behaviour and source must be non-empty strings")
+        behaviour = item["behaviour"]
+        if not (
+            behaviour == "shared"
+            or behaviour.startswith("fails")
+            or (behaviour.startswith("diverged@") and behaviour[9:].isdigit())
+        ):
+            raise ScenarioError(
+                f"{where}: behaviour {behaviour!r} is not shared, diverged@N or fails[: words]"
+            )
+        if item.get("path", "") not in ("", *_PATHS):
+            raise ScenarioError(f"{where}: path must be one of {', '.join(_PATHS)}")
+        try:
+            SpecifierSet(item.get("compose", ""))
+            SpecifierSet(item.get("sdk", ""))
+        except (InvalidSpecifier, TypeError):
+            raise ScenarioError(f"{where}: compose and sdk must be PEP 440 ranges") from None
+        expectations.append(Expectation(**item))
+    return expectations

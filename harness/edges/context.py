@@ -50,6 +50,12 @@ def read_service_build(scenario: Scenario) -> ServiceBuild:
     return read_compose_build(scenario.fixture_dir(), scenario.service)
 
 
+def context_has(scenario: Scenario, name: str) -> bool:
+    """Does the scenario's build context hold a non-empty file ``name`` (e.g. .dockerignore)?"""
+    path = scenario.fixture_dir() / read_service_build(scenario).context / name
+    return path.is_file() and path.stat().st_size > 0
+
+
 def owner_for(scenario: Scenario, uid: int, gid: int) -> Owner | None:
     return {"root": Owner(0, 0), "checkout": Owner(uid, gid)}.get(scenario.owner)
 
@@ -58,18 +64,24 @@ def materialize(
     scenario: Scenario, target: Path, base_image: str, owner: Owner | None
 ) -> BuildContext:
     """Copy the scenario's folder into ``target`` (which must not exist) as a build context,
-    with the chosen Dockerfile where the compose file expects it and its FROM on our base."""
+    with the chosen Dockerfile where the compose file expects it and its FROM on our base.
+
+    A user's project is copied faithfully: every file (other Dockerfiles too), owner and mode;
+    only the FROM of the built Dockerfile changes, in the one copy both builders read. A
+    harness fixture leaves out the Dockerfile variants its scenario does not build.
+    """
     source = scenario.fixture_dir()
     build = read_service_build(scenario)
     wanted = Path(build.dockerfile_path)
     variant = Path(scenario.dockerfile)
+    faithful = scenario.owner == "preserve"  # a user's project: every file, as it is
     shutil.copytree(
         source,
         target,
         symlinks=True,
-        ignore=lambda folder, names: _other_variants(
-            source, Path(folder), names, {wanted, variant}
-        ),
+        ignore=None
+        if faithful
+        else lambda folder, names: _other_variants(source, Path(folder), names, {wanted, variant}),
     )
     if variant != wanted:
         shutil.copyfile(source / variant, target / wanted)
@@ -84,7 +96,7 @@ def materialize(
 
 
 def _other_variants(source: Path, folder: Path, names: list[str], keep: set[Path]) -> set[str]:
-    """Dockerfile variants of a fixture that this scenario does not build stay out."""
+    """Dockerfile variants of a harness fixture that this scenario does not build stay out."""
     skipped = set()
     for name in names:
         relative = (folder / name).relative_to(source)
@@ -120,3 +132,13 @@ def observed_owner(context: BuildContext) -> Owner:
     """The owner the Dockerfile really has (not root: we could not chown, the user's ids)."""
     status = context.dockerfile.stat()
     return Owner(status.st_uid, status.st_gid)
+
+
+def observed_owners(context: BuildContext) -> tuple[str, ...]:
+    """Every "uid:gid" among the entries of the context folder and the Dockerfile, in order."""
+    folder = context.path / context.build.context
+    paths = [folder, context.dockerfile]
+    for parent, dirs, files in os.walk(folder, followlinks=False):
+        paths += [Path(parent) / name for name in dirs + files]
+    seen = {(status.st_uid, status.st_gid) for status in (path.lstat() for path in paths)}
+    return tuple(f"{uid}:{gid}" for uid, gid in sorted(seen))

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-from dataclasses import asdict
 from pathlib import Path
 
 from harness.core.composefile import service_build
@@ -24,22 +21,6 @@ def get_scenario(name: str, root: Path = FIXTURES) -> Scenario:
     if name not in scenarios:
         raise ScenarioError(f"unknown scenario {name!r} (known: {', '.join(sorted(scenarios))})")
     return scenarios[name]
-
-
-def fixture_digest(scenario: Scenario) -> str:
-    """A digest of everything the scenario builds from: its declaration and its files.
-
-    Part of every stored cell's key, so editing a fixture never reuses an old answer.
-    """
-    digest = hashlib.sha256(repr(sorted(asdict(scenario).items())).encode())
-    folder = scenario.fixture_dir()
-    for path in sorted(folder.rglob("*")):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0")
-        if path.is_symlink():
-            digest.update(b"link:" + os.readlink(path).encode())
-        elif path.is_file():
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()[:16]
 
 
 def project_scenario(path: Path, service: str) -> Scenario:

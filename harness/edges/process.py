@@ -14,7 +14,13 @@ from pathlib import Path
 
 from harness.edges.runs import RUN_ENV, current_run
 
-_ERROR_LINE = re.compile(r"^(error|cause|hint|×|\w*(Error|Exception)\b)", re.IGNORECASE)
+# "error: ...", uv's cause/hint, and exception lines, qualified ones too ("re.error: ...").
+_ERROR_LINE = re.compile(r"^(error|cause|hint|×|(\w+\.)*\w*(Error|Exception)\b)", re.IGNORECASE)
+# Python's chained tracebacks: what follows the last of these is the exception that ended it.
+_CHAINED = (
+    "During handling of the above exception, another exception occurred:",
+    "The above exception was the direct cause of the following exception:",
+)
 
 
 @dataclass(frozen=True)
@@ -31,8 +37,12 @@ class Completed:
 
     def error_lines(self, count: int = 6) -> str:
         """The error, cause and exception lines (else the last line), in order, so a reason
-        starts with what failed rather than a traceback frame or a generic hint."""
+        starts with what failed rather than a traceback frame or a generic hint. Of a chained
+        traceback only the last exception counts: the earlier ones were handled on the way."""
         lines = [line.strip() for line in self.output.strip().splitlines() if line.strip()]
+        chained = [index for index, line in enumerate(lines) if line in _CHAINED]
+        if chained:
+            lines = lines[chained[-1] + 1 :]
         telling = [line for line in lines if _ERROR_LINE.match(line)]
         return "\n".join(telling[-count:] if telling else lines[-1:])
 

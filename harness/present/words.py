@@ -70,6 +70,8 @@ def behaviour_text(stored: str | None) -> str:
 def describe(behaviour: Behaviour) -> str:
     if behaviour.verdict is Verdict.DIVERGED:
         return f"diverged at step {behaviour.step}"
+    if behaviour.failure is not None:
+        return f"the build fails ({behaviour.failure})"
     return str(behaviour.verdict)
 
 

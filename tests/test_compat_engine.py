@@ -1,0 +1,45 @@
+"""The harness's own compat rules on a real engine: a user's matrix file needs none of its own,
+SDK 6 installs under an old compose, and a combination known not to work says why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.app.runner import CellRunner, plan_for
+from harness.core.config import load_config
+from harness.core.model import CellSpec
+
+pytestmark = [pytest.mark.engine, pytest.mark.network]
+
+
+def test_a_users_matrix_file_without_compat_rules_installs_old_releases(
+    runner: CellRunner, tmp_path: Path
+) -> None:
+    config = tmp_path / "mine.toml"
+    config.write_text('[matrix]\ncompose = ["1.24.1", "1.25.0"]\ncli_build = ["default", "1"]\n')
+    spec = CellSpec(compose="1.24.1")
+    result = runner.run(spec, plan_for(spec, runner.releases, load_config(config).compat))
+    assert result.verdict == "diverged", result.reason  # seed: files owned by 1000
+    assert "cffi==1.14.1" in result.freeze
+
+
+def test_sdk_6_under_compose_1_20_keeps_its_own_floors(runner: CellRunner) -> None:
+    result = runner.run(CellSpec(compose="1.20.1", sdk="6.1.3"))
+    assert result.verdict == "diverged", result.reason
+    assert {"docker==6.1.3", "requests==2.26.0", "urllib3==1.26.12"} <= set(result.freeze)
+
+
+def test_a_combination_known_not_to_work_is_reported_not_run(runner: CellRunner) -> None:
+    result = runner.run(CellSpec(compose="1.29.2", sdk="7.0.0"))
+    assert result.verdict == "uninstallable"
+    assert result.reason is not None and "ssl_version" in result.reason
+    assert "install" not in result.logs and result.steps == ()
+
+
+def test_sdk_6_under_compose_1_21_2_is_known_not_to_work(runner: CellRunner) -> None:
+    """Seen on this engine: compose's legacy network lookup fails inside SDK 6's error path."""
+    result = runner.run(CellSpec(compose="1.21.2", sdk="6.1.3"))
+    assert result.verdict == "uninstallable"
+    assert result.reason is not None and "bytes-like object" in result.reason

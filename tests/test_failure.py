@@ -1,0 +1,68 @@
+"""A reproducible build failure is a behaviour a bisection can see change."""
+
+from __future__ import annotations
+
+from harness.app.bisect import SDK, BisectRequest, run_bisect
+from harness.core.failure import failure_kind
+from harness.core.model import Behaviour, CellResult, CellSpec, Verdict
+from harness.present.words import behaviour_text
+from tests.factories import VERSIONS, cell_result
+
+CELL = {"/tmp/cache-bisect-x/cell-0123456789ab": "<cell>", "0123456789ab": "<id>"}
+
+
+def test_the_kind_of_failure_is_the_same_in_every_cell() -> None:
+    one = failure_kind(
+        "compose",
+        "ERROR: Cannot locate specified Dockerfile: ./Dockerfile",
+        CELL,
+    )
+    assert one == "compose: ERROR: Cannot locate specified Dockerfile: ./Dockerfile"
+    line = "error: open /tmp/cache-bisect-x/cell-0123456789ab/project/x: sha256:" + "a" * 64
+    assert failure_kind("cli", line, CELL) == "cli: error: open <cell>/project/x: <id>"
+
+
+def test_failures_that_say_nothing_about_the_versions_are_not_behaviours() -> None:
+    for line in (
+        "requests.exceptions.ConnectionError: ('Connection aborted.', ...)",
+        "TypeError: load_config() got an unexpected keyword argument 'config_dict'",
+        "ModuleNotFoundError: No module named 'docker.utils.config'",
+        "",
+    ):
+        assert failure_kind("compose", line, CELL) is None, line
+
+
+def test_a_failing_build_is_a_behaviour_with_a_stored_form() -> None:
+    failing = cell_result("1.20.0", "error", failure="compose: ERROR: Cannot locate x")
+    behaviour = Behaviour.of(failing)
+    assert behaviour == Behaviour(Verdict.ERROR, failure="compose: ERROR: Cannot locate x")
+    assert behaviour.to_json() == "fails: compose: ERROR: Cannot locate x"
+    assert Behaviour.from_json(behaviour.to_json()) == behaviour
+    assert (
+        behaviour_text(behaviour.to_json()) == "the build fails (compose: ERROR: Cannot locate x)"
+    )
+    assert Behaviour.of(cell_result("1.20.0", "error")) is None  # engine trouble: a skip
+    assert CellResult.from_json(failing.to_json()) == failing
+
+
+class FailsUntil:
+    """docker SDKs before ``fixed`` fail to build; the rest share the cache."""
+
+    def __init__(self, fixed: str) -> None:
+        self.fixed = fixed
+
+    def get(self, spec: CellSpec, run: int = 0) -> tuple[CellResult, bool]:
+        if spec.sdk < self.fixed:
+            failure = "compose: ERROR: Cannot locate specified Dockerfile: ./Dockerfile"
+            return cell_result(spec.compose, "error", sdk=spec.sdk, failure=failure), False
+        return cell_result(spec.compose, "shared", sdk=spec.sdk), False
+
+
+def test_bisect_finds_where_a_failing_build_starts_to_work() -> None:
+    request = BisectRequest(SDK, "1.20.0", "1.22.0", CellSpec(compose="1.20.0"))
+    report = run_bisect(request, VERSIONS, FailsUntil("1.21.1"), log=lambda line: None)
+    assert (report.status, report.last_old, report.first_new) == ("found", "1.21.0", "1.21.1")
+    assert report.old_verdict is not None and report.old_verdict.startswith("the build fails")
+    assert report.new_verdict == "shared"
+    assert report.reproduce.endswith("--sdk 1.21.1")
+    assert report.reproduce_old is not None and report.reproduce_old.endswith("--sdk 1.21.0")
