@@ -8,6 +8,7 @@
 #   "uv>=0.9",
 #   "PyYAML>=6",
 #   "pip",
+#   "filelock>=3.12",
 # ]
 # ///
 """Sessions of the cache-bisect harness, each a thin call into ``harness/``.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import platform
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +36,13 @@ class Releases:
 
     def __post_init__(self) -> None:
         self._lists: dict[str, list[Release]] = {}
+        self._fetching = threading.Lock()  # parallel cells ask at once: fetch each list once
 
     def of(self, package: str) -> list[Release]:
+        with self._fetching:
+            return self._of(package)
+
+    def _of(self, package: str) -> list[Release]:
         if package not in self._lists:
             listing = self.index.releases(package)
             if listing.stale:

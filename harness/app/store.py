@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -109,15 +110,17 @@ class StoredCells:
         self.store = store
         self.force = force
         self._fixtures: dict[tuple[str, str | None, str | None], str] = {}
+        self._reading = threading.Lock()  # cells run in parallel threads
 
     def get(self, spec: CellSpec, run: int = 0) -> tuple[CellResult, bool]:
         """The cell's result and whether it came from the store."""
         runner = self.runner
         plan = plan_for(spec, runner.releases, runner.compat)
         which = (spec.scenario, spec.project, spec.service)
-        if which not in self._fixtures:  # a project is read once per run, not once per cell
-            self._fixtures[which] = fixture_digest(runner.scenario(spec))
-        fixture = self._fixtures[which]
+        with self._reading:
+            if which not in self._fixtures:  # a project is read once per run, not once per cell
+                self._fixtures[which] = fixture_digest(runner.scenario(spec))
+            fixture = self._fixtures[which]
         key = cell_key(key_inputs(spec, plan, runner.engine.info, runner.cli, fixture, run))
         stored = None if self.force else self.store.get(key)
         if stored is not None:

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness.app.runner import COMPOSE, SDK, CellRunner, Releases, plan_for, scenario_for
+from harness.app.matrixrun import run_matrix
+from harness.app.runner import COMPOSE, SDK, Releases, plan_for, scenario_for
 from harness.app.session import load_releases, open_runner
-from harness.app.store import ResultStore, StoredCells
+from harness.app.store import ResultStore
 from harness.cli.options import add_config, add_project, project_of
-from harness.core.config import ConfigError, MatrixConfig, load_config
+from harness.core.config import (
+    ConfigError,
+    MatrixConfig,
+    default_jobs,
+    jobs_problem,
+    load_config,
+)
 from harness.core.matrix import cell_id, expand_matrix
 from harness.core.model import CellResult, CellSpec, UserError
 from harness.core.report import MatrixDocument
@@ -22,7 +29,6 @@ from harness.edges.files import check_writable, write_atomically
 from harness.edges.fixtures import load_scenarios
 from harness.present.console import fail, say
 from harness.present.tables import markdown_report, terminal_table
-from harness.present.words import mark
 
 
 def parser() -> argparse.ArgumentParser:
@@ -47,9 +53,27 @@ def parser() -> argparse.ArgumentParser:
         help="run only this cell id (repeatable; see --list); no tables are written",
     )
     p.add_argument("--list", action="store_true", help="print the cell ids and exit")
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=jobs,
+        metavar="N",
+        help="cells at once (default: [run] jobs, else the number of CPUs, at most 8)",
+    )
     add_config(p, "matrix file")
     add_project(p)
     return p
+
+
+def jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    problem = jobs_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r} {problem}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
             plan_for(spec, releases, config.compat)  # every version exists before the engine
         with open_runner(config, releases) as runner:
             store = ResultStore(args.results / "cells", warn=say)
-            results = run_matrix(cells, runner, store, force=args.force, progress=say)
+            parallel = args.jobs or config.run.jobs or default_jobs(os.cpu_count())
+            results = run_matrix(
+                cells, runner, store, force=args.force, progress=say, jobs=parallel
+            )
     except (UserError, ConfigError) as error:
         return fail(str(error))
     except KeyboardInterrupt:
@@ -109,56 +136,6 @@ def _select(cells: list[CellSpec], wanted: Sequence[str]) -> list[CellSpec]:
     if unknown:
         raise UserError(f"no cell {unknown[0]!r} in this matrix (valid: {', '.join(by_id)})")
     return [by_id[name] for name in wanted]
-
-
-def run_matrix(
-    cells: Sequence[CellSpec],
-    runner: CellRunner,
-    store: ResultStore,
-    *,
-    force: bool = False,
-    progress: Callable[[str], None] = say,
-) -> list[CellResult]:
-    """Run or reuse each cell, storing each the moment it finishes; one progress line each."""
-    started = time.monotonic()
-    built_seconds: list[float] = []
-    results = []
-    stored_cells = StoredCells(runner, store, force=force)
-    for number, spec in enumerate(cells, start=1):
-        cell_started = time.monotonic()
-        result, reused = stored_cells.get(spec)
-        if reused:
-            how = "stored"
-        else:
-            built_seconds.append(time.monotonic() - cell_started)
-            how = f"{built_seconds[-1]:.1f}s"
-        results.append(result)
-        progress(_progress_line(number, len(cells), spec, result, how, started, built_seconds))
-    return results
-
-
-def _progress_line(
-    number: int,
-    total: int,
-    spec: CellSpec,
-    result: CellResult,
-    how: str,
-    started: float,
-    built_seconds: list[float],
-) -> str:
-    elapsed = time.monotonic() - started
-    remaining = total - number
-    eta = (sum(built_seconds) / len(built_seconds)) * remaining if built_seconds else 0.0
-    width = len(str(total))
-    return (
-        f"[{number:>{width}}/{total}] {cell_id(spec):<24} {mark(result):<18} ({how}) "
-        f"elapsed {_clock(elapsed)}, ETA {_clock(eta)}"
-    )
-
-
-def _clock(seconds: float) -> str:
-    minutes, seconds = divmod(int(seconds), 60)
-    return f"{minutes}:{seconds:02d}"
 
 
 def write_tables(results_dir: Path, cells: list[CellResult], config: MatrixConfig) -> None:

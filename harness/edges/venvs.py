@@ -2,7 +2,8 @@
 dependencies only: the harness and its own docker SDK never enter it.
 
 A venv is complete when its ``plan.json`` exists (written last), so an interrupted install is
-detected and redone; venvs are reused across runs by plan key.
+detected and redone; venvs are reused across runs by plan key. One file lock per venv: of two
+cells (threads or processes) that need the same venv, one installs it and the other waits.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from filelock import FileLock
 
 from harness.core.compat import InstallPlan
 from harness.edges.process import run
@@ -95,6 +98,11 @@ class EnvironmentFactory:
 
     def ensure(self, plan: InstallPlan) -> Environment | InstallFailure:
         path = self.path_for(plan)
+        self.root.mkdir(parents=True, exist_ok=True)
+        with FileLock(self.root / f"{path.name}.lock"):
+            return self._ensure(plan, path)
+
+    def _ensure(self, plan: InstallPlan, path: Path) -> Environment | InstallFailure:
         marker = path / "plan.json"
         if marker.exists():
             return self._describe(path, (path / "install.log").read_text(errors="replace"))
