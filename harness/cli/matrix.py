@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.app.matrixrun import run_matrix
+from harness.app.merge import merge_shards, write_manifest
 from harness.app.runner import COMPOSE, SDK, Releases, plan_for, scenario_for
 from harness.app.session import load_releases, open_runner
 from harness.app.store import ResultStore
@@ -25,6 +26,7 @@ from harness.core.config import (
 from harness.core.matrix import cell_id, expand_matrix
 from harness.core.model import CellResult, CellSpec, UserError
 from harness.core.report import MatrixDocument
+from harness.core.shards import Shard, parse_shard, shard_cells
 from harness.edges.files import check_writable, write_atomically
 from harness.edges.fixtures import load_scenarios
 from harness.present.console import fail, say
@@ -60,9 +62,32 @@ def parser() -> argparse.ArgumentParser:
         metavar="N",
         help="cells at once (default: [run] jobs, else the number of CPUs, at most 8)",
     )
+    split = p.add_mutually_exclusive_group()
+    split.add_argument(
+        "--shard",
+        type=shard,
+        metavar="K/N",
+        help="run only shard K of N (deterministic, balanced; cells sharing a venv stay "
+        "together) and write RESULTS/shard-K-of-N.json instead of the tables",
+    )
+    split.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        metavar="DIR",
+        help="build nothing: combine the stored cells of shard result folders (each with "
+        "cells/ and shard-K-of-N.json) into RESULTS/matrix.json and matrix.md",
+    )
     add_config(p, "matrix file")
     add_project(p)
     return p
+
+
+def shard(text: str) -> Shard:
+    try:
+        return parse_shard(text)
+    except UserError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def jobs(text: str) -> int:
@@ -91,6 +116,19 @@ def main(argv: list[str] | None = None) -> int:
             for spec in cells:
                 say(cell_id(spec))
             return 0
+        if args.merge:
+            if args.only:
+                raise UserError("--merge combines whole matrices: drop --only")
+            store = ResultStore(args.results / "cells", warn=say)
+            merged = merge_shards(args.merge, cells, into=store)
+            say(terminal_table(merged))
+            write_tables(args.results, merged, config)
+            say(f"\nwrote {args.results / 'matrix.md'} and {args.results / 'matrix.json'}")
+            return 0
+        matrix = cells
+        if args.shard:
+            cells = shard_cells(cells, args.shard)
+            say(f"shard {args.shard}: {len(cells)} of {len(matrix)} cells")
         if args.only:
             cells = _select(cells, args.only)
         for spec in cells:
@@ -107,7 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         return fail("interrupted: every finished cell is stored; run again to resume", 130)
     say("")
     say(terminal_table(results))
-    if not args.only:
+    if args.shard and not args.only:
+        path = write_manifest(args.results, args.shard, matrix, cells, results, config.source)
+        say(f"\nwrote {path}: combine the shards with --merge")
+    elif not args.only:
         write_tables(args.results, results, config)
         say(f"\nwrote {args.results / 'matrix.md'} and {args.results / 'matrix.json'}")
     return 0
