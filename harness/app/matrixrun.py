@@ -8,15 +8,16 @@ base images and labels); a venv two cells need is installed once (see edges.venv
 from __future__ import annotations
 
 import dataclasses
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 from harness.app.runner import CellRunner
-from harness.app.store import ResultStore, StoredCells
+from harness.app.store import CellKeys, ResultStore, StoredCells
 from harness.core.matrix import cell_id
-from harness.core.model import CellResult, CellSpec
+from harness.core.model import CellResult, CellSpec, EngineInfo
 from harness.present.console import say
 from harness.present.words import mark
 
@@ -60,9 +61,33 @@ def _clock(seconds: float) -> str:
     return f"{minutes}:{seconds:02d}"
 
 
+def stored_only(
+    cells: Sequence[CellSpec],
+    keys: CellKeys,
+    engines: Sequence[EngineInfo],
+    store: ResultStore,
+    progress: Callable[[str], None] = say,
+) -> list[CellResult] | None:
+    """Every cell from the store (stored on any of the engines), or None if one is missing:
+    then nothing was reported, and the engines must start."""
+    found = []
+    for spec in cells:
+        hit = next(
+            (cell for info in engines if (cell := store.get(keys.key(spec, info))) is not None),
+            None,
+        )
+        if hit is None:
+            return None
+        found.append(hit)
+    tracker = Progress(len(cells), 1, progress)
+    for spec, cell in zip(cells, found, strict=True):
+        tracker.done(spec, cell, None)
+    return found
+
+
 def run_matrix(
     cells: Sequence[CellSpec],
-    runner: CellRunner,
+    runner: CellRunner | Sequence[CellRunner],
     store: ResultStore,
     *,
     force: bool = False,
@@ -71,19 +96,35 @@ def run_matrix(
 ) -> list[CellResult]:
     """Run or reuse each cell, ``jobs`` at once; results in the order of ``cells``.
 
+    With several runners (one per engine), each cell runs wholly on one of them, the slots
+    dealt round-robin (at least one per engine); a cell stored by any engine is reused.
     With several jobs a cell's own chatter (installing, building) is left out: only the one
     line per finished cell stays readable when cells interleave. An interruption stops
     starting cells and waits for the running ones, which are stored as they finish.
     """
+    runners = [runner] if isinstance(runner, CellRunner) else list(runner)
+    jobs = max(jobs, len(runners))
     if jobs > 1:
-        runner = dataclasses.replace(runner, log=lambda line: None)
-    stored_cells = StoredCells(runner, store, force=force)
+        runners = [dataclasses.replace(each, log=lambda line: None) for each in runners]
+    engines = [StoredCells(each, store, force=force) for each in runners]
+    slots: queue.Queue[StoredCells] = queue.Queue()
+    for slot in range(jobs):
+        slots.put(engines[slot % len(engines)])
     tracker = Progress(len(cells), jobs, progress)
 
     def one(spec: CellSpec) -> CellResult:
-        started = time.monotonic()
-        result, reused = stored_cells.get(spec)
-        tracker.done(spec, result, None if reused else time.monotonic() - started)
+        for engine in engines:
+            stored = engine.lookup(spec)
+            if stored is not None:
+                tracker.done(spec, stored, None)
+                return stored
+        engine = slots.get()
+        try:
+            started = time.monotonic()
+            result = engine.build(spec)
+        finally:
+            slots.put(engine)
+        tracker.done(spec, result, time.monotonic() - started)
         return result
 
     if jobs <= 1:

@@ -13,18 +13,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.app.cell import run_cell
 from harness.core.compat import Compat, InstallPlan, plan_install
 from harness.core.model import CellResult, CellSpec, CliInfo, UserError
-from harness.core.releases import Release, ReleaseIndexError, cutoff_for, resolve_bound
+from harness.core.releases import (
+    COMPOSE,
+    SDK,
+    Release,
+    ReleaseIndexError,
+    cutoff_for,
+    resolve_bound,
+)
 from harness.core.scenarios import Scenario
 from harness.edges.engine import Engine
 from harness.edges.fixtures import get_scenario, project_scenario
 from harness.edges.index import ReleaseIndex
 from harness.edges.venvs import EnvironmentFactory
-
-COMPOSE = "docker-compose"
-SDK = "docker"
 
 
 @dataclass
@@ -99,6 +102,9 @@ class CellRunner:
         return scenario_for(spec)
 
     def run(self, spec: CellSpec, plan: InstallPlan | None = None) -> CellResult:
+        # Imported here: a rerun whose every cell is stored never builds, and loads faster.
+        from harness.app.cell import run_cell
+
         plan = plan or plan_for(spec, self.releases, self.compat)
         scenario = self.scenario(spec)
         with tempfile.TemporaryDirectory(prefix="cache-bisect-") as workdir:

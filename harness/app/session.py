@@ -3,15 +3,16 @@ release lists (to check versions), and only then the engine (the user's or a pri
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 
 from harness.app.runner import CellRunner, Releases
 from harness.core.config import MatrixConfig
-from harness.core.model import UserError
+from harness.core.model import CliInfo, EngineInfo, UserError
 from harness.edges.builders import CliMissing, find_cli
-from harness.edges.engine import NoEngine, connect
+from harness.edges.engine import NoEngine, connect, peek
 from harness.edges.index import ReleaseIndex, ReleaseIndexError
 from harness.edges.paths import cache_dir
 from harness.edges.venvs import EnvironmentFactory
@@ -28,22 +29,64 @@ def load_releases() -> Releases:
     return releases
 
 
+def engine_hosts(named: Sequence[str] | None) -> list[str]:
+    """The engines the user named (--engine, else CACHE_BISECT_ENGINES, a comma list); none
+    named means the one engine ``connect`` finds or starts."""
+    if named:
+        return list(dict.fromkeys(named))
+    listed = os.environ.get("CACHE_BISECT_ENGINES", "")
+    return list(dict.fromkeys(host.strip() for host in listed.split(",") if host.strip()))
+
+
+def reference_cli() -> CliInfo:
+    try:
+        return find_cli()
+    except CliMissing as error:
+        raise UserError(str(error)) from None
+
+
+def peek_engines(hosts: Sequence[str]) -> list[EngineInfo] | None:
+    """Each engine's facts without starting one (None: some engine must start to tell)."""
+    root = cache_dir()
+    named: list[str | None] = list(hosts) or [None]
+    infos = [peek(root / "engine", host) for host in named]
+    known = [info for info in infos if info is not None]
+    return known if len(known) == len(infos) else None
+
+
 @contextmanager
 def open_runner(config: MatrixConfig, releases: Releases) -> Iterator[CellRunner]:
     """Yield a runner on an engine; engine and CLI problems become one-line UserErrors."""
+    with open_runners(config, releases, []) as runners:
+        yield runners[0]
+
+
+@contextmanager
+def open_runners(
+    config: MatrixConfig, releases: Releases, hosts: Sequence[str]
+) -> Iterator[list[CellRunner]]:
+    """A runner per engine (the named hosts, else the one engine found or started)."""
     root = cache_dir()
+    cli = reference_cli()
+    environments = EnvironmentFactory(
+        root / "venvs", python=sys.executable, timeout=config.run.install_timeout
+    )
     try:
-        cli = find_cli()
-        with connect(root / "engine", log=say) as engine:
-            yield CellRunner(
-                engine=engine,
-                cli=cli,
-                environments=EnvironmentFactory(
-                    root / "venvs", python=sys.executable, timeout=config.run.install_timeout
-                ),
-                releases=releases,
-                compat=config.compat,
-                log=say,
-            )
-    except (NoEngine, CliMissing) as error:
+        with ExitStack() as stack:
+            named: list[str | None] = list(hosts) or [None]
+            engines = [
+                stack.enter_context(connect(root / "engine", log=say, host=host)) for host in named
+            ]
+            yield [
+                CellRunner(
+                    engine=engine,
+                    cli=cli,
+                    environments=environments,
+                    releases=releases,
+                    compat=config.compat,
+                    log=say,
+                )
+                for engine in engines
+            ]
+    except NoEngine as error:
         raise UserError(str(error)) from None

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.app.runner import CellRunner, plan_for
-from harness.core.compat import InstallPlan
+from harness.app.runner import CellRunner, Releases, plan_for, scenario_for
+from harness.core.compat import Compat, InstallPlan
 from harness.core.model import (
     SCHEMA,
     CellResult,
@@ -102,6 +102,29 @@ class ResultStore:
         return stored
 
 
+class CellKeys:
+    """The store key of a cell on an engine: needs the release lists, the rules and the CLI,
+    not a running engine (so a rerun can find every stored cell before starting one)."""
+
+    def __init__(self, releases: Releases, compat: Compat, cli: CliInfo) -> None:
+        self.releases = releases
+        self.compat = compat
+        self.cli = cli
+        self._fixtures: dict[tuple[str, str | None, str | None], str] = {}
+        self._reading = threading.Lock()  # cells run in parallel threads
+
+    def plan(self, spec: CellSpec) -> InstallPlan:
+        return plan_for(spec, self.releases, self.compat)
+
+    def key(self, spec: CellSpec, engine: EngineInfo, run: int = 0) -> str:
+        which = (spec.scenario, spec.project, spec.service)
+        with self._reading:
+            if which not in self._fixtures:  # a project is read once per run, not once per cell
+                self._fixtures[which] = fixture_digest(scenario_for(spec))
+            fixture = self._fixtures[which]
+        return cell_key(key_inputs(spec, self.plan(spec), engine, self.cli, fixture, run))
+
+
 class StoredCells:
     """Cells through the store: a stored answer is returned as is, a new one is stored at once."""
 
@@ -109,23 +132,25 @@ class StoredCells:
         self.runner = runner
         self.store = store
         self.force = force
-        self._fixtures: dict[tuple[str, str | None, str | None], str] = {}
-        self._reading = threading.Lock()  # cells run in parallel threads
+        self.keys = CellKeys(runner.releases, runner.compat, runner.cli)
+
+    def lookup(self, spec: CellSpec, run: int = 0) -> CellResult | None:
+        """The stored answer of this cell on this runner's engine (never with ``force``)."""
+        if self.force:
+            return None
+        return self.store.get(self.keys.key(spec, self.runner.engine.info, run))
 
     def get(self, spec: CellSpec, run: int = 0) -> tuple[CellResult, bool]:
         """The cell's result and whether it came from the store."""
-        runner = self.runner
-        plan = plan_for(spec, runner.releases, runner.compat)
-        which = (spec.scenario, spec.project, spec.service)
-        with self._reading:
-            if which not in self._fixtures:  # a project is read once per run, not once per cell
-                self._fixtures[which] = fixture_digest(runner.scenario(spec))
-            fixture = self._fixtures[which]
-        key = cell_key(key_inputs(spec, plan, runner.engine.info, runner.cli, fixture, run))
-        stored = None if self.force else self.store.get(key)
+        stored = self.lookup(spec, run)
         if stored is not None:
             return stored, True
-        result = runner.run(spec, plan)
+        return self.build(spec, run), False
+
+    def build(self, spec: CellSpec, run: int = 0) -> CellResult:
+        """Run the cell on this runner's engine and store its answer."""
+        key = self.keys.key(spec, self.runner.engine.info, run)
+        result = self.runner.run(spec, self.keys.plan(spec))
         if result.verdict in STORED_VERDICTS:
             result = self.store.put(key, result)
-        return result, False
+        return result

@@ -10,11 +10,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness.app.matrixrun import run_matrix
+from harness.app.matrixrun import run_matrix, stored_only
 from harness.app.merge import merge_shards, write_manifest
 from harness.app.runner import COMPOSE, SDK, Releases, plan_for, scenario_for
-from harness.app.session import load_releases, open_runner
-from harness.app.store import ResultStore
+from harness.app.session import (
+    engine_hosts,
+    load_releases,
+    open_runners,
+    peek_engines,
+    reference_cli,
+)
+from harness.app.store import CellKeys, ResultStore
 from harness.cli.options import add_config, add_project, project_of
 from harness.core.config import (
     ConfigError,
@@ -61,6 +67,14 @@ def parser() -> argparse.ArgumentParser:
         type=jobs,
         metavar="N",
         help="cells at once (default: [run] jobs, else the number of CPUs, at most 8)",
+    )
+    p.add_argument(
+        "--engine",
+        action="append",
+        metavar="HOST",
+        help="a Docker engine to run cells on (repeatable: cells are spread over them, each "
+        "wholly on one, which it records); default: CACHE_BISECT_ENGINES (a comma list), "
+        "else DOCKER_HOST or a private engine",
     )
     split = p.add_mutually_exclusive_group()
     split.add_argument(
@@ -133,12 +147,15 @@ def main(argv: list[str] | None = None) -> int:
             cells = _select(cells, args.only)
         for spec in cells:
             plan_for(spec, releases, config.compat)  # every version exists before the engine
-        with open_runner(config, releases) as runner:
-            store = ResultStore(args.results / "cells", warn=say)
-            parallel = args.jobs or config.run.jobs or default_jobs(os.cpu_count())
-            results = run_matrix(
-                cells, runner, store, force=args.force, progress=say, jobs=parallel
-            )
+        hosts = engine_hosts(args.engine)
+        store = ResultStore(args.results / "cells", warn=say)
+        results = _all_stored(cells, config, releases, hosts, store) if not args.force else None
+        if results is None:
+            with open_runners(config, releases, hosts) as runners:
+                parallel = args.jobs or config.run.jobs or default_jobs(os.cpu_count())
+                results = run_matrix(
+                    cells, runners, store, force=args.force, progress=say, jobs=parallel
+                )
     except (UserError, ConfigError) as error:
         return fail(str(error))
     except KeyboardInterrupt:
@@ -152,6 +169,21 @@ def main(argv: list[str] | None = None) -> int:
         write_tables(args.results, results, config)
         say(f"\nwrote {args.results / 'matrix.md'} and {args.results / 'matrix.json'}")
     return 0
+
+
+def _all_stored(
+    cells: Sequence[CellSpec],
+    config: MatrixConfig,
+    releases: Releases,
+    hosts: Sequence[str],
+    store: ResultStore,
+) -> list[CellResult] | None:
+    """Every cell from the store without starting an engine, if the engines' facts are known
+    without starting one (see edges.engine.peek) and every cell is stored under them."""
+    engines = peek_engines(hosts)
+    if engines is None:
+        return None
+    return stored_only(cells, CellKeys(releases, config.compat, reference_cli()), engines, store)
 
 
 def matrix_cells(
