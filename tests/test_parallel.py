@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.app.matrixrun import Progress
+from harness.app.session import engine_hosts
 from harness.cli.matrix import parser
 from harness.core.compat import InstallPlan
 from harness.core.config import ConfigError, default_jobs, parse_config
@@ -81,3 +82,14 @@ def test_progress_is_one_whole_line_per_finished_cell_from_many_threads() -> Non
     assert [line.split("]")[0] for line in lines] == [f"[{n:>2}/40" for n in range(1, 41)]
     assert lines[-1].endswith("ETA 0:00")
     assert "ETA 0:04" in lines[0]  # 39 cells left, 0.5 s each, 4 at once: 4.9 s
+
+
+def test_engines_come_from_the_options_else_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CACHE_BISECT_ENGINES", " tcp://a:2375, ssh://b ,,tcp://a:2375")
+    assert engine_hosts(None) == ["tcp://a:2375", "ssh://b"]
+    args = parser().parse_args(["--engine", "unix:///x.sock", "--engine", "tcp://c:2375"])
+    assert engine_hosts(args.engine) == ["unix:///x.sock", "tcp://c:2375"]
+    monkeypatch.delenv("CACHE_BISECT_ENGINES")
+    assert engine_hosts(None) == []  # the one engine DOCKER_HOST names or a private one

@@ -92,15 +92,22 @@ class EnvironmentFactory:
         self.root = root
         self.python = python
         self.timeout = timeout
+        self._ready: dict[Path, Environment] = {}  # a complete venv never changes: ask once
 
     def path_for(self, plan: InstallPlan) -> Path:
         return self.root / f"compose-{plan.compose}-sdk-{plan.sdk}-{plan.key()}"
 
     def ensure(self, plan: InstallPlan) -> Environment | InstallFailure:
         path = self.path_for(plan)
+        ready = self._ready.get(path)
+        if ready is not None:
+            return ready
         self.root.mkdir(parents=True, exist_ok=True)
         with FileLock(self.root / f"{path.name}.lock"):
-            return self._ensure(plan, path)
+            made = self._ensure(plan, path)
+        if isinstance(made, Environment):
+            self._ready[path] = made
+        return made
 
     def _ensure(self, plan: InstallPlan, path: Path) -> Environment | InstallFailure:
         marker = path / "plan.json"
