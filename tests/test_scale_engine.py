@@ -129,3 +129,33 @@ def test_matrix_command_takes_several_engines(two_engines: list[Engine], tmp_pat
     cells = json.loads((tmp_path / "r" / "matrix.json").read_text())["cells"]
     assert [c["verdict"] for c in cells] == ["diverged", "diverged"]
     assert {c["engine"]["name"] for c in cells} == set(hosts)
+
+
+def test_two_shards_merged_equal_one_run(engine: Engine, tmp_path: Path) -> None:
+    config = _config(tmp_path, 'compose = ["1.20.0", "1.25.5"]\ncli_build = ["default", "1"]')
+    env = {"DOCKER_HOST": engine.host}
+    base = ("--config", str(config), "--jobs", "2")
+    for shard in ("1/2", "2/2"):
+        ran = _matrix(*base, "--results", str(tmp_path / shard[0]), "--shard", shard, env=env)
+        assert ran.returncode == 0, ran.stderr
+        assert f"shard {shard}: 2 of 4 cells" in ran.stdout  # one venv (two cells) each
+    merged = _matrix(*base, "--results", str(tmp_path / "m"), "--merge",
+                     str(tmp_path / "1"), str(tmp_path / "2"), env=env)  # fmt: skip
+    assert merged.returncode == 0, merged.stderr
+    single = _matrix(*base, "--results", str(tmp_path / "s"), env=env)
+    assert single.returncode == 0, single.stderr
+
+    def answers(folder: str) -> list[tuple[str, str, str, int | None]]:
+        cells = json.loads((tmp_path / folder / "matrix.json").read_text())["cells"]
+        return [
+            (c["compose"], c["cli_build"], c["verdict"], (c["diverged_at"] or {}).get("step"))
+            for c in cells
+        ]
+
+    assert answers("m") == answers("s")
+    assert [a[2] for a in answers("m")] == ["diverged", "diverged", "diverged", "shared"]
+    assert (tmp_path / "m" / "matrix.md").read_text() == (tmp_path / "s" / "matrix.md").read_text()
+    alone = _matrix(
+        *base, "--results", str(tmp_path / "x"), "--merge", str(tmp_path / "1"), env=env
+    )
+    assert alone.returncode == 2 and "in no shard given (1/2)" in alone.stderr
