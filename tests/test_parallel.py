@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from harness.cli.matrix import parser
 from harness.core.compat import InstallPlan
 from harness.core.config import ConfigError, default_jobs, parse_config
 from harness.core.model import CellSpec
+from harness.edges import process
 from harness.edges.venvs import EnvironmentFactory, InstallFailure
 from tests.factories import cell_result
 
@@ -93,3 +95,28 @@ def test_engines_come_from_the_options_else_the_environment(
     assert engine_hosts(args.engine) == ["unix:///x.sock", "tcp://c:2375"]
     monkeypatch.delenv("CACHE_BISECT_ENGINES")
     assert engine_hosts(None) == []  # the one engine DOCKER_HOST names or a private one
+
+
+def test_stopping_children_interrupts_the_cells_running_in_other_threads() -> None:
+    outcome: list[str] = []
+
+    def cell() -> None:
+        try:
+            process.run(["sleep", "30"], env=os.environ, timeout=60)
+            outcome.append("finished")
+        except KeyboardInterrupt:
+            outcome.append("interrupted")
+
+    thread = threading.Thread(target=cell)
+    started = time.monotonic()
+    thread.start()
+    time.sleep(0.5)
+    try:
+        process.stop_children()
+        thread.join(10)
+        assert outcome == ["interrupted"] and time.monotonic() - started < 5
+        with pytest.raises(KeyboardInterrupt):  # and no new child starts
+            process.run(["true"], env=os.environ, timeout=10)
+    finally:
+        process.allow_children()
+    assert process.run(["true"], env=os.environ, timeout=10).ok

@@ -18,6 +18,7 @@ from harness.app.runner import CellRunner
 from harness.app.store import CellKeys, ResultStore, StoredCells
 from harness.core.matrix import cell_id
 from harness.core.model import CellResult, CellSpec, EngineInfo
+from harness.edges.process import allow_children, stop_children
 from harness.present.console import say
 from harness.present.words import mark
 
@@ -99,8 +100,8 @@ def run_matrix(
     With several runners (one per engine), each cell runs wholly on one of them, the slots
     dealt round-robin (at least one per engine); a cell stored by any engine is reused.
     With several jobs a cell's own chatter (installing, building) is left out: only the one
-    line per finished cell stays readable when cells interleave. An interruption stops
-    starting cells and waits for the running ones, which are stored as they finish.
+    line per finished cell stays readable when cells interleave. An interruption stops the
+    running cells as it stops a sequential one (finished cells are stored, the rest not).
     """
     runners = [runner] if isinstance(runner, CellRunner) else list(runner)
     jobs = max(jobs, len(runners))
@@ -136,5 +137,9 @@ def run_matrix(
         for future in finished:
             future.result()  # the first failure (or interruption) of a cell, raised here
         return [future.result() for future in futures]
+    except KeyboardInterrupt:
+        stop_children()  # the running cells stop their builds, clean up and are not stored
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        allow_children()
