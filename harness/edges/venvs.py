@@ -8,10 +8,12 @@ cells (threads or processes) that need the same venv, one installs it and the ot
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,8 +63,20 @@ class InstallFailure:
     log: str
 
 
+_UV_LOOKUP = threading.Lock()
+
+
 def uv_binary() -> str:
-    """uv from the harness's own environment (the ``uv`` package), else from PATH."""
+    """uv from the harness's own environment (the ``uv`` package), else from PATH.
+
+    Looked up once, by one thread at a time: the lookup reads ``sysconfig``, whose first use
+    is not safe from two threads at once (parallel cells saw a None config var)."""
+    with _UV_LOOKUP:
+        return _find_uv()
+
+
+@functools.cache
+def _find_uv() -> str:
     try:
         from uv import find_uv_bin
 
