@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.core.model import EngineInfo
 from harness.edges import engine as engine_module
-from harness.edges.engine import ManagedDockerd, NoEngine, connect
+from harness.edges.engine import ManagedDockerd, NoEngine, connect, peek
 
 pytestmark = pytest.mark.engine
 
@@ -38,6 +39,27 @@ def test_private_engine_starts_and_stops(
         assert "bridge" not in networks  # no default bridge: host networking untouched
     assert messages and "starting a private dockerd" in messages[0]
     assert not _alive(pid)
+    # Stopped, it still tells its facts (for the store key) from what it left, unchanged:
+    assert peek(state) == engine.info
+    assert not _alive(pid) and not (state / "docker.sock").exists()
+
+
+def test_a_private_engine_is_not_trusted_after_its_setup_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    managed = ManagedDockerd(tmp_path)
+    info = EngineInfo("20.10.24", "1.41", "overlay2", managed=True)
+    monkeypatch.setattr(ManagedDockerd, "fingerprint", lambda self: "dockerd A")
+    managed.remember(info)
+    assert managed.remembered() == info
+    monkeypatch.setattr(ManagedDockerd, "fingerprint", lambda self: "dockerd B")
+    assert managed.remembered() is None
+    assert ManagedDockerd(tmp_path / "never-ran").remembered() is None
+
+
+def test_the_fingerprint_follows_dockerd_and_its_command(tmp_path: Path) -> None:
+    first, second = ManagedDockerd(tmp_path / "a"), ManagedDockerd(tmp_path / "b")
+    assert first.fingerprint() == first.fingerprint() != second.fingerprint()
 
 
 def test_managed_command_keeps_the_host_network_alone(tmp_path: Path) -> None:

@@ -75,7 +75,7 @@ def test_matrix_command_tables_and_ctrl_c(engine: Engine, tmp_path: Path) -> Non
     )
     results = tmp_path / "results"
     env = {"DOCKER_HOST": engine.host}
-    args = ("--config", str(config), "--results", str(results))
+    args = ("--config", str(config), "--results", str(results), "--jobs", "2")
 
     process = _matrix(*args, env=env)
     deadline = time.monotonic() + 300

@@ -13,9 +13,9 @@ from harness.core.matrix import cell_id, expand_matrix
 
 def matrix_cell_ids(config_path: Path) -> list[str]:
     try:
-        from harness.app.runner import COMPOSE, SDK
         from harness.core.config import load_config
         from harness.core.flavour import V2_PACKAGE, compose_releases
+        from harness.core.releases import COMPOSE, SDK
         from harness.edges.fixtures import load_scenarios
         from harness.edges.index import ReleaseIndex
         from harness.edges.paths import cache_dir

@@ -8,23 +8,28 @@ from __future__ import annotations
 
 import platform
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.app.cell import run_cell
 from harness.core.compat import Compat, InstallPlan, plan_install
 from harness.core.flavour import V2_PACKAGE, compose_package, compose_releases, is_v2
 from harness.core.model import CellResult, CellSpec, CliInfo, UserError
-from harness.core.releases import Release, ReleaseIndexError, cutoff_for, resolve_bound
+from harness.core.releases import (
+    COMPOSE,
+    SDK,
+    Release,
+    ReleaseIndexError,
+    cutoff_for,
+    resolve_bound,
+)
 from harness.core.scenarios import Scenario
 from harness.edges.engine import Engine
 from harness.edges.fixtures import get_scenario, project_scenario
 from harness.edges.index import ReleaseIndex
 from harness.edges.venvs import EnvironmentFactory
 
-COMPOSE = "docker-compose"
-SDK = "docker"
 AXIS = "compose (1.x and 2.x)"  # the merged list's own key, apart from the packages' lists
 
 
@@ -39,13 +44,16 @@ class Releases:
 
     def __post_init__(self) -> None:
         self._lists: dict[str, list[Release]] = {}
+        self._fetching = threading.Lock()  # parallel cells ask at once: fetch each list once
 
     def of(self, package: str) -> list[Release]:
-        if package != COMPOSE:
-            return self._fetch(package)
-        if AXIS not in self._lists:
-            self._lists[AXIS] = compose_releases(self._fetch(COMPOSE), self._fetch(V2_PACKAGE))
-        return self._lists[AXIS]
+        with self._fetching:
+            if package != COMPOSE:
+                return self._fetch(package)
+            if AXIS not in self._lists:
+                both = compose_releases(self._fetch(COMPOSE), self._fetch(V2_PACKAGE))
+                self._lists[AXIS] = both
+            return self._lists[AXIS]
 
     def _fetch(self, package: str) -> list[Release]:
         if package not in self._lists:
@@ -123,6 +131,9 @@ class CellRunner:
         return scenario_for(spec)
 
     def run(self, spec: CellSpec, plan: InstallPlan | None = None) -> CellResult:
+        # Imported here: a rerun whose every cell is stored never builds, and loads faster.
+        from harness.app.cell import run_cell
+
         plan = plan or plan_for(spec, self.releases, self.compat)
         scenario = self.scenario(spec)
         with tempfile.TemporaryDirectory(prefix="cache-bisect-") as workdir:

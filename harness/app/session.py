@@ -3,15 +3,16 @@ release lists (to check versions), and only then the engine (the user's or a pri
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 
 from harness.app.runner import CellRunner, Releases
 from harness.core.config import MatrixConfig
-from harness.core.model import UserError
+from harness.core.model import CliInfo, EngineInfo, UserError
 from harness.edges.builders import CliMissing, find_cli
-from harness.edges.engine import Engine, NoEngine, connect
+from harness.edges.engine import Engine, NoEngine, connect, peek
 from harness.edges.index import ReleaseIndex, ReleaseIndexError
 from harness.edges.paths import cache_dir
 from harness.edges.runs import remove_orphans, stop_orphan_processes
@@ -29,29 +30,71 @@ def load_releases() -> Releases:
     return releases
 
 
+def engine_hosts(named: Sequence[str] | None) -> list[str]:
+    """The engines the user named (--engine, else CACHE_BISECT_ENGINES, a comma list); none
+    named means the one engine ``connect`` finds or starts."""
+    if named:
+        return list(dict.fromkeys(named))
+    listed = os.environ.get("CACHE_BISECT_ENGINES", "")
+    return list(dict.fromkeys(host.strip() for host in listed.split(",") if host.strip()))
+
+
+def reference_cli(config: MatrixConfig, cli_path: str | None = None) -> CliInfo:
+    """The reference CLI: ``cli_path`` (--cli), else ``[run] cli``, else ``docker`` on PATH."""
+    try:
+        return find_cli(cli_path or config.run.cli or "docker")
+    except CliMissing as error:
+        raise UserError(str(error)) from None
+
+
+def peek_engines(hosts: Sequence[str]) -> list[EngineInfo] | None:
+    """Each engine's facts without starting one (None: some engine must start to tell)."""
+    root = cache_dir()
+    named: list[str | None] = list(hosts) or [None]
+    infos = [peek(root / "engine", host) for host in named]
+    known = [info for info in infos if info is not None]
+    return known if len(known) == len(infos) else None
+
+
 @contextmanager
 def open_runner(
     config: MatrixConfig, releases: Releases, cli_path: str | None = None
 ) -> Iterator[CellRunner]:
-    """Yield a runner on an engine; engine and CLI problems become one-line UserErrors.
+    """Yield a runner on an engine; engine and CLI problems become one-line UserErrors."""
+    with open_runners(config, releases, [], cli_path) as runners:
+        yield runners[0]
 
-    The reference CLI is ``cli_path``, else ``[run] cli``, else ``docker`` on PATH."""
+
+@contextmanager
+def open_runners(
+    config: MatrixConfig, releases: Releases, hosts: Sequence[str], cli_path: str | None = None
+) -> Iterator[list[CellRunner]]:
+    """A runner per engine (the named hosts, else the one engine found or started)."""
     root = cache_dir()
+    cli = reference_cli(config, cli_path)
+    environments = EnvironmentFactory(
+        root / "venvs", python=sys.executable, timeout=config.run.install_timeout
+    )
     try:
-        cli = find_cli(cli_path or config.run.cli or "docker")
-        with connect(root / "engine", log=say) as engine:
-            _clear_orphans(engine)
-            yield CellRunner(
-                engine=engine,
-                cli=cli,
-                environments=EnvironmentFactory(
-                    root / "venvs", python=sys.executable, timeout=config.run.install_timeout
-                ),
-                releases=releases,
-                compat=config.compat,
-                log=say,
-            )
-    except (NoEngine, CliMissing) as error:
+        with ExitStack() as stack:
+            named: list[str | None] = list(hosts) or [None]
+            engines = [
+                stack.enter_context(connect(root / "engine", log=say, host=host)) for host in named
+            ]
+            for engine in engines:
+                _clear_orphans(engine)
+            yield [
+                CellRunner(
+                    engine=engine,
+                    cli=cli,
+                    environments=environments,
+                    releases=releases,
+                    compat=config.compat,
+                    log=say,
+                )
+                for engine in engines
+            ]
+    except NoEngine as error:
         raise UserError(str(error)) from None
 
 

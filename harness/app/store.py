@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.app.runner import CellRunner, plan_for
-from harness.core.compat import InstallPlan
+from harness.app.runner import CellRunner, Releases, plan_for, scenario_for
+from harness.core.compat import Compat, InstallPlan
 from harness.core.model import (
     SCHEMA,
     CellResult,
@@ -106,6 +107,31 @@ class ResultStore:
         return stored
 
 
+class CellKeys:
+    """The store key of a cell on an engine: needs the release lists, the rules and the CLI,
+    not a running engine (so a rerun can find every stored cell before starting one)."""
+
+    def __init__(self, releases: Releases, compat: Compat, cli: CliInfo) -> None:
+        self.releases = releases
+        self.compat = compat
+        self.cli = cli
+        self._contexts: dict[tuple[object, ...], str] = {}
+        self._reading = threading.Lock()  # cells run in parallel threads
+
+    def plan(self, spec: CellSpec) -> InstallPlan:
+        return plan_for(spec, self.releases, self.compat)
+
+    def key(self, spec: CellSpec, engine: EngineInfo, run: int = 0) -> str:
+        which = (spec.scenario, spec.project, spec.service, spec.uid, spec.gid)
+        with self._reading:
+            if which not in self._contexts:  # a project is read once per run, not once per cell
+                scenario = scenario_for(spec)
+                owner = owner_for(scenario, spec.uid, spec.gid)
+                self._contexts[which] = context_digest(scenario, owner)
+            context = self._contexts[which]
+        return cell_key(key_inputs(spec, self.plan(spec), engine, self.cli, context, run))
+
+
 class StoredCells:
     """Cells through the store: a stored answer is returned as is, a new one is stored at once."""
 
@@ -113,23 +139,25 @@ class StoredCells:
         self.runner = runner
         self.store = store
         self.force = force
-        self._contexts: dict[tuple[object, ...], str] = {}
+        self.keys = CellKeys(runner.releases, runner.compat, runner.cli)
+
+    def lookup(self, spec: CellSpec, run: int = 0) -> CellResult | None:
+        """The stored answer of this cell on this runner's engine (never with ``force``)."""
+        if self.force:
+            return None
+        return self.store.get(self.keys.key(spec, self.runner.engine.info, run))
 
     def get(self, spec: CellSpec, run: int = 0) -> tuple[CellResult, bool]:
         """The cell's result and whether it came from the store."""
-        runner = self.runner
-        plan = plan_for(spec, runner.releases, runner.compat)
-        which = (spec.scenario, spec.project, spec.service, spec.uid, spec.gid)
-        if which not in self._contexts:  # a project is read once per run, not once per cell
-            scenario = runner.scenario(spec)
-            owner = owner_for(scenario, spec.uid, spec.gid)
-            self._contexts[which] = context_digest(scenario, owner)
-        fixture = self._contexts[which]
-        key = cell_key(key_inputs(spec, plan, runner.engine.info, runner.cli, fixture, run))
-        stored = None if self.force else self.store.get(key)
+        stored = self.lookup(spec, run)
         if stored is not None:
             return stored, True
-        result = runner.run(spec, plan)
+        return self.build(spec, run), False
+
+    def build(self, spec: CellSpec, run: int = 0) -> CellResult:
+        """Run the cell on this runner's engine and store its answer."""
+        key = self.keys.key(spec, self.runner.engine.info, run)
+        result = self.runner.run(spec, self.keys.plan(spec))
         if result.verdict in STORED_VERDICTS:
             result = self.store.put(key, result)
-        return result, False
+        return result

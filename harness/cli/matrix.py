@@ -4,26 +4,40 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness.app.runner import COMPOSE, SDK, CellRunner, Releases, plan_for, scenario_for
-from harness.app.session import load_releases, open_runner
-from harness.app.store import ResultStore, StoredCells
+from harness.app.matrixrun import run_matrix, stored_only
+from harness.app.merge import merge_shards, write_manifest
+from harness.app.runner import COMPOSE, SDK, Releases, plan_for, scenario_for
+from harness.app.session import (
+    engine_hosts,
+    load_releases,
+    open_runners,
+    peek_engines,
+    reference_cli,
+)
+from harness.app.store import CellKeys, ResultStore
 from harness.cli.options import OneLineParser, add_config, add_project, project_of
-from harness.core.config import ConfigError, MatrixConfig, load_config
+from harness.core.config import (
+    ConfigError,
+    MatrixConfig,
+    default_jobs,
+    jobs_problem,
+    load_config,
+)
 from harness.core.matrix import cell_id, expand_matrix
 from harness.core.model import CellResult, CellSpec, UserError
 from harness.core.report import MatrixDocument
+from harness.core.shards import Shard, parse_shard, shard_cells
 from harness.edges.files import check_writable, write_atomically
 from harness.edges.fixtures import load_scenarios
 from harness.edges.paths import redact
 from harness.present.console import fail, say
 from harness.present.tables import markdown_report, terminal_table
-from harness.present.words import mark
 
 
 def parser() -> argparse.ArgumentParser:
@@ -48,6 +62,37 @@ def parser() -> argparse.ArgumentParser:
         help="run only this cell id (repeatable; see --list); no tables are written",
     )
     p.add_argument("--list", action="store_true", help="print the cell ids and exit")
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=jobs,
+        metavar="N",
+        help="cells at once (default: [run] jobs, else the number of CPUs, at most 8)",
+    )
+    p.add_argument(
+        "--engine",
+        action="append",
+        metavar="HOST",
+        help="a Docker engine to run cells on (repeatable: cells are spread over them, each "
+        "wholly on one, which it records); default: CACHE_BISECT_ENGINES (a comma list), "
+        "else DOCKER_HOST or a private engine",
+    )
+    split = p.add_mutually_exclusive_group()
+    split.add_argument(
+        "--shard",
+        type=shard,
+        metavar="K/N",
+        help="run only shard K of N (deterministic, balanced; cells sharing a venv stay "
+        "together) and write RESULTS/shard-K-of-N.json instead of the tables",
+    )
+    split.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        metavar="DIR",
+        help="build nothing: combine the stored cells of shard result folders (each with "
+        "cells/ and shard-K-of-N.json) into RESULTS/matrix.json and matrix.md",
+    )
     add_config(p, "matrix file")
     p.add_argument(
         "--cli",
@@ -57,6 +102,24 @@ def parser() -> argparse.ArgumentParser:
     )
     add_project(p)
     return p
+
+
+def shard(text: str) -> Shard:
+    try:
+        return parse_shard(text)
+    except UserError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    problem = jobs_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r} {problem}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,23 +137,65 @@ def main(argv: list[str] | None = None) -> int:
             for spec in cells:
                 say(cell_id(spec))
             return 0
+        if args.merge:
+            if args.only:
+                raise UserError("--merge combines whole matrices: drop --only")
+            store = ResultStore(args.results / "cells", warn=say)
+            merged = merge_shards(args.merge, cells, into=store)
+            say(terminal_table(merged))
+            write_tables(args.results, merged, config)
+            say(f"\nwrote {args.results / 'matrix.md'} and {args.results / 'matrix.json'}")
+            return 0
+        matrix = cells
+        if args.shard:
+            cells = shard_cells(cells, args.shard)
+            say(f"shard {args.shard}: {len(cells)} of {len(matrix)} cells")
         if args.only:
             cells = _select(cells, args.only)
         for spec in cells:
             plan_for(spec, releases, config.compat)  # every version exists before the engine
-        with open_runner(config, releases, args.cli) as runner:
-            store = ResultStore(args.results / "cells", warn=say)
-            results = run_matrix(cells, runner, store, force=args.force, progress=say)
+        hosts = engine_hosts(args.engine)
+        store = ResultStore(args.results / "cells", warn=say)
+        stored = (
+            None if args.force else _all_stored(cells, config, releases, hosts, store, args.cli)
+        )
+        results = stored
+        if results is None:
+            with open_runners(config, releases, hosts, args.cli) as runners:
+                parallel = args.jobs or config.run.jobs or default_jobs(os.cpu_count())
+                results = run_matrix(
+                    cells, runners, store, force=args.force, progress=say, jobs=parallel
+                )
     except (UserError, ConfigError) as error:
         return fail(str(error))
     except KeyboardInterrupt:
         return fail("interrupted: every finished cell is stored; run again to resume", 130)
     say("")
     say(terminal_table(results))
-    if not args.only:
+    if args.shard and not args.only:
+        path = write_manifest(args.results, args.shard, matrix, cells, results, config.source)
+        say(f"\nwrote {path}: combine the shards with --merge")
+    elif not args.only:
         write_tables(args.results, results, config)
         say(f"\nwrote {args.results / 'matrix.md'} and {args.results / 'matrix.json'}")
     return 0
+
+
+def _all_stored(
+    cells: Sequence[CellSpec],
+    config: MatrixConfig,
+    releases: Releases,
+    hosts: Sequence[str],
+    store: ResultStore,
+    cli_path: str | None,
+) -> list[CellResult] | None:
+    """Every cell from the store without starting an engine, if the engines' facts are known
+    without starting one (see edges.engine.peek) and every cell is stored under them."""
+    engines = peek_engines(hosts)
+    if engines is None:
+        return None
+    keys = CellKeys(releases, config.compat, reference_cli(config, cli_path))
+    return stored_only(cells, keys, engines, store)
 
 
 def matrix_cells(
@@ -116,56 +221,6 @@ def _select(cells: list[CellSpec], wanted: Sequence[str]) -> list[CellSpec]:
     if unknown:
         raise UserError(f"no cell {unknown[0]!r} in this matrix (valid: {', '.join(by_id)})")
     return [by_id[name] for name in wanted]
-
-
-def run_matrix(
-    cells: Sequence[CellSpec],
-    runner: CellRunner,
-    store: ResultStore,
-    *,
-    force: bool = False,
-    progress: Callable[[str], None] = say,
-) -> list[CellResult]:
-    """Run or reuse each cell, storing each the moment it finishes; one progress line each."""
-    started = time.monotonic()
-    built_seconds: list[float] = []
-    results = []
-    stored_cells = StoredCells(runner, store, force=force)
-    for number, spec in enumerate(cells, start=1):
-        cell_started = time.monotonic()
-        result, reused = stored_cells.get(spec)
-        if reused:
-            how = "stored"
-        else:
-            built_seconds.append(time.monotonic() - cell_started)
-            how = f"{built_seconds[-1]:.1f}s"
-        results.append(result)
-        progress(_progress_line(number, len(cells), spec, result, how, started, built_seconds))
-    return results
-
-
-def _progress_line(
-    number: int,
-    total: int,
-    spec: CellSpec,
-    result: CellResult,
-    how: str,
-    started: float,
-    built_seconds: list[float],
-) -> str:
-    elapsed = time.monotonic() - started
-    remaining = total - number
-    eta = (sum(built_seconds) / len(built_seconds)) * remaining if built_seconds else 0.0
-    width = len(str(total))
-    return (
-        f"[{number:>{width}}/{total}] {cell_id(spec):<24} {mark(result):<18} ({how}) "
-        f"elapsed {_clock(elapsed)}, ETA {_clock(eta)}"
-    )
-
-
-def _clock(seconds: float) -> str:
-    minutes, seconds = divmod(int(seconds), 60)
-    return f"{minutes}:{seconds:02d}"
 
 
 def write_tables(results_dir: Path, cells: list[CellResult], config: MatrixConfig) -> None:

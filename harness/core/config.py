@@ -37,7 +37,9 @@ _MATRIX_KEYS = {
     "pre",
     "exclude",
 }
-_RUN_KEYS = {"order", "timeout", "install_timeout", "uid", "gid", "explain", "cli"}
+_RUN_KEYS = {"order", "timeout", "install_timeout", "uid", "gid", "explain", "cli", "jobs"}
+MAX_JOBS = 64
+DEFAULT_JOBS_CAP = 8  # more cells at once than this only queue up on one engine
 _EXCLUDE_KEYS = {"compose", "sdk", "cli_build", "scenario", "builder"}
 
 
@@ -80,6 +82,7 @@ class RunOptions:
     gid: int = 1000
     explain: bool = False  # capture contexts and diff them for diverged cells
     cli: str | None = None  # the reference docker CLI (a path or a name on PATH); None: docker
+    jobs: int | None = None  # cells at once; None: the number of CPUs, capped (default_jobs)
 
     def spec(self, **inputs: Any) -> CellSpec:
         """A cell with these run options and the given inputs (an input wins)."""
@@ -320,10 +323,16 @@ def _parse_run(value: object, fail) -> RunOptions:
     cli = value.get("cli", defaults.cli)
     if cli is not None and (not isinstance(cli, str) or not cli):
         raise fail("cli", "must be the path (or name on PATH) of a docker CLI", "run")
+    jobs = value.get("jobs")
+    if jobs is not None:
+        problem = jobs_problem(jobs)
+        if problem:
+            raise fail("jobs", problem, "run")
     return RunOptions(
         cli=cli,
         order=order,
         explain=explain,
+        jobs=jobs,
         timeout=seconds["timeout"],
         install_timeout=seconds["install_timeout"],
         uid=ids["uid"],
@@ -341,6 +350,18 @@ def seconds_problem(value: object) -> str | None:
     if not math.isfinite(value) or not 0 < value <= MAX_SECONDS:
         return f"must be a positive number of seconds, at most {MAX_SECONDS:.0f}"
     return None
+
+
+def jobs_problem(value: object) -> str | None:
+    """Why ``value`` is not a usable number of parallel cells (None: it is)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_JOBS:
+        return f"must be a whole number of cells at once, from 1 to {MAX_JOBS}"
+    return None
+
+
+def default_jobs(cpus: int | None) -> int:
+    """Cells at once when nobody said: one per CPU, at most DEFAULT_JOBS_CAP."""
+    return max(1, min(cpus or 1, DEFAULT_JOBS_CAP))
 
 
 def id_problem(value: object) -> str | None:

@@ -98,14 +98,18 @@ class EngineInfo:
     api_version: str
     storage_driver: str
     managed: bool
+    name: str | None = None  # the engine's address as the user named it among several
 
     def as_json(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "version": self.version,
             "api_version": self.api_version,
             "storage_driver": self.storage_driver,
             "managed": self.managed,
         }
+        if self.name is not None:
+            data["name"] = self.name
+        return data
 
 
 @dataclass(frozen=True)
@@ -439,6 +443,7 @@ class CellResult:
                 str(engine["api_version"]),
                 str(engine["storage_driver"]),
                 bool(engine.get("managed", False)),
+                None if engine.get("name") is None else str(engine["name"]),
             ),
             cli=CliInfo(str(cli.get("path", "")), str(cli["version"])),
             scenario=text("scenario"),

@@ -21,6 +21,9 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+COMPOSE = "docker-compose"  # the packages whose releases the harness reads
+SDK = "docker"
+
 # A release's files are uploaded one after another, minutes apart; the release's time is its
 # earliest file, so the cutoff must leave room for the rest of them.
 CUTOFF_MARGIN = timedelta(hours=1)

@@ -8,6 +8,8 @@ networking (``--iptables=false --bridge=none``): RUN steps need no network here.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import signal
@@ -24,7 +26,11 @@ import docker.errors
 import requests.exceptions
 
 from harness.core.model import EngineInfo
+from harness.edges.files import write_atomically
 from harness.edges.paths import cache_dir
+from harness.edges.process import run
+
+DAEMON_CONFIG = Path("/etc/docker/daemon.json")  # a private dockerd reads it too
 
 
 class NoEngine(RuntimeError):
@@ -53,7 +59,7 @@ def _try_connect(host: str | None, timeout: float = 10) -> docker.DockerClient |
         return None
 
 
-def _describe(client: docker.DockerClient, managed: bool) -> EngineInfo:
+def _describe(client: docker.DockerClient, managed: bool, name: str | None = None) -> EngineInfo:
     version = client.version()
     info = client.info()
     return EngineInfo(
@@ -61,6 +67,7 @@ def _describe(client: docker.DockerClient, managed: bool) -> EngineInfo:
         api_version=str(version.get("ApiVersion", "unknown")),
         storage_driver=str(info.get("Driver", "unknown")),
         managed=managed,
+        name=name,
     )
 
 
@@ -132,6 +139,49 @@ class ManagedDockerd:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
+    def fingerprint(self) -> str | None:
+        """What decides the facts a private engine reports (version, API version, storage
+        driver): the dockerd binary's own version line, its command line and the daemon
+        config it reads. None when ``dockerd --version`` does not answer."""
+        binary = shutil.which("dockerd")
+        if binary is None:
+            return None
+        said = run([binary, "--version"], env=os.environ, timeout=30)
+        if not said.ok:
+            return None
+        try:
+            config = DAEMON_CONFIG.read_bytes()
+        except OSError:
+            config = b""
+        parts = [said.output.strip(), *self.command(), hashlib.sha256(config).hexdigest()]
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+    @property
+    def facts_file(self) -> Path:
+        return self.state_dir / "engine.json"
+
+    def remember(self, info: EngineInfo) -> None:
+        """Leave the running engine's facts for a later run that must not start it."""
+        fingerprint = self.fingerprint()
+        if fingerprint is not None:
+            facts = {"fingerprint": fingerprint, **info.as_json()}
+            write_atomically(self.facts_file, json.dumps(facts, indent=1) + "\n")
+
+    def remembered(self) -> EngineInfo | None:
+        """The facts the engine reported last time, if dockerd and its setup are unchanged."""
+        try:
+            facts = json.loads(self.facts_file.read_text())
+            if facts["fingerprint"] != self.fingerprint():
+                return None
+            return EngineInfo(
+                str(facts["version"]),
+                str(facts["api_version"]),
+                str(facts["storage_driver"]),
+                managed=True,
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def _last_log_line(self) -> str:
         try:
             lines = self.log.read_text(errors="replace").strip().splitlines()
@@ -144,12 +194,46 @@ def _may_start_dockerd() -> bool:
     return shutil.which("dockerd") is not None and os.geteuid() == 0
 
 
+def peek(state_dir: Path | None = None, host: str | None = None) -> EngineInfo | None:
+    """The facts ``connect`` would report, without starting anything: from the engine if it
+    answers, else (private engine) from what it left when it last ran, if dockerd and its
+    setup are unchanged. None: only starting the engine can tell."""
+    client = _try_connect(host or os.environ.get("DOCKER_HOST"))
+    if client is not None:
+        try:
+            return _describe(client, managed=False, name=host)
+        finally:
+            client.close()
+    if host or os.environ.get("CACHE_BISECT_ENGINE", "auto") == "external":
+        return None
+    managed = ManagedDockerd(state_dir or cache_dir() / "engine")
+    client = _try_connect(managed.host, timeout=5)
+    if client is not None:
+        try:
+            return _describe(client, managed=True)
+        finally:
+            client.close()
+    return managed.remembered() if _may_start_dockerd() else None
+
+
 @contextmanager
-def connect(state_dir: Path | None = None, log: Callable[[str], None] = print) -> Iterator[Engine]:
+def connect(
+    state_dir: Path | None = None, log: Callable[[str], None] = print, host: str | None = None
+) -> Iterator[Engine]:
     """Yield the user's engine, else a private one started here and stopped on exit.
 
-    CACHE_BISECT_ENGINE=external means: the user's engine or nothing.
+    CACHE_BISECT_ENGINE=external means: the user's engine or nothing. A ``host`` (one of
+    several engines the user named) is that engine or nothing, and its name is recorded.
     """
+    if host:
+        named = _try_connect(host)
+        if named is None:
+            raise NoEngine(f"no Docker engine answers at {host}")
+        try:
+            yield Engine(named, host, _describe(named, managed=False, name=host))
+        finally:
+            named.close()
+        return
     client = _try_connect(os.environ.get("DOCKER_HOST"))
     if client is not None:
         try:
@@ -168,7 +252,9 @@ def connect(state_dir: Path | None = None, log: Callable[[str], None] = print) -
     client = _try_connect(managed.host, timeout=5)
     if client is not None:  # another harness process runs the private engine: share it
         try:
-            yield Engine(client, managed.host, _describe(client, managed=True))
+            info = _describe(client, managed=True)
+            managed.remember(info)
+            yield Engine(client, managed.host, info)
         finally:
             client.close()
         return
@@ -177,7 +263,9 @@ def connect(state_dir: Path | None = None, log: Callable[[str], None] = print) -
     log(f"no Docker engine answers at {target}: starting a private dockerd")
     client = managed.start()
     try:
-        yield Engine(client, managed.host, _describe(client, managed=True))
+        info = _describe(client, managed=True)
+        managed.remember(info)
+        yield Engine(client, managed.host, info)
     finally:
         client.close()
         managed.stop()

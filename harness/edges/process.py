@@ -1,4 +1,10 @@
-"""Running a child process with a deadline and keeping everything it printed."""
+"""Running a child process with a deadline and keeping everything it printed.
+
+Children run in their own process group, so Ctrl-C reaches only the harness. In the main
+thread the interruption arrives inside ``run``, which stops its child; cells running in other
+threads are stopped through ``stop_children``: every running child is killed, ``run`` raises
+KeyboardInterrupt in its thread, and no new child starts until ``allow_children``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +28,21 @@ _CHAINED = (
     "During handling of the above exception, another exception occurred:",
     "The above exception was the direct cause of the following exception:",
 )
+_children: set[int] = set()  # process groups of the children running now
+_guard = threading.Lock()
+_stopping = threading.Event()
+
+
+def stop_children() -> None:
+    """Kill every running child and refuse new ones: their ``run`` raises KeyboardInterrupt."""
+    with _guard:
+        _stopping.set()
+        for pid in _children:
+            _kill_group(pid)
+
+
+def allow_children() -> None:
+    _stopping.clear()
 
 
 @dataclass(frozen=True)
@@ -60,15 +82,19 @@ def run(
     is killed, the next run can find and stop them.
     """
     started = time.monotonic()
-    process = subprocess.Popen(
-        list(argv),
-        cwd=cwd,
-        env={**env, RUN_ENV: current_run()},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    with _guard:
+        if _stopping.is_set():
+            raise KeyboardInterrupt
+        process = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env={**env, RUN_ENV: current_run()},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        _children.add(process.pid)
     timed_out = False
     try:
         raw, _ = process.communicate(timeout=timeout)
@@ -80,6 +106,11 @@ def run(
         _kill_group(process.pid)
         process.wait()
         raise
+    finally:
+        with _guard:
+            _children.discard(process.pid)
+    if _stopping.is_set():  # stopped by stop_children: what it printed is not an answer
+        raise KeyboardInterrupt
     return Completed(
         argv=tuple(argv),
         returncode=None if timed_out else process.returncode,

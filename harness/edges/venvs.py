@@ -2,17 +2,20 @@
 dependencies only: the harness and its own docker SDK never enter it.
 
 A venv is complete when its ``plan.json`` exists (written last), so an interrupted install is
-detected and redone; venvs are reused across runs by plan key. One lock file per venv lets
-runs that start together share it: the first builds, the others wait and reuse it. A cached
-venv is checked before use (its docker-compose must answer ``version``) and rebuilt if broken.
+detected and redone; venvs are reused across runs by plan key. One file lock per venv: of two
+cells (threads or processes, this run or another) that need the same venv, one installs it and
+the others wait and reuse it. A cached venv is checked before use (its docker-compose must
+answer ``version``) and rebuilt if broken.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,8 +77,20 @@ class InstallFailure:
     log: str
 
 
+_UV_LOOKUP = threading.Lock()
+
+
 def uv_binary() -> str:
-    """uv from the harness's own environment (the ``uv`` package), else from PATH."""
+    """uv from the harness's own environment (the ``uv`` package), else from PATH.
+
+    Looked up once, by one thread at a time: the lookup reads ``sysconfig``, whose first use
+    is not safe from two threads at once (parallel cells saw a None config var)."""
+    with _UV_LOOKUP:
+        return _find_uv()
+
+
+@functools.cache
+def _find_uv() -> str:
     try:
         from uv import find_uv_bin
 
@@ -105,17 +120,24 @@ class EnvironmentFactory:
         self.root = root
         self.python = python
         self.timeout = timeout
+        self._ready: dict[Path, Environment] = {}  # a complete venv never changes: ask once
 
     def path_for(self, plan: InstallPlan) -> Path:
         return self.root / f"compose-{plan.compose}-sdk-{plan.sdk}-{plan.key()}"
 
     def ensure(self, plan: InstallPlan) -> Environment | InstallFailure:
         path = self.path_for(plan)
+        ready = self._ready.get(path)
+        if ready is not None:
+            return ready
         self.root.mkdir(parents=True, exist_ok=True)
-        with FileLock(path.with_name(path.name + ".lock")):
-            return self._ensure_locked(plan, path)
+        with FileLock(self.root / f"{path.name}.lock"):
+            made = self._ensure(plan, path)
+        if isinstance(made, Environment):
+            self._ready[path] = made
+        return made
 
-    def _ensure_locked(self, plan: InstallPlan, path: Path) -> Environment | InstallFailure:
+    def _ensure(self, plan: InstallPlan, path: Path) -> Environment | InstallFailure:
         marker = path / "plan.json"
         if marker.exists() and self._answers(path):
             return self._describe(path, (path / "install.log").read_text(errors="replace"))
