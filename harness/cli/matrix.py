@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             store = ResultStore(args.results / "cells", warn=say)
             merged = merge_shards(args.merge, cells, into=store)
             say(terminal_table(merged))
-            write_tables(args.results, merged, config)
+            write_tables(args.results, merged, config, args.cli)
             say(f"\nwrote {args.results / 'matrix.md'} and {args.results / 'matrix.json'}")
             return 0
         matrix = cells
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         path = write_manifest(args.results, args.shard, matrix, cells, results, config.source)
         say(f"\nwrote {path}: combine the shards with --merge")
     elif not args.only:
-        write_tables(args.results, results, config)
+        write_tables(args.results, results, config, args.cli)
         say(f"\nwrote {args.results / 'matrix.md'} and {args.results / 'matrix.json'}")
     return 0
 
@@ -223,12 +223,16 @@ def _select(cells: list[CellSpec], wanted: Sequence[str]) -> list[CellSpec]:
     return [by_id[name] for name in wanted]
 
 
-def write_tables(results_dir: Path, cells: list[CellResult], config: MatrixConfig) -> None:
+def write_tables(
+    results_dir: Path, cells: list[CellResult], config: MatrixConfig, cli: str | None = None
+) -> None:
+    """matrix.json and matrix.md; the reproduce line names every option that changes cells."""
+    options = [] if config.source == "matrix.toml" else ["--config", config.source]
+    options += ["--cli", cli] if cli else []
     document = MatrixDocument(
         cells=tuple(cells),
         config=config.source,
-        reproduce="nox -s matrix"
-        + ("" if config.source == "matrix.toml" else f" -- --config {config.source}"),
+        reproduce=" ".join(["nox -s matrix", *(["--", *options] if options else [])]),
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     text = json.dumps(document.to_json(), indent=1) + "\n"

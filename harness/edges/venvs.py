@@ -128,7 +128,7 @@ class EnvironmentFactory:
     def ensure(self, plan: InstallPlan) -> Environment | InstallFailure:
         path = self.path_for(plan)
         ready = self._ready.get(path)
-        if ready is not None:
+        if ready is not None and ready.compose_exe.exists():  # checked once with `version`
             return ready
         self.root.mkdir(parents=True, exist_ok=True)
         with FileLock(self.root / f"{path.name}.lock"):
