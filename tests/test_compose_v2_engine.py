@@ -73,3 +73,17 @@ def test_compose_1x_hands_buildkit_builds_to_the_chosen_cli(runner: CellRunner) 
     sdk_only = bk.run(CellSpec(compose="1.29.2", builder="buildkit", cli_build="0"))
     assert sdk_only.verdict is Verdict.ERROR
     assert "COMPOSE_DOCKER_CLI_BUILD=1" in (sdk_only.reason or "")
+
+
+def test_a_buildkit_run_step_without_a_bridge_is_the_engines_set_up_not_a_behaviour(
+    runner: CellRunner,
+) -> None:
+    """compose 1.25's CLI build does not pass build.network to the CLI: on an engine without a
+    default bridge its BuildKit RUN step cannot run. That says nothing about the versions."""
+    cli_runner = replace(runner, cli=_buildkit_cli())
+    cell = cli_runner.run(CellSpec(compose="1.25.5", cli_build="1", builder="buildkit"))
+    if cell.verdict is Verdict.ERROR and "network bridge" in (cell.reason or ""):
+        assert "--bridge=none" in (cell.reason or "")
+        assert cell.failure is None  # not a behaviour: bisect skips it
+    else:  # an engine with a default bridge runs the step
+        assert cell.answered, cell.reason

@@ -7,9 +7,9 @@ from typing import Any
 
 from harness.app.store import ResultStore, cell_key, key_inputs
 from harness.core.compat import Compat, Override, plan_install
-from harness.core.model import CellSpec, CliInfo, EngineInfo
+from harness.core.model import CellResult, CellSpec, CliInfo, EngineInfo, ExplainCause
 from harness.edges.paths import redact
-from harness.present.tables import markdown_report, terminal_table
+from harness.present.tables import markdown_report, table_summary, terminal_table
 from harness.present.words import LEGEND
 from tests.factories import cell_result
 
@@ -125,3 +125,23 @@ def test_published_results_name_no_machine_folder(monkeypatch, tmp_path: Path) -
     redacted = redact(line)
     assert str(tmp_path) not in redacted and str(Path.home()) not in redacted
     assert redacted == "$CACHE_BISECT_HOME/venvs/compose-1.20.0/bin/python and ~/.config"
+
+
+def test_cells_whose_cause_could_not_be_tested_for_one_reason_are_grouped_once() -> None:
+    def untested(compose: str, first: str, other: str) -> CellResult:
+        reason = (
+            f"the first client's context, rebuilt as captured, gave step 3 another image "
+            f"(sha256:{first}, not sha256:{other}): a rewritten context is not faithful"
+        )
+        cause = ExplainCause("not-tested", builds=1, budget=16, seconds=0.5, reason=reason)
+        return cell(compose, "default", "diverged", 3, explain_cause=cause)
+
+    report = markdown_report([untested("2.39.4", "aaa", "bbb"), untested("2.40.3", "ccc", "ddd")])
+    assert report.count("cause not tested") == 1
+    assert "sha256:" not in report
+    assert "(compose 2.39.4, seed: COMPOSE_DOCKER_CLI_BUILD unset; compose 2.40.3," in report
+
+
+def test_a_table_summary_puts_the_missed_step_with_the_misses() -> None:
+    cells = [cell("1.20.0", "default", "diverged", 3), cell("1.21.0", "default", "uninstallable")]
+    assert table_summary(cells) == "2 cells: 1 missed it (at step 3), 1 could not be installed."

@@ -61,6 +61,9 @@ from harness.edges.process import Completed
 from harness.edges.recorder import RecordingProxy
 from harness.edges.venvs import Environment, EnvironmentFactory, InstallFailure
 
+# What a BuildKit RUN step says on an engine started with --bridge=none (as the private one is).
+NO_BRIDGE = "network bridge not found"
+
 
 @dataclass(frozen=True)
 class Builds:
@@ -262,6 +265,13 @@ def _build_and_judge(
             if completed.timed_out:
                 reason = f"{name} build exceeded {spec.timeout:.0f}s"
                 return stopped(Judgement(Verdict.TIMEOUT, reason=reason))
+            if not completed.ok and NO_BRIDGE in completed.output:
+                reason = (
+                    f"{name} build failed: a RUN step needs the engine's default network bridge, "
+                    "which this engine does not have (--bridge=none), and this build does not "
+                    "ask for network none"
+                )  # the engine's set-up, not the versions: no failure kind, bisect skips it
+                return stopped(Judgement(Verdict.ERROR, reason=reason))
             if not completed.ok:
                 failure = completed.error_lines(3)
                 judgement = Judgement(Verdict.ERROR, reason=f"{name} build failed: {failure}")

@@ -115,10 +115,14 @@ def table_summary(cells: Sequence[Cell]) -> str:
         Verdict.ERROR: "failed",
         Verdict.TIMEOUT: "timed out",
     }
-    parts = [f"{counts[verdict]} {words[verdict]}" for verdict in Verdict if counts[verdict]]
     steps = sorted({c.diverged_at.step for c in cells if c.diverged_at})
     where = f" (at step {', '.join(map(str, steps))})" if steps else ""
-    return f"{len(cells)} cells: {', '.join(parts)}{where}."
+    parts = [
+        f"{counts[verdict]} {words[verdict]}{where if verdict is Verdict.DIVERGED else ''}"
+        for verdict in Verdict
+        if counts[verdict]
+    ]
+    return f"{len(cells)} cells: {', '.join(parts)}."
 
 
 def terminal_table(cells: Iterable[Cell]) -> str:

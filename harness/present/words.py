@@ -6,6 +6,7 @@ their words from here, so a verdict is named the same way wherever it is read.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -172,7 +173,11 @@ def cause_key(cell: CellResult) -> str | None:
         return f"cause not proven within the budget, narrowed to: {changes_text(cause.minimal)}"
     if cause.status == "not-provable":
         return "cause not in the build context: every difference applied still missed"
-    return f"cause not tested: {cause.reason}"
+    return f"cause not tested: {_IMAGE_IDS.sub('', cause.reason or '')}"
+
+
+# Per-cell image IDs in a reason: the same reason in two cells names different images.
+_IMAGE_IDS = re.compile(r" \([^()]*sha256:[^()]*\)")
 
 
 def proof_cost(cells: Sequence[CellResult]) -> str | None:
