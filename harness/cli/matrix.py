@@ -21,12 +21,11 @@ from harness.app.session import (
     reference_cli,
 )
 from harness.app.store import CellKeys, ResultStore
-from harness.cli.options import OneLineParser, add_config, add_project, project_of
+from harness.cli.options import OneLineParser, add_config, add_project, jobs, project_of
 from harness.core.config import (
     ConfigError,
     MatrixConfig,
     default_jobs,
-    jobs_problem,
     load_config,
 )
 from harness.core.matrix import cell_id, expand_matrix
@@ -109,17 +108,6 @@ def shard(text: str) -> Shard:
         return parse_shard(text)
     except UserError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def jobs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    problem = jobs_problem(value)
-    if problem:
-        raise argparse.ArgumentTypeError(f"{text!r} {problem}")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:

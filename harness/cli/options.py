@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from packaging.version import InvalidVersion, Version
 
-from harness.core.config import id_problem, seconds_problem
+from harness.core.config import id_problem, jobs_problem, seconds_problem
 from harness.core.model import CLI_BUILDS, UserError, builder_text, parse_builder
 
 
@@ -34,26 +35,33 @@ def release_or_auto(text: str) -> str:
     return text if text == "auto" else release(text)
 
 
-def seconds(text: str) -> float:
+Number = TypeVar("Number", int, float)
+
+
+def _checked(
+    text: str, convert: Callable[[str], Number], kind: str, problem: Callable[[Number], str | None]
+) -> Number:
+    """An option value converted, then checked as ``[run]`` checks the same setting."""
     try:
-        value = float(text)
+        value = convert(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    problem = seconds_problem(value)
-    if problem:
-        raise argparse.ArgumentTypeError(f"{text!r} {problem}")
+        raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
+    found = problem(value)
+    if found:
+        raise argparse.ArgumentTypeError(f"{text!r} {found}")
     return value
+
+
+def seconds(text: str) -> float:
+    return _checked(text, float, "a number of seconds", seconds_problem)
 
 
 def owner_id(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer id") from None
-    problem = id_problem(value)
-    if problem:
-        raise argparse.ArgumentTypeError(f"{text!r} {problem}")
-    return value
+    return _checked(text, int, "an integer id", id_problem)
+
+
+def jobs(text: str) -> int:
+    return _checked(text, int, "a whole number", jobs_problem)
 
 
 def add_config(p: argparse.ArgumentParser, what: str) -> None:

@@ -103,16 +103,21 @@ def remove_cell_artifacts(
 
 
 def _sweep(client: docker.DockerClient, cell_id: str) -> int:
-    """One pass; removals that race with the engine (gone, in progress) are left to the next."""
+    return remove_labelled(client, cell_filter(cell_id))
+
+
+def remove_labelled(client: docker.DockerClient, filters: dict[str, str]) -> int:
+    """One pass over what carries a label; removals that race with the engine (gone, in
+    progress) are left to the next pass."""
     removed = 0
-    for container in client.containers.list(all=True, filters=cell_filter(cell_id)):
+    for container in client.containers.list(all=True, filters=filters):
         try:
             container.remove(force=True)
             removed += 1
         except docker.errors.APIError:
             continue
     for _ in range(50):  # children first: retry until the labelled set is empty
-        images = client.images.list(all=True, filters=cell_filter(cell_id))
+        images = client.images.list(all=True, filters=filters)
         if not images:
             break
         for image in images:

@@ -21,6 +21,7 @@ import docker
 import docker.errors
 
 from harness.core.labels import RUN, parse_run, run_label
+from harness.edges.chains import remove_labelled
 
 RUN_ENV = "CACHE_BISECT_RUN"
 
@@ -122,22 +123,4 @@ def remove_orphans(client: docker.DockerClient) -> dict[str, int]:
 
 
 def _remove_run(client: docker.DockerClient, run: str) -> int:
-    labelled = {"label": f"{RUN}={run}"}
-    removed = 0
-    for container in client.containers.list(all=True, filters=labelled):
-        try:
-            container.remove(force=True)
-            removed += 1
-        except docker.errors.APIError:
-            continue
-    for _ in range(50):  # children first: retry until the labelled set is empty
-        images = client.images.list(all=True, filters=labelled)
-        if not images:
-            break
-        for image in images:
-            try:
-                client.images.remove(image.id, force=True)
-                removed += 1
-            except docker.errors.APIError:
-                continue
-    return removed
+    return remove_labelled(client, {"label": f"{RUN}={run}"})
