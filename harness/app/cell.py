@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import platform
 import shutil
+import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +61,24 @@ from harness.edges.imageconfig import image_config
 from harness.edges.process import Completed
 from harness.edges.recorder import RecordingProxy
 from harness.edges.venvs import Environment, EnvironmentFactory, InstallFailure
+
+_TAG_LOCKS: dict[str, threading.Lock] = {}
+_TAG_LOCKS_GUARD = threading.Lock()
+
+
+@contextmanager
+def _holding(tag: str | None) -> Iterator[None]:
+    """Builds that take over the same tag (a project's ``image:``) run one at a time: each
+    cell gives the tag back to the user's image when it is done, and reads its own image by
+    that tag while it builds."""
+    if tag is None:
+        yield
+        return
+    with _TAG_LOCKS_GUARD:
+        lock = _TAG_LOCKS.setdefault(tag, threading.Lock())
+    with lock:
+        yield
+
 
 # What a BuildKit RUN step says on an engine started with --bridge=none (as the private one is).
 NO_BRIDGE = "network bridge not found"
@@ -244,59 +263,64 @@ def _build_and_judge(
         for side in ("compose", "cli")
     }
     project = f"cachebisect{cell_id}"
-    users_tag = image_id(engine.client, context.build.image) if context.build.image else None
-    finals: dict[str, str] = {}
-    chains: dict[str, list[str]] = {}
-    logs: dict[str, str] = {}
-    timings: dict[str, float] = {}
+    with _holding(context.build.image):  # parallel cells of one project share its tag
+        users_tag = image_id(engine.client, context.build.image) if context.build.image else None
+        finals: dict[str, str] = {}
+        chains: dict[str, list[str]] = {}
+        logs: dict[str, str] = {}
+        timings: dict[str, float] = {}
 
-    def stopped(judgement: Judgement) -> Builds:
-        return replace(prepared, judgement=judgement, logs=logs, timings=timings)
+        def stopped(judgement: Judgement) -> Builds:
+            return replace(prepared, judgement=judgement, logs=logs, timings=timings)
 
-    try:
-        for name in spec.builders:
-            log(f"building with {'docker-compose' if name == 'compose' else 'docker build'} ...")
-            completed = _run_build(
-                name, spec, scenario.service, context, cli, installed, envs[name], project,
-                cell_id, engine.host, workdir,
-            )  # fmt: skip
-            logs[name] = completed.output
-            timings[f"build_{name}"] = round(completed.seconds, 3)
-            if completed.timed_out:
-                reason = f"{name} build exceeded {spec.timeout:.0f}s"
-                return stopped(Judgement(Verdict.TIMEOUT, reason=reason))
-            if not completed.ok and NO_BRIDGE in completed.output:
-                reason = (
-                    f"{name} build failed: a RUN step needs the engine's default network bridge, "
-                    "which this engine does not have (--bridge=none), and this build does not "
-                    "ask for network none"
-                )  # the engine's set-up, not the versions: no failure kind, bisect skips it
-                return stopped(Judgement(Verdict.ERROR, reason=reason))
-            if not completed.ok:
-                failure = completed.error_lines(3)
-                judgement = Judgement(Verdict.ERROR, reason=f"{name} build failed: {failure}")
-                cell_text = {str(workdir): "<cell>", project: "<project>", cell_id: "<id>"}
-                kind = failure_kind(name, completed.error_lines(1), cell_text)
-                return replace(stopped(judgement), failure=kind)
-            try:
-                finals[name] = (
-                    f"cache-bisect/cli:{cell_id}"
-                    if name == "cli"
-                    else compose_image(
-                        engine.client, project, scenario.service, cell_id, context.build.image
-                    )
+        try:
+            for name in spec.builders:
+                log(
+                    f"building with {'docker-compose' if name == 'compose' else 'docker build'} ..."
                 )
-                if legacy:
-                    last, added = dockerfile_image(engine.client, finals[name])
-                    if added:
-                        notes.append(f"{name} build added a step of its own, not compared: {added}")
-                    chains[name] = image_chain(engine.client, last, len(instructions))
-            except (ChainError, docker.errors.DockerException) as error:
-                reason = f"{name} image chain: {error}"
-                return stopped(Judgement(Verdict.ERROR, reason=reason))
-    finally:
-        if context.build.image:
-            restore_tag(engine.client, context.build.image, users_tag)
+                completed = _run_build(
+                    name, spec, scenario.service, context, cli, installed, envs[name], project,
+                    cell_id, engine.host, workdir,
+                )  # fmt: skip
+                logs[name] = completed.output
+                timings[f"build_{name}"] = round(completed.seconds, 3)
+                if completed.timed_out:
+                    reason = f"{name} build exceeded {spec.timeout:.0f}s"
+                    return stopped(Judgement(Verdict.TIMEOUT, reason=reason))
+                if not completed.ok and NO_BRIDGE in completed.output:
+                    reason = (
+                        f"{name} build failed: a RUN step needs the engine's default network "
+                        "bridge, which this engine does not have (--bridge=none), and this "
+                        "build does not ask for network none"
+                    )  # the engine's set-up, not the versions: no failure kind, bisect skips it
+                    return stopped(Judgement(Verdict.ERROR, reason=reason))
+                if not completed.ok:
+                    failure = completed.error_lines(3)
+                    judgement = Judgement(Verdict.ERROR, reason=f"{name} build failed: {failure}")
+                    cell_text = {str(workdir): "<cell>", project: "<project>", cell_id: "<id>"}
+                    kind = failure_kind(name, completed.error_lines(1), cell_text)
+                    return replace(stopped(judgement), failure=kind)
+                try:
+                    finals[name] = (
+                        f"cache-bisect/cli:{cell_id}"
+                        if name == "cli"
+                        else compose_image(
+                            engine.client, project, scenario.service, cell_id, context.build.image
+                        )
+                    )
+                    if legacy:
+                        last, added = dockerfile_image(engine.client, finals[name])
+                        if added:
+                            notes.append(
+                                f"{name} build added a step of its own, not compared: {added}"
+                            )
+                        chains[name] = image_chain(engine.client, last, len(instructions))
+                except (ChainError, docker.errors.DockerException) as error:
+                    reason = f"{name} image chain: {error}"
+                    return stopped(Judgement(Verdict.ERROR, reason=reason))
+        finally:
+            if context.build.image:
+                restore_tag(engine.client, context.build.image, users_tag)
     prepared = replace(prepared, notes=tuple(notes))
     first, second = spec.builders
     first_events, second_events = parse_build_log(logs[first]), parse_build_log(logs[second])
