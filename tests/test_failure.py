@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.app.bisect import SDK, BisectRequest, run_bisect
-from harness.core.failure import failure_kind
+from harness.core.failure import engine_setup_problem, failure_kind
 from harness.core.model import Behaviour, CellResult, CellSpec, Verdict
 from harness.present.words import behaviour_text
 from tests.factories import VERSIONS, cell_result
@@ -66,3 +66,9 @@ def test_bisect_finds_where_a_failing_build_starts_to_work() -> None:
     assert report.new_verdict == "shared"
     assert report.reproduce.endswith("--sdk 1.21.1")
     assert report.reproduce_old is not None and report.reproduce_old.endswith("--sdk 1.21.0")
+
+
+def test_a_missing_engine_bridge_is_the_engines_set_up_not_the_versions() -> None:
+    output = "#5 ERROR: executor failed running [/bin/sh -c echo]: network bridge not found\n"
+    assert "--bridge=none" in (engine_setup_problem(output) or "")
+    assert engine_setup_problem("Step 3/4 : ADD blah.txt /usr/src/blah.txt\n") is None

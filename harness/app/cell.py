@@ -29,7 +29,7 @@ from harness.core.buildlog import parse_build_log
 from harness.core.compat import KNOWN_BROKEN, InstallPlan, sdk_in_range
 from harness.core.composefile import with_build_network
 from harness.core.dockerfile import from_image, parse_instructions
-from harness.core.failure import failure_kind
+from harness.core.failure import engine_setup_problem, failure_kind
 from harness.core.flavour import compose_buildkit_problem
 from harness.core.history import HistoryError, image_state, judge_history
 from harness.core.model import CellResult, CellSpec, CliInfo, ExplainCause, Verdict
@@ -78,10 +78,6 @@ def _holding(tag: str | None) -> Iterator[None]:
         lock = _TAG_LOCKS.setdefault(tag, threading.Lock())
     with lock:
         yield
-
-
-# What a BuildKit RUN step says on an engine started with --bridge=none (as the private one is).
-NO_BRIDGE = "network bridge not found"
 
 
 @dataclass(frozen=True)
@@ -287,13 +283,9 @@ def _build_and_judge(
                 if completed.timed_out:
                     reason = f"{name} build exceeded {spec.timeout:.0f}s"
                     return stopped(Judgement(Verdict.TIMEOUT, reason=reason))
-                if not completed.ok and NO_BRIDGE in completed.output:
-                    reason = (
-                        f"{name} build failed: a RUN step needs the engine's default network "
-                        "bridge, which this engine does not have (--bridge=none), and this "
-                        "build does not ask for network none"
-                    )  # the engine's set-up, not the versions: no failure kind, bisect skips it
-                    return stopped(Judgement(Verdict.ERROR, reason=reason))
+                setup = None if completed.ok else engine_setup_problem(completed.output)
+                if setup:  # the engine's set-up, not the versions: no failure kind, a skip
+                    return stopped(Judgement(Verdict.ERROR, reason=f"{name} build failed: {setup}"))
                 if not completed.ok:
                     failure = completed.error_lines(3)
                     judgement = Judgement(Verdict.ERROR, reason=f"{name} build failed: {failure}")

@@ -39,3 +39,19 @@ def failure_kind(builder: str, line: str, replacements: Mapping[str, str]) -> st
     if len(text) > _LIMIT:
         text = text[: _LIMIT - 1] + "…"
     return f"{builder}: {text}"
+
+
+# What a BuildKit RUN step says on an engine started with --bridge=none (as the private one is).
+_NO_BRIDGE = "network bridge not found"
+
+
+def engine_setup_problem(output: str) -> str | None:
+    """Why a build failed because of how the engine is set up, not because of the versions
+    (None: it did not). The builder's last error line may not say it (compose 1.25 then fails
+    reading its iidfile), so the whole output is read."""
+    if _NO_BRIDGE in output:
+        return (
+            "a RUN step needs the engine's default network bridge, which this engine does not "
+            "have (--bridge=none), and this build does not ask for network none"
+        )
+    return None

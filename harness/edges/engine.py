@@ -229,17 +229,13 @@ def connect(
         named = _try_connect(host)
         if named is None:
             raise NoEngine(f"no Docker engine answers at {host}")
-        try:
-            yield Engine(named, host, _describe(named, managed=False, name=host))
-        finally:
-            named.close()
+        with _serving(named, host, _describe(named, managed=False, name=host)) as engine:
+            yield engine
         return
     client = _try_connect(os.environ.get("DOCKER_HOST"))
     if client is not None:
-        try:
-            yield Engine(client, _user_host(), _describe(client, managed=False))
-        finally:
-            client.close()
+        with _serving(client, _user_host(), _describe(client, managed=False)) as engine:
+            yield engine
         return
     target = os.environ.get("DOCKER_HOST") or "the default socket"
     no_engine = NoEngine(
@@ -251,21 +247,31 @@ def connect(
     managed = ManagedDockerd(state_dir or cache_dir() / "engine")
     client = _try_connect(managed.host, timeout=5)
     if client is not None:  # another harness process runs the private engine: share it
-        try:
-            info = _describe(client, managed=True)
-            managed.remember(info)
-            yield Engine(client, managed.host, info)
-        finally:
-            client.close()
+        with _serving(client, managed.host, _managed_info(client, managed)) as engine:
+            yield engine
         return
     if not _may_start_dockerd():
         raise no_engine
     log(f"no Docker engine answers at {target}: starting a private dockerd")
     client = managed.start()
     try:
-        info = _describe(client, managed=True)
-        managed.remember(info)
-        yield Engine(client, managed.host, info)
+        with _serving(client, managed.host, _managed_info(client, managed)) as engine:
+            yield engine
+    finally:
+        managed.stop()
+
+
+def _managed_info(client: docker.DockerClient, managed: ManagedDockerd) -> EngineInfo:
+    """The private engine's facts, kept in its state so a stored rerun needs no engine."""
+    info = _describe(client, managed=True)
+    managed.remember(info)
+    return info
+
+
+@contextmanager
+def _serving(client: docker.DockerClient, host: str, info: EngineInfo) -> Iterator[Engine]:
+    """The engine for the caller's block; the client is closed whatever happens."""
+    try:
+        yield Engine(client, host, info)
     finally:
         client.close()
-        managed.stop()
