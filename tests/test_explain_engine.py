@@ -231,3 +231,63 @@ def test_a_cause_outside_the_context_is_not_provable_and_names_the_request(
         "compose": '{"FLAVOUR": "mild"}',
         "cli": '{"FLAVOUR": "spicy"}',
     } in cause.request_differences
+
+
+def test_an_xattr_only_one_client_sent_is_a_proven_cause(engine: Engine, tmp_path: Path) -> None:
+    """A capability xattr (setcap) sent by one client only: the legacy cache key hashes
+    xattrs, so the step misses; applying the record alone makes it hit, the owner name does
+    not matter. The contexts are made here, as each client would send them."""
+    cell_id = f"probe{uuid.uuid4().hex[:8]}"
+    base = create_base(engine.client, "busybox", "busybox", cell_id)
+    dockerfile = f"FROM {base}\nCOPY ping /ping\n"
+    capability = b"\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+
+    def context(uname: str, records: dict[str, str]) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+            for name, data in (("Dockerfile", dockerfile.encode()), ("ping", b"ping\n")):
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(data), 0o755
+                if name == "ping":
+                    info.uname, info.pax_headers = uname, records
+                archive.addfile(info, io.BytesIO(data))
+        return buffer.getvalue()
+
+    compose = context("dev", {})
+    cli = context(
+        "", {"SCHILY.xattr.security.capability": capability.decode("utf-8", "surrogateescape")}
+    )
+
+    def step_image(body: bytes) -> str:
+        return build_step_image(
+            engine.client,
+            engine.host,
+            path="/v1.41/build",
+            query={},
+            headers={"content-type": "application/x-tar"},
+            context=body,
+            steps=2,
+            step=2,
+            cell_id=cell_id,
+            timeout=120,
+        )
+
+    try:
+        first, second = step_image(compose), step_image(cli)
+        assert first != second  # the xattr alone (uname aside) makes the step miss
+        _capture(tmp_path / "compose", "", compose)
+        _capture(tmp_path / "cli", "", cli)
+        diverged = StepComparison(2, "COPY ping /ping", first, second, False, False)
+        experiment = Experiment(engine, cell_id, "compose", 2, diverged, timeout=120)
+        explanation = explain(
+            tmp_path / "compose", tmp_path / "cli", diverged.instruction, experiment, log=print
+        )
+    finally:
+        remove_cell_artifacts(engine.client, cell_id)
+    cause = explanation.cause
+    assert cause is not None and cause.status == "proven", cause
+    assert [(e["path"], e["field"], e["cause"]) for e in explanation.entries] == [
+        ("ping", "uname", "not-a-cause"),
+        ("ping", "xattr:security.capability", "proven"),
+    ]
+    assert [e["cli"] for e in cause.minimal] == ["hex:" + capability.hex()]

@@ -41,6 +41,9 @@ def _tar(*members: tuple[tarfile.TarInfo, bytes], fmt: int = tarfile.PAX_FORMAT)
     return buffer.getvalue()
 
 
+# A capability as setcap stores it: binary, and a PAX record of its own in the CLI's tar.
+CAP = b"\x01\x00\x00\x02\x00\x04\x00\x00".decode("utf-8", "surrogateescape")
+
 COMPOSE = _tar(
     _member("Dockerfile", b"FROM x\n", uid=1000, gid=1000, uname="dev", gname="dev"),
     _member("blah.txt", b"blah\n", uid=1000, gid=1000, uname="dev", gname="dev", mode=0o664),
@@ -48,6 +51,8 @@ COMPOSE = _tar(
     _member("sub", kind=tarfile.DIRTYPE, uid=1000),
     _member("link", kind=tarfile.SYMTYPE, linkname="blah.txt"),
     _member("changes.txt", b"old\n"),
+    _member("tty", kind=tarfile.CHRTYPE, devmajor=5, devminor=0),
+    _member("tagged.txt", b"t\n", pax_headers={"SCHILY.xattr.user.note": "a", "comment": "c"}),
 )
 CLI = _tar(
     _member("Dockerfile", b"FROM x\n"),
@@ -56,6 +61,8 @@ CLI = _tar(
     _member("link", kind=tarfile.SYMTYPE, linkname="elsewhere"),
     _member("changes.txt", b"new content\n"),
     _member("only-cli.txt", b"cli\n", uid=5),
+    _member("tty", kind=tarfile.CHRTYPE, devmajor=4, devminor=1),
+    _member("tagged.txt", b"t\n", pax_headers={"SCHILY.xattr.security.capability": CAP}),
 )
 
 
@@ -228,3 +235,31 @@ def test_file_type_bits_in_the_mode_are_a_difference_and_can_be_applied() -> Non
     assert read_entries(hybrid)["blah.txt"].mode == 0o100644
     assert _fields(hybrid, go) == []
     assert read_entries(hybrid_context(go, plain, []))["blah.txt"].mode == 0o100644
+
+
+def test_xattrs_pax_records_and_device_numbers_are_differences_that_can_be_applied() -> None:
+    found = {change for change in _changes(COMPOSE) if change[0] in ("tty", "tagged.txt")}
+    assert found == {
+        ("tty", "devmajor"),
+        ("tty", "devminor"),
+        ("tagged.txt", "pax:comment"),
+        ("tagged.txt", "xattr:security.capability"),
+        ("tagged.txt", "xattr:user.note"),
+    }
+    hybrid = hybrid_context(COMPOSE, CLI, sorted(found))
+    assert not {change for change in _changes(hybrid) if change[0] in ("tty", "tagged.txt")}
+    with tarfile.open(fileobj=io.BytesIO(hybrid)) as archive:
+        records = archive.getmember("tagged.txt").pax_headers
+    assert records["SCHILY.xattr.security.capability"].encode("utf-8", "surrogateescape") == (
+        b"\x01\x00\x00\x02\x00\x04\x00\x00"
+    )
+    assert "SCHILY.xattr.user.note" not in records and "comment" not in records
+
+
+def test_a_gnu_context_becomes_pax_only_to_carry_a_record() -> None:
+    base = _tar(_member("blah.txt", b"x"), fmt=tarfile.GNU_FORMAT)
+    other = _tar(_member("blah.txt", b"x", pax_headers={"SCHILY.xattr.user.a": "1"}))
+    assert _fields(base, other) == [("blah.txt", "xattr:user.a")]
+    hybrid = hybrid_context(base, other, [("blah.txt", "xattr:user.a")])
+    assert _fields(hybrid, other) == []
+    assert hybrid_context(base, other, [])[257:265] == b"ustar  \0"

@@ -93,7 +93,49 @@ def test_read_entries_normalizes_paths_and_reads_every_field() -> None:
     assert (entries["dir"].type, entries["dir"].mode, entries["dir"].digest) == ("dir", 0o755, None)
     assert (entries["dir/link"].type, entries["dir/link"].linkname) == ("symlink", "../blah.txt")
     assert (entries["hard"].type, entries["hard"].linkname) == ("hardlink", "blah.txt")
-    assert entries["pipe"].type == "other"
+    assert entries["pipe"].type == "fifo"
+
+
+def test_devices_xattrs_and_other_pax_records_are_read() -> None:
+    cap = b"\x01\x00\x00\x02".decode("utf-8", "surrogateescape")
+    tar = _tar(
+        _member("tty", tarfile.CHRTYPE, devmajor=5, devminor=1),
+        _member("disk", tarfile.BLKTYPE, devmajor=8),
+        _member(
+            "ping",
+            content=b"p",
+            pax_headers={
+                "SCHILY.xattr.security.capability": cap,
+                "SCHILY.xattr.user.note": "hello",
+                "comment": "kept",
+                "mtime": "1.5",
+            },
+        ),
+    )
+    entries = read_entries(tar)
+    assert (entries["tty"].type, entries["tty"].devmajor, entries["tty"].devminor) == (
+        "char-device",
+        5,
+        1,
+    )
+    assert (entries["disk"].type, entries["disk"].devmajor) == ("block-device", 8)
+    assert entries["ping"].records == (
+        ("pax:comment", "kept"),
+        ("xattr:security.capability", "hex:01000002"),
+        ("xattr:user.note", "hello"),
+    )
+
+
+def test_a_record_on_one_side_only_is_a_difference_with_none() -> None:
+    compose = {"ping": _entry("ping", records=(("pax:comment", "x"),))}
+    cli = {"ping": _entry("ping", records=(("xattr:security.capability", "hex:01"),))}
+    assert diff_entries(compose, cli) == [
+        Difference("ping", "pax:comment", "x", None),
+        Difference("ping", "xattr:security.capability", None, "hex:01"),
+    ]
+    assert summarize(diff_entries(compose, cli)) == [
+        "ping: pax:comment 'x' vs none, xattr:security.capability none vs 'hex:01'"
+    ]
 
 
 def test_a_repeated_path_keeps_its_last_member_like_extraction() -> None:
@@ -119,13 +161,15 @@ _CHANGED = {
     "gname": "dev",
     "size": 5,
     "linkname": "elsewhere",
+    "devmajor": 1,
+    "devminor": 3,
     "digest": hashlib.sha256(b"other").hexdigest(),
 }
 
 
 def test_every_compared_field_is_covered() -> None:
     assert tuple(_CHANGED) == FIELDS
-    assert set(FIELDS) == {f.name for f in dataclasses.fields(TarEntry)} - {"path"}
+    assert set(FIELDS) == {f.name for f in dataclasses.fields(TarEntry)} - {"path", "records"}
 
 
 @pytest.mark.parametrize("field", FIELDS)
@@ -198,6 +242,7 @@ entries_strategy = st.dictionaries(
         uid=st.sampled_from([0, 1000]),
         mode=st.sampled_from([0o644, 0o755]),
         uname=st.sampled_from(["", "dev"]),
+        records=st.sampled_from([(), (("xattr:user.a", "1"),), (("pax:comment", "c"),)]),
     ),
 )
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.core.httpcapture import CapturedBuild
-from harness.core.tardiff import normalize_path
+from harness.core.tardiff import normalize_path, record_key
 
 # Header fields a change sets on the member (tardiff's field name -> TarInfo attribute); the
 # PAX record of the same field is dropped, since a stale record would win when read.
@@ -32,12 +32,20 @@ _HEADER = {
     "uname": ("uname", "uname"),
     "gname": ("gname", "gname"),
     "linkname": ("linkname", "linkpath"),
+    "devmajor": ("devmajor", None),
+    "devminor": ("devminor", None),
 }
 # Changes that take the other member's content (size follows the content).
 _CONTENT = ("digest", "size")
 # Changes that take the other member whole (header and content).
 _WHOLE = ("type", "present")
 CHANGEABLE = frozenset({*_HEADER, *_CONTENT, *_WHOLE})
+
+
+def changeable(field: str) -> bool:
+    """A header or content field, or a PAX record (an xattr among them)."""
+    return field in CHANGEABLE or record_key(field) is not None
+
 
 # Request parts that are framing, not build parameters.
 _FRAMING_HEADERS = frozenset(
@@ -62,23 +70,28 @@ def tar_format(tar_bytes: bytes) -> int:
 def hybrid_context(base: bytes, other: bytes, changes: Iterable[tuple[str, str]]) -> bytes:
     """``base`` with each ``(path, field)`` change set to ``other``'s value.
 
-    Fields are tardiff's: a header field (name, mode, uid, gid, uname, gname, linkname) is set
-    on the member; ``digest``/``size`` take the other member's content; ``type`` takes the
-    other member whole; ``present`` drops the member (absent in ``other``) or appends the
-    other's member (absent in ``base``). Member order, every other member and field, and PAX
-    records are kept, so an empty change set rebuilds what the client sent.
+    Fields are tardiff's: a header field (name, mode, uid, gid, uname, gname, linkname, device
+    numbers) is set on the member; a PAX record (``xattr:NAME``, ``pax:KEY``) is set to the
+    other member's record or removed; ``digest``/``size`` take the other member's content;
+    ``type`` takes the other member whole; ``present`` drops the member (absent in ``other``)
+    or appends the other's member (absent in ``base``). Member order, every other member and
+    field, and PAX records are kept, so an empty change set rebuilds what the client sent. A
+    GNU tar stays GNU unless a record must be written (GNU headers cannot carry one).
     """
     wanted: dict[str, set[str]] = {}
     for path, field in changes:
-        if field not in CHANGEABLE:
+        if not changeable(field):
             raise HybridError(f"cannot apply a {field!r} difference")
         wanted.setdefault(path, set()).add(field)
+    records = any(record_key(field) for fields in wanted.values() for field in fields)
     theirs = _members(other)
     out = io.BytesIO()
     seen: set[str] = set()
     with (
         tarfile.open(fileobj=io.BytesIO(base), mode="r:") as source,
-        tarfile.open(fileobj=out, mode="w", format=tar_format(base)) as target,
+        tarfile.open(
+            fileobj=out, mode="w", format=tarfile.PAX_FORMAT if records else tar_format(base)
+        ) as target,
     ):
         for member in source:
             path = normalize_path(member.name)
@@ -167,10 +180,18 @@ def _with_header(
 ) -> tarfile.TarInfo:
     info = _copy(member)
     header_fields = fields & set(_HEADER)
-    if not header_fields:
+    record_fields = {field for field in fields if record_key(field)}
+    if not header_fields and not record_fields:
         return info
     other, _ = _their(theirs, path)
     records = dict(info.pax_headers)
+    for field in record_fields:
+        key = record_key(field)
+        assert key is not None  # record_fields holds record fields only
+        if key in other.pax_headers:
+            records[key] = other.pax_headers[key]
+        else:
+            records.pop(key, None)
     for field in header_fields:
         attribute, record = _HEADER[field]
         value = getattr(other, attribute)

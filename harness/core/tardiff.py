@@ -17,7 +17,31 @@ import tarfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-FIELDS = ("type", "name", "mode", "uid", "gid", "uname", "gname", "size", "linkname", "digest")
+# The header fields the legacy builder's cache key reads (moby's tarsum v1 header selection:
+# every ustar field but mtime, plus each xattr), with the content's digest.
+FIELDS = (
+    "type",
+    "name",
+    "mode",
+    "uid",
+    "gid",
+    "uname",
+    "gname",
+    "size",
+    "linkname",
+    "devmajor",
+    "devminor",
+    "digest",
+)
+# PAX records that only carry a header field above (or a time the key does not read): the
+# field is compared instead. Every other record is a difference of its own.
+HEADER_RECORDS = frozenset(
+    {"path", "linkpath", "size", "uid", "gid", "uname", "gname", "mtime", "atime", "ctime",
+     "hdrcharset"}
+)  # fmt: skip
+XATTR_RECORD = "SCHILY.xattr."
+XATTR_FIELD = "xattr:"
+PAX_FIELD = "pax:"
 
 Value = str | int | bool | None
 PathFilter = Callable[[str], bool]
@@ -25,7 +49,10 @@ PathFilter = Callable[[str], bool]
 
 @dataclass(frozen=True)
 class TarEntry:
-    """One member's header facts; ``digest`` is the sha256 of a regular file's content.
+    """One member's header facts; ``digest`` is the sha256 of a regular file's content;
+    ``records`` are its PAX records beyond the header's fields, by difference field name
+    (``xattr:security.capability``: Go reads ``SCHILY.xattr.*`` as xattrs, which the cache key
+    hashes; ``pax:KEY`` for any other record).
 
     ``path`` is the normalized context path (the key); ``name`` is the member name as written
     (``./blah.txt``, ``sub/``): the engine hashes it as written, so two names of one path can
@@ -42,6 +69,9 @@ class TarEntry:
     size: int
     linkname: str
     digest: str | None
+    devmajor: int = 0
+    devminor: int = 0
+    records: tuple[tuple[str, str], ...] = ()  # other PAX records by field, sorted, readable
 
 
 @dataclass(frozen=True)
@@ -113,7 +143,43 @@ def _entry(archive: tarfile.TarFile, member: tarfile.TarInfo, name: str) -> TarE
         size=member.size,
         linkname=member.linkname,
         digest=digest,
+        devmajor=member.devmajor,
+        devminor=member.devminor,
+        records=tuple(sorted(pax_records(member).items())),
     )
+
+
+def record_field(key: str) -> str:
+    """The difference field of a PAX record key."""
+    if key.startswith(XATTR_RECORD):
+        return XATTR_FIELD + key.removeprefix(XATTR_RECORD)
+    return PAX_FIELD + key
+
+
+def record_key(field: str) -> str | None:
+    """The PAX record key of a difference field, or None for a header field."""
+    if field.startswith(XATTR_FIELD):
+        return XATTR_RECORD + field.removeprefix(XATTR_FIELD)
+    if field.startswith(PAX_FIELD):
+        return field.removeprefix(PAX_FIELD)
+    return None
+
+
+def pax_records(member: tarfile.TarInfo) -> dict[str, str]:
+    """The member's PAX records that are not a header field, by difference field, each value
+    readable: text as is, anything else (a capability is binary) as hex."""
+    return {
+        record_field(key): _readable(value)
+        for key, value in member.pax_headers.items()
+        if key not in HEADER_RECORDS
+    }
+
+
+def _readable(value: str) -> str:
+    raw = value.encode("utf-8", "surrogateescape")
+    if raw.isascii() and raw.decode().isprintable():
+        return raw.decode()
+    return "hex:" + raw.hex()
 
 
 def _type(member: tarfile.TarInfo) -> str:
@@ -125,13 +191,20 @@ def _type(member: tarfile.TarInfo) -> str:
         return "symlink"
     if member.islnk():
         return "hardlink"
+    if member.isfifo():
+        return "fifo"
+    if member.ischr():
+        return "char-device"
+    if member.isblk():
+        return "block-device"
     return "other"
 
 
 def diff_entries(
     compose: dict[str, TarEntry], cli: dict[str, TarEntry], paths: PathFilter | None = None
 ) -> list[Difference]:
-    """Differences by path (sorted), then field in :data:`FIELDS` order."""
+    """Differences by path (sorted), then field in :data:`FIELDS` order, then PAX records
+    (xattrs among them) by name; a record on one side only is ``None`` on the other."""
     differences: list[Difference] = []
     for path in sorted(compose.keys() | cli.keys()):
         if paths is not None and not paths(path):
@@ -145,6 +218,10 @@ def diff_entries(
                 differences.append(
                     Difference(path, field, getattr(left, field), getattr(right, field))
                 )
+        ours, theirs = dict(left.records), dict(right.records)
+        for field in sorted(ours.keys() | theirs.keys()):
+            if ours.get(field) != theirs.get(field):
+                differences.append(Difference(path, field, ours.get(field), theirs.get(field)))
     return differences
 
 
