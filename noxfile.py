@@ -9,7 +9,7 @@
 #   "PyYAML>=6",
 #   "pip",
 #   "stamina>=24.2",
-#   "filelock>=3.12",
+#   "filelock>=3.21",
 # ]
 # ///
 """Sessions of the cache-bisect harness, each a thin call into ``harness/``.

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import docker.constants
 import pytest
 
 from harness.core.model import EngineInfo
 from harness.edges import engine as engine_module
 from harness.edges.engine import ManagedDockerd, NoEngine, connect, peek
-
-pytestmark = pytest.mark.engine
 
 
 def _alive(pid: int) -> bool:
@@ -22,14 +21,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
+@pytest.mark.engine
 def test_private_engine_starts_and_stops(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     state = tmp_path_factory.mktemp("m")
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{state}/nothing.sock")
-    monkeypatch.setenv("CACHE_BISECT_ENGINE", "auto")
     messages: list[str] = []
-    with connect(state, log=messages.append) as engine:
+    with connect(managed=ManagedDockerd(state), log=messages.append) as engine:
         assert engine.info.managed is True
         assert engine.host == f"unix://{state}/docker.sock"
         assert engine.client.ping()
@@ -40,7 +38,7 @@ def test_private_engine_starts_and_stops(
     assert messages and "starting a private dockerd" in messages[0]
     assert not _alive(pid)
     # Stopped, it still tells its facts (for the store key) from what it left, unchanged:
-    assert peek(state) == engine.info
+    assert peek(managed=ManagedDockerd(state)) == engine.info
     assert not _alive(pid) and not (state / "docker.sock").exists()
 
 
@@ -57,6 +55,7 @@ def test_a_private_engine_is_not_trusted_after_its_setup_changed(
     assert ManagedDockerd(tmp_path / "never-ran").remembered() is None
 
 
+@pytest.mark.engine
 def test_the_fingerprint_follows_dockerd_and_its_command(tmp_path: Path) -> None:
     first, second = ManagedDockerd(tmp_path / "a"), ManagedDockerd(tmp_path / "b")
     assert first.fingerprint() == first.fingerprint() != second.fingerprint()
@@ -72,7 +71,23 @@ def test_managed_command_keeps_the_host_network_alone(tmp_path: Path) -> None:
 def test_no_dockerd_and_no_engine_says_how_to_get_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setattr(docker.constants, "DEFAULT_UNIX_SOCKET", f"http+unix://{tmp_path}/no.sock")
     monkeypatch.setattr(engine_module, "_may_start_dockerd", lambda: False)
     with pytest.raises(NoEngine, match="start one or set DOCKER_HOST"), connect(tmp_path):
         pass
+
+
+@pytest.mark.parametrize("named", ["unix:///nonexistent/cache-bisect.sock", "garbage"])
+def test_a_docker_host_that_does_not_answer_stops_the_run_naming_it(
+    named: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never a silent private engine in place of the one the user named (issue #20.1)."""
+    monkeypatch.setenv("DOCKER_HOST", named)
+    monkeypatch.setenv("CACHE_BISECT_ENGINE", "auto")
+    monkeypatch.setattr(engine_module, "_may_start_dockerd", lambda: True)
+    expected = f"no Docker engine answers at DOCKER_HOST={named}:"
+    with pytest.raises(NoEngine, match=expected), connect(tmp_path / "never"):
+        pass
+    assert not (tmp_path / "never").exists()
+    assert peek(tmp_path / "never") is None

@@ -92,8 +92,8 @@ def test_no_engine_is_one_clear_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.strip() == (
-        f"error: no Docker engine answers at {nowhere}; start one or set DOCKER_HOST "
-        "(or run as root with dockerd installed and the harness starts a private one)"
+        f"error: no Docker engine answers at DOCKER_HOST={nowhere}: start it, or unset "
+        "DOCKER_HOST to use the default socket or a private engine"
     )
 
 

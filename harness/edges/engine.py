@@ -24,6 +24,7 @@ import docker
 import docker.constants
 import docker.errors
 import requests.exceptions
+from filelock import FileLock, ReadWriteLock, Timeout
 
 from harness.core.model import EngineInfo
 from harness.edges.files import write_atomically
@@ -46,13 +47,9 @@ class Engine:
     info: EngineInfo
 
 
-def _try_connect(host: str | None, timeout: float = 10) -> docker.DockerClient | None:
+def _try_connect(host: str, timeout: float = 10) -> docker.DockerClient | None:
     try:
-        client = (
-            docker.DockerClient(base_url=host, timeout=timeout)
-            if host
-            else docker.from_env(timeout=timeout)
-        )
+        client = docker.DockerClient(base_url=host, timeout=timeout)
         client.ping()
         return client
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
@@ -78,10 +75,19 @@ def _user_host() -> str:
 
 
 class ManagedDockerd:
-    """A private dockerd whose every file lives under ``state_dir``."""
+    """A private dockerd whose every file lives under ``state_dir``.
 
-    def __init__(self, state_dir: Path) -> None:
+    ``dockerd`` is the daemon binary: the machine's, or one the harness provisioned by
+    version (then ``path`` puts its folders, e.g. its docker-proxy, first on the daemon's
+    PATH; containerd and runc stay the machine's).
+    """
+
+    def __init__(
+        self, state_dir: Path, dockerd: str = "dockerd", path: tuple[Path, ...] = ()
+    ) -> None:
         self.state_dir = state_dir
+        self.dockerd = dockerd
+        self.path = path
         self.socket = state_dir / "docker.sock"
         self.pidfile = state_dir / "docker.pid"
         self.log = state_dir / "dockerd.log"
@@ -93,7 +99,7 @@ class ManagedDockerd:
 
     def command(self) -> list[str]:
         return [
-            "dockerd",
+            self.dockerd,
             f"--data-root={self.state_dir / 'data'}",
             f"--exec-root={self.state_dir / 'exec'}",
             f"--host={self.host}",
@@ -104,6 +110,58 @@ class ManagedDockerd:
             "--bridge=none",
         ]
 
+    def _environment(self) -> dict[str, str]:
+        folders = [str(folder) for folder in self.path]
+        return {**os.environ, "PATH": os.pathsep.join([*folders, os.environ.get("PATH", "")])}
+
+    @contextmanager
+    def lease(self, log: Callable[[str], None] = print) -> Iterator[docker.DockerClient]:
+        """The running engine for the caller's block, shared with every other run.
+
+        Owner protocol: each run holds a shared lease (a reader lock) while it uses the
+        engine; starting and stopping happen under an exclusive gate lock, and the run that
+        leaves last (nobody else holds a lease) stops the daemon. A daemon whose starter was
+        killed is adopted like any other and stopped by the last run out; one that no longer
+        answers is stopped before a fresh start. Locks die with their process, so a killed
+        run never blocks the others.
+        """
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        users = ReadWriteLock(self.state_dir / "users.lock", is_singleton=False)
+        with self._gate():
+            client = _try_connect(self.host, timeout=5)
+            if client is None:
+                if not self._nobody_else():
+                    raise NoEngine(
+                        f"the private engine at {self.host} is in use by another run "
+                        "but does not answer"
+                    )
+                self.stop()  # a daemon left by a killed run that no longer answers
+                log(f"starting a private dockerd {self._version_said()}".rstrip())
+                client = self.start()
+            users.acquire_read()
+        try:
+            yield client
+        finally:
+            client.close()
+            with self._gate():
+                users.release()
+                users.close()
+                if self._nobody_else():
+                    self.stop()
+
+    def _gate(self) -> FileLock:
+        return FileLock(self.state_dir / "gate.lock")
+
+    def _nobody_else(self) -> bool:
+        probe = ReadWriteLock(self.state_dir / "users.lock", is_singleton=False)
+        try:
+            with probe.write_lock(blocking=False):
+                return True
+        except Timeout:
+            return False
+        finally:
+            probe.close()
+
     def start(self, wait_seconds: float = 60) -> docker.DockerClient:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
@@ -112,6 +170,7 @@ class ManagedDockerd:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env=self._environment(),
                 start_new_session=True,
             )
         deadline = time.monotonic() + wait_seconds
@@ -128,22 +187,45 @@ class ManagedDockerd:
         self.stop()
         raise NoEngine(f"the private dockerd did not answer within {wait_seconds:.0f}s")
 
-    def stop(self, grace_seconds: float = 30) -> None:
-        """Stop the daemon we started (by its pid), then its leftovers."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
+    def running_pid(self) -> int | None:
+        """The pid of our daemon (the pidfile's, if that process runs with our pidfile)."""
         try:
-            self.process.wait(grace_seconds)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+            pid = int(self.pidfile.read_text().strip())
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return None
+        return pid if f"--pidfile={self.pidfile}".encode() in command else None
+
+    def stop(self, grace_seconds: float = 30) -> None:
+        """Stop our daemon, started here or by another (maybe killed) run: by the pid it
+        wrote, only when that process is the dockerd of this state folder."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(grace_seconds)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+            return
+        pid = self.running_pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_seconds
+        while self.running_pid() == pid and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self.running_pid() == pid:
+            os.kill(pid, signal.SIGKILL)
+
+    def _version_said(self) -> str:
+        said = run([self.dockerd, "--version"], env=os.environ, timeout=30)
+        return f"({said.output.strip()})" if said.ok else ""
 
     def fingerprint(self) -> str | None:
         """What decides the facts a private engine reports (version, API version, storage
         driver): the dockerd binary's own version line, its command line and the daemon
         config it reads. None when ``dockerd --version`` does not answer."""
-        binary = shutil.which("dockerd")
+        binary = shutil.which(self.dockerd)
         if binary is None:
             return None
         said = run([binary, "--version"], env=os.environ, timeout=30)
@@ -194,78 +276,76 @@ def _may_start_dockerd() -> bool:
     return shutil.which("dockerd") is not None and os.geteuid() == 0
 
 
-def peek(state_dir: Path | None = None, host: str | None = None) -> EngineInfo | None:
+def peek(
+    state_dir: Path | None = None, host: str | None = None, managed: ManagedDockerd | None = None
+) -> EngineInfo | None:
     """The facts ``connect`` would report, without starting anything: from the engine if it
     answers, else (private engine) from what it left when it last ran, if dockerd and its
-    setup are unchanged. None: only starting the engine can tell."""
-    client = _try_connect(host or os.environ.get("DOCKER_HOST"))
-    if client is not None:
-        try:
-            return _describe(client, managed=False, name=host)
-        finally:
-            client.close()
-    if host or os.environ.get("CACHE_BISECT_ENGINE", "auto") == "external":
-        return None
-    managed = ManagedDockerd(state_dir or cache_dir() / "engine")
+    setup are unchanged. None: only starting the engine (or failing to) can tell."""
+    if managed is None:
+        client = _try_connect(host or _user_host())
+        if client is not None:
+            try:
+                return _describe(client, managed=False, name=host)
+            finally:
+                client.close()
+        if host or os.environ.get("DOCKER_HOST") or _external_only():
+            return None
+        managed = ManagedDockerd(state_dir or cache_dir() / "engine")
     client = _try_connect(managed.host, timeout=5)
     if client is not None:
         try:
             return _describe(client, managed=True)
         finally:
             client.close()
-    return managed.remembered() if _may_start_dockerd() else None
+    return managed.remembered() if os.geteuid() == 0 else None
+
+
+def _external_only() -> bool:
+    return os.environ.get("CACHE_BISECT_ENGINE", "auto") == "external"
 
 
 @contextmanager
 def connect(
-    state_dir: Path | None = None, log: Callable[[str], None] = print, host: str | None = None
+    state_dir: Path | None = None,
+    log: Callable[[str], None] = print,
+    host: str | None = None,
+    managed: ManagedDockerd | None = None,
 ) -> Iterator[Engine]:
-    """Yield the user's engine, else a private one started here and stopped on exit.
+    """Yield the engine the user named, else the default socket's, else a private one.
 
-    CACHE_BISECT_ENGINE=external means: the user's engine or nothing. A ``host`` (one of
-    several engines the user named) is that engine or nothing, and its name is recorded.
+    A ``host`` (``--engine HOST``) or a ``DOCKER_HOST`` is that engine or nothing: a run
+    never silently builds on an engine the user did not name. ``managed`` is a private
+    engine the user asked for by version. CACHE_BISECT_ENGINE=external forbids the private
+    engine. A private engine is shared between runs (see ``ManagedDockerd.lease``).
     """
-    if host:
-        named = _try_connect(host)
-        if named is None:
-            raise NoEngine(f"no Docker engine answers at {host}")
-        with _serving(named, host, _describe(named, managed=False, name=host)) as engine:
+    if managed is None:
+        named = host or os.environ.get("DOCKER_HOST")
+        client = _try_connect(host or _user_host())
+        if client is not None:
+            info = _describe(client, managed=False, name=host)
+            with _serving(client, host or _user_host(), info) as engine:
+                yield engine
+            return
+        if host:
+            raise NoEngine(f"no Docker engine answers at {host} (--engine)")
+        if named:
+            raise NoEngine(
+                f"no Docker engine answers at DOCKER_HOST={named}: start it, or unset "
+                "DOCKER_HOST to use the default socket or a private engine"
+            )
+        if _external_only() or not _may_start_dockerd():
+            raise NoEngine(
+                "no Docker engine answers at the default socket; start one or set DOCKER_HOST "
+                "(or run as root with dockerd installed and the harness starts a private one)"
+            )
+        managed = ManagedDockerd(state_dir or cache_dir() / "engine")
+        log("no Docker engine answers at the default socket: using a private dockerd")
+    with managed.lease(log) as client:
+        info = _describe(client, managed=True)
+        managed.remember(info)
+        with _serving(client, managed.host, info) as engine:
             yield engine
-        return
-    client = _try_connect(os.environ.get("DOCKER_HOST"))
-    if client is not None:
-        with _serving(client, _user_host(), _describe(client, managed=False)) as engine:
-            yield engine
-        return
-    target = os.environ.get("DOCKER_HOST") or "the default socket"
-    no_engine = NoEngine(
-        f"no Docker engine answers at {target}; start one or set DOCKER_HOST "
-        "(or run as root with dockerd installed and the harness starts a private one)"
-    )
-    if os.environ.get("CACHE_BISECT_ENGINE", "auto") == "external":
-        raise no_engine
-    managed = ManagedDockerd(state_dir or cache_dir() / "engine")
-    client = _try_connect(managed.host, timeout=5)
-    if client is not None:  # another harness process runs the private engine: share it
-        with _serving(client, managed.host, _managed_info(client, managed)) as engine:
-            yield engine
-        return
-    if not _may_start_dockerd():
-        raise no_engine
-    log(f"no Docker engine answers at {target}: starting a private dockerd")
-    client = managed.start()
-    try:
-        with _serving(client, managed.host, _managed_info(client, managed)) as engine:
-            yield engine
-    finally:
-        managed.stop()
-
-
-def _managed_info(client: docker.DockerClient, managed: ManagedDockerd) -> EngineInfo:
-    """The private engine's facts, kept in its state so a stored rerun needs no engine."""
-    info = _describe(client, managed=True)
-    managed.remember(info)
-    return info
 
 
 @contextmanager
