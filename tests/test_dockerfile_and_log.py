@@ -33,7 +33,8 @@ Successfully built dd47cecace0d
 def test_instructions_are_numbered_like_legacy_steps() -> None:
     steps = parse_instructions(SEED)
     assert [(s.step, s.keyword) for s in steps] == [(1, "FROM"), (2, "RUN"), (3, "ADD"), (4, "RUN")]
-    assert steps[1].text == "RUN apk add --no-cache openssh-keygen"
+    # joined as the engine joins continuations (no space added; see test_dockerfile_engine)
+    assert steps[1].text == "RUN apk add --no-cache     openssh-keygen"
     assert steps[2].text == "ADD blah.txt /usr/src/blah.txt"
 
 
@@ -45,8 +46,10 @@ def test_from_image_and_replace_from_keep_the_rest() -> None:
 
 
 def test_replace_from_needs_a_from_line() -> None:
-    with pytest.raises(ValueError, match="no FROM"):
+    with pytest.raises(ValueError, match="before the first FROM"):
         replace_from("RUN true\n", "x")
+    with pytest.raises(ValueError, match="no FROM"):
+        replace_from("ARG A=1\n", "x")
 
 
 def test_build_log_events() -> None:
@@ -63,3 +66,16 @@ def test_build_log_events() -> None:
 
 def test_build_log_without_steps_is_empty() -> None:
     assert parse_build_log("error: something broke\n") == []
+
+
+def test_build_log_with_the_parsers_coloured_warning() -> None:
+    log = (
+        "Sending build context to Docker daemon  2.607kB\r\r\n"
+        "\x1b[91m[WARNING]: Empty continuation line found in:\n    RUN a\n"
+        "\x1b[0mStep 1/2 : FROM base\n ---> 0123456789ab\nStep 2/2 : RUN a\n ---> Using cache\n"
+        " ---> 123456789abc\n"
+    )
+    assert [(e.step, e.cached, e.image) for e in parse_build_log(log)] == [
+        (1, False, "0123456789ab"),
+        (2, True, "123456789abc"),
+    ]

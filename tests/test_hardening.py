@@ -192,7 +192,7 @@ def test_nox_lets_the_harness_finish_its_cleanup_after_ctrl_c() -> None:
     [
         (
             {"docker-compose.yml": "services:\n  web:\n    build: .\n", "Dockerfile": "RUN x\n"},
-            "Dockerfile has no FROM line",
+            "Dockerfile: RUN before the first FROM",
         ),
         (
             {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the CLI colours the parser's warnings before step 1
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _ARROW = re.compile(r"^\s*---> (.+?)\s*$")
 _IMAGE_ID = re.compile(r"^[0-9a-f]{12,64}$")
@@ -62,7 +63,7 @@ def _parse_legacy(log: str) -> list[StepEvent]:
         if current is not None:
             events.append(StepEvent(**current))  # type: ignore[arg-type]
 
-    for line in log.splitlines():
+    for line in _ANSI.sub("", log).splitlines():
         header = _STEP.match(line.strip())
         if header:
             close()

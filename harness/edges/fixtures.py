@@ -59,5 +59,5 @@ def _check_dockerfile(path: Path, folder: Path, service: str, dockerfile: str) -
             f"--project {path}: service {service!r} builds {dockerfile}, which cannot be "
             f"read ({error.strerror or error})"
         ) from None
-    except ValueError:
-        raise ScenarioError(f"--project {path}: {dockerfile} has no FROM line") from None
+    except ValueError as error:  # DockerfileError: what the builder would refuse too
+        raise ScenarioError(f"--project {path}: {dockerfile}: {error}") from None

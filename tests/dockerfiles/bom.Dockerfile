@@ -1,0 +1,2 @@
+﻿FROM corpus-base
+RUN echo bom

@@ -1,0 +1,4 @@
+FROM corpus-base
+RUN echo crlf \
+    && echo lines
+COPY a.txt /a.txt
