@@ -1,23 +1,35 @@
-"""``python -m harness COMMAND ...``: the entry point the nox sessions call."""
+"""``python -m harness COMMAND ...``: the entry point the nox sessions call.
+
+Every error a user can see is a ``HarnessError``: it is caught here, once, and printed as one
+line with the exit code its kind carries.
+"""
 
 from __future__ import annotations
 
 import sys
+from importlib import import_module
+
+from harness.core.errors import HarnessError
+from harness.present.console import fail
+
+COMMANDS = {
+    "repro": "harness.cli.repro",
+    "matrix": "harness.cli.matrix",
+    "bisect": "harness.cli.bisect",
+    "publish": "harness.cli.publish",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    commands = {
-        "repro": "harness.cli.repro",
-        "matrix": "harness.cli.matrix",
-        "bisect": "harness.cli.bisect",
-        "publish": "harness.cli.publish",
-    }
-    if not args or args[0] not in commands:
-        print(f"usage: python -m harness {{{','.join(commands)}}} [--help]", file=sys.stderr)
+    if not args or args[0] not in COMMANDS:
+        print(f"usage: python -m harness {{{','.join(COMMANDS)}}} [--help]", file=sys.stderr)
         return 2
-    module = __import__(commands[args[0]], fromlist=["main"])
-    return int(module.main(args[1:]))
+    command = import_module(COMMANDS[args[0]])
+    try:
+        return int(command.main(args[1:]))
+    except HarnessError as error:
+        return fail(str(error), error.exit_code)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import pytest
 from harness.core.buildlog import parse_build_log
 from harness.core.composefile import service_build, with_build_network
 from harness.core.config import ConfigError, parse_config
+from harness.core.errors import UserError
 from harness.core.flavour import (
     compose_buildkit_problem,
     compose_package,
@@ -16,7 +17,7 @@ from harness.core.flavour import (
     reported_version,
 )
 from harness.core.matrix import cell_id
-from harness.core.model import CellSpec, UserError, builder_text, parse_builder
+from harness.core.model import CellSpec, builder_text, parse_builder
 from harness.core.releases import Release
 
 WHEN = datetime(2024, 1, 1, tzinfo=UTC)

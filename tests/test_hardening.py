@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from harness.__main__ import main as run_harness
 from harness.app.store import ResultStore
 from harness.cli import bisect as bisect_cli
 from harness.cli import matrix as matrix_cli
 from harness.cli import repro as repro_cli
 from harness.core.config import ConfigError, parse_config
-from harness.core.model import UserError
+from harness.core.errors import UserError
 from harness.core.scenarios import ScenarioError
 from harness.core.text import printable
 from harness.edges.files import WriteError, check_writable, write_atomically
@@ -31,6 +32,11 @@ def test_a_timeout_that_is_not_finite_is_rejected_with_its_line(value: str) -> N
     text = f'[matrix]\ncompose = ["1.20.0"]\n[run]\ntimeout = {value}\n'
     with pytest.raises(ConfigError, match=r"matrix.toml:4: \[run\] timeout: must be a positive"):
         parse_config(text)
+
+
+def harness(*argv: str) -> int:
+    """``python -m harness ARGV...`` in this process: errors are printed and become exit codes."""
+    return run_harness(list(argv))
 
 
 @pytest.fixture
@@ -71,8 +77,8 @@ def test_bad_repro_options_are_one_line_before_any_work(
 def test_an_output_that_cannot_be_written_stops_repro_before_any_work(
     no_work: None, capsys: pytest.CaptureFixture[str], tmp_path: Path, flag: str
 ) -> None:
-    code = repro_cli.main(
-        ["--compose", "1.20.0", "--config", str(ROOT / "matrix.toml"), flag, "/proc/x.json"]
+    code = harness(
+        "repro", "--compose", "1.20.0", "--config", str(ROOT / "matrix.toml"), flag, "/proc/x.json"
     )
     _, err = capsys.readouterr()
     assert code == 2 and err.count("\n") == 1
@@ -82,7 +88,7 @@ def test_an_output_that_cannot_be_written_stops_repro_before_any_work(
 def test_matrix_results_that_cannot_be_written_stop_before_any_work(
     no_work: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = matrix_cli.main(["--config", str(ROOT / "matrix.toml"), "--results", "/proc/res"])
+    code = harness("matrix", "--config", str(ROOT / "matrix.toml"), "--results", "/proc/res")
     _, err = capsys.readouterr()
     assert code == 2 and err.startswith("error: cannot write /proc/res") and err.count("\n") == 1
 
@@ -91,7 +97,7 @@ def test_bisect_results_that_cannot_be_written_stop_before_any_work(
     no_work: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = ["1.20", "1.22", "--config", str(ROOT / "matrix.toml"), "--results", "/proc/res"]
-    code = bisect_cli.main(argv)
+    code = harness("bisect", *argv)
     _, err = capsys.readouterr()
     assert code == 2 and err.startswith("error: cannot write /proc/res") and err.count("\n") == 1
 
@@ -103,7 +109,7 @@ def test_bisect_of_one_release_says_there_is_nothing_to_bisect(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
     monkeypatch.setenv("CACHE_BISECT_ENGINE", "external")
-    code = bisect_cli.main(["1.20.0", "1.20.0", "--config", str(ROOT / "matrix.toml")])
+    code = harness("bisect", "1.20.0", "1.20.0", "--config", str(ROOT / "matrix.toml"))
     out, err = capsys.readouterr()
     assert code == 2 and "nothing to bisect" in err and err.count("\n") == 1
     assert "1 releases" not in out

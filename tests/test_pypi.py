@@ -18,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from packaging.version import Version
 
+from harness.core.errors import UserError
 from harness.core.releases import (
     BadIndexResponse,
     InvalidBound,
@@ -180,7 +181,7 @@ def test_unknown_release_lists_three_nearest_on_each_side_in_one_line() -> None:
     assert "'1.20.0'" in message
     assert "1.17.0, 1.18.0, 1.19.0, 1.21.0, 1.22.0, 1.23.0" in message
     assert "1.16.0" not in message and "1.24.0" not in message
-    assert isinstance(error, LookupError)
+    assert isinstance(error, UserError) and error.exit_code == 2
 
 
 def test_unknown_release_near_the_end_lists_what_exists() -> None:
@@ -207,7 +208,7 @@ def test_invalid_bound_syntax(bad: str) -> None:
         resolve_bound(HISTORY, bad, "low")
     assert "\n" not in str(caught.value)
     assert repr(bad) in str(caught.value)
-    assert isinstance(caught.value, ValueError)
+    assert isinstance(caught.value, UserError) and caught.value.exit_code == 2
 
 
 def test_invalid_side() -> None:

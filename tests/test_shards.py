@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from harness import __version__
 from harness.app.merge import merge_shards, write_manifest
 from harness.app.store import ResultStore
+from harness.core.errors import UserError
 from harness.core.matrix import cell_id
-from harness.core.model import CellResult, CellSpec, UserError
+from harness.core.model import CellResult, CellSpec
 from harness.core.shards import Shard, assign_shards, parse_shard, shard_cells, venv_group
 from tests.factories import cell_result
 

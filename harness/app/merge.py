@@ -9,8 +9,9 @@ from pathlib import Path
 
 from harness import __version__
 from harness.app.store import ResultStore
+from harness.core.errors import UserError
 from harness.core.matrix import cell_id
-from harness.core.model import CellResult, CellSpec, ResultFormatError, UserError
+from harness.core.model import CellResult, CellSpec, ResultFormatError
 from harness.core.shards import ManifestEntry, Shard, ShardManifest, matrix_digest
 from harness.edges.files import write_atomically
 

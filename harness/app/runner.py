@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.core.compat import Compat, InstallPlan, plan_install
+from harness.core.errors import UserError
 from harness.core.flavour import V2_PACKAGE, compose_package, compose_releases, is_v2
-from harness.core.model import CellResult, CellSpec, CliInfo, UserError
+from harness.core.model import CellResult, CellSpec, CliInfo
 from harness.core.releases import (
     COMPOSE,
     SDK,
@@ -81,12 +82,9 @@ class Releases:
 
 def scenario_for(spec: CellSpec) -> Scenario:
     """The scenario a cell builds: a named fixture, or the user's project (read, not built)."""
-    try:
-        if spec.project:
-            return project_scenario(Path(spec.project), spec.service or "")
-        return get_scenario(spec.scenario)
-    except ValueError as error:
-        raise UserError(str(error)) from None
+    if spec.project:
+        return project_scenario(Path(spec.project), spec.service or "")
+    return get_scenario(spec.scenario)
 
 
 def plan_for(spec: CellSpec, releases: Releases, compat: Compat) -> InstallPlan:

@@ -10,10 +10,10 @@ from contextlib import ExitStack, contextmanager
 
 from harness.app.runner import CellRunner, Releases
 from harness.core.config import MatrixConfig
-from harness.core.model import CliInfo, EngineInfo, UserError
-from harness.edges.builders import CliMissing, find_cli
-from harness.edges.engine import Engine, NoEngine, connect, peek
-from harness.edges.index import ReleaseIndex, ReleaseIndexError
+from harness.core.model import CliInfo, EngineInfo
+from harness.edges.builders import find_cli
+from harness.edges.engine import Engine, connect, peek
+from harness.edges.index import ReleaseIndex
 from harness.edges.paths import cache_dir
 from harness.edges.runs import remove_orphans, stop_orphan_processes
 from harness.edges.venvs import EnvironmentFactory
@@ -21,12 +21,10 @@ from harness.present.console import say
 
 
 def load_releases() -> Releases:
-    """Release lists through the cached index; an unreachable index is one line."""
-    try:
-        releases = Releases(ReleaseIndex(cache_dir()), log=say)
-        releases.of("docker-compose")
-    except ReleaseIndexError as error:
-        raise UserError(str(error)) from None
+    """Release lists through the cached index, read now: an unreachable index stops the run
+    before anything else starts."""
+    releases = Releases(ReleaseIndex(cache_dir()), log=say)
+    releases.of("docker-compose")
     return releases
 
 
@@ -41,10 +39,7 @@ def engine_hosts(named: Sequence[str] | None) -> list[str]:
 
 def reference_cli(config: MatrixConfig, cli_path: str | None = None) -> CliInfo:
     """The reference CLI: ``cli_path`` (--cli), else ``[run] cli``, else ``docker`` on PATH."""
-    try:
-        return find_cli(cli_path or config.run.cli or "docker")
-    except CliMissing as error:
-        raise UserError(str(error)) from None
+    return find_cli(cli_path or config.run.cli or "docker")
 
 
 def peek_engines(hosts: Sequence[str]) -> list[EngineInfo] | None:
@@ -60,7 +55,7 @@ def peek_engines(hosts: Sequence[str]) -> list[EngineInfo] | None:
 def open_runner(
     config: MatrixConfig, releases: Releases, cli_path: str | None = None
 ) -> Iterator[CellRunner]:
-    """Yield a runner on an engine; engine and CLI problems become one-line UserErrors."""
+    """Yield a runner on an engine (the one found or started)."""
     with open_runners(config, releases, [], cli_path) as runners:
         yield runners[0]
 
@@ -75,27 +70,24 @@ def open_runners(
     environments = EnvironmentFactory(
         root / "venvs", python=sys.executable, timeout=config.run.install_timeout
     )
-    try:
-        with ExitStack() as stack:
-            named: list[str | None] = list(hosts) or [None]
-            engines = [
-                stack.enter_context(connect(root / "engine", log=say, host=host)) for host in named
-            ]
-            for engine in engines:
-                _clear_orphans(engine)
-            yield [
-                CellRunner(
-                    engine=engine,
-                    cli=cli,
-                    environments=environments,
-                    releases=releases,
-                    compat=config.compat,
-                    log=say,
-                )
-                for engine in engines
-            ]
-    except NoEngine as error:
-        raise UserError(str(error)) from None
+    with ExitStack() as stack:
+        named: list[str | None] = list(hosts) or [None]
+        engines = [
+            stack.enter_context(connect(root / "engine", log=say, host=host)) for host in named
+        ]
+        for engine in engines:
+            _clear_orphans(engine)
+        yield [
+            CellRunner(
+                engine=engine,
+                cli=cli,
+                environments=environments,
+                releases=releases,
+                compat=config.compat,
+                log=say,
+            )
+            for engine in engines
+        ]
 
 
 def _clear_orphans(engine: Engine) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from harness.app.bisect import COMPOSE, SDK, BisectRequest, run_bisect
@@ -21,14 +20,14 @@ from harness.cli.options import (
     scenario_of,
 )
 from harness.core.bisection import probe_budget
-from harness.core.config import ConfigError, load_config
+from harness.core.config import load_config
+from harness.core.errors import Interrupted, UserError
 from harness.core.flavour import is_v2
-from harness.core.model import UserError
 from harness.core.releases import ReleaseIndexError, between
 from harness.edges.files import check_writable, write_atomically
 from harness.edges.paths import redact
 from harness.present.bisect_report import markdown_report, terminal_report
-from harness.present.console import fail, say
+from harness.present.console import say
 
 
 def parser() -> argparse.ArgumentParser:
@@ -87,11 +86,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.repeat < 1:
-        return fail("--repeat must be at least 1")
+        raise UserError("--repeat must be at least 1")
     if args.package == SDK and not args.compose:
-        return fail("--package docker needs --compose VERSION (the compose release to hold)")
+        raise UserError("--package docker needs --compose VERSION (the compose release to hold)")
     if args.package == SDK and is_v2(args.compose):
-        return fail(f"compose {args.compose} is the Go binary: it has no docker SDK to bisect")
+        raise UserError(f"compose {args.compose} is the Go binary: it has no docker SDK to bisect")
     try:
         project, service = project_of(args)
         config = load_config(args.config)
@@ -123,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             versions = between(
                 releases.of(args.package), args.low, args.high, pre=args.pre, yanked=args.yanked
             )
-        except (ReleaseIndexError, ValueError) as error:
+        except ReleaseIndexError as error:
             raise UserError(f"{args.package}: {error}") from None
         if len(versions) < 2:
             raise UserError(
@@ -139,10 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         with open_runner(config, releases, args.cli) as runner:
             cells = StoredCells(runner, ResultStore(args.results / "cells", warn=say))
             report = run_bisect(request, versions, cells, log=say)
-    except (UserError, ConfigError) as error:
-        return fail(str(error))
     except KeyboardInterrupt:
-        return fail("interrupted: every finished probe is stored; run again to resume", 130)
+        raise Interrupted(
+            "interrupted: every finished probe is stored; run again to resume"
+        ) from None
     say("")
     say(terminal_report(report))
     text = redact(json.dumps(report.to_json(), indent=1) + "\n")
@@ -152,7 +151,3 @@ def main(argv: list[str] | None = None) -> int:
         write_atomically(args.json, text)
     say(f"\nwrote {args.results / 'bisect.md'} and {args.results / 'bisect.json'}")
     return 0 if report.status != "error" else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,19 +22,19 @@ from harness.app.session import (
 from harness.app.store import CellKeys, ResultStore
 from harness.cli.options import OneLineParser, add_config, add_project, jobs, project_of
 from harness.core.config import (
-    ConfigError,
     MatrixConfig,
     default_jobs,
     load_config,
 )
+from harness.core.errors import Interrupted, UserError
 from harness.core.matrix import cell_id, expand_matrix
-from harness.core.model import CellResult, CellSpec, UserError
+from harness.core.model import CellResult, CellSpec
 from harness.core.report import MatrixDocument
 from harness.core.shards import Shard, parse_shard, shard_cells
 from harness.edges.files import check_writable, write_atomically
 from harness.edges.fixtures import load_scenarios
 from harness.edges.paths import redact
-from harness.present.console import fail, say
+from harness.present.console import say
 from harness.present.tables import markdown_report, terminal_table
 
 
@@ -154,10 +153,10 @@ def main(argv: list[str] | None = None) -> int:
                 results = run_matrix(
                     cells, runners, store, force=args.force, progress=say, jobs=parallel
                 )
-    except (UserError, ConfigError) as error:
-        return fail(str(error))
     except KeyboardInterrupt:
-        return fail("interrupted: every finished cell is stored; run again to resume", 130)
+        raise Interrupted(
+            "interrupted: every finished cell is stored; run again to resume"
+        ) from None
     say("")
     say(terminal_table(results))
     if args.shard and not args.only:
@@ -226,7 +225,3 @@ def write_tables(
     text = json.dumps(document.to_json(), indent=1) + "\n"
     write_atomically(results_dir / "matrix.json", redact(text))
     write_atomically(results_dir / "matrix.md", redact(markdown_report(cells)))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,7 +10,8 @@ from typing import NoReturn, TypeVar
 from packaging.version import InvalidVersion, Version
 
 from harness.core.config import id_problem, jobs_problem, seconds_problem
-from harness.core.model import CLI_BUILDS, UserError, builder_text, parse_builder
+from harness.core.errors import UserError
+from harness.core.model import CLI_BUILDS, builder_text, parse_builder
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,10 +20,10 @@ from harness.cli.options import (
     scenario_of,
     seconds,
 )
-from harness.core.config import ConfigError, load_config
-from harness.core.model import ORDERS, UserError, Verdict
+from harness.core.config import load_config
+from harness.core.model import ORDERS, Verdict
 from harness.edges.files import check_writable, write_atomically
-from harness.present.console import fail, say
+from harness.present.console import say
 from harness.present.summary import cell_summary
 
 # A verdict about the builders is an answer (0); a cell that could not be judged is not (1).
@@ -82,42 +81,35 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        project, service = project_of(args)
-        config = load_config(args.config)
-        spec = config.run.spec(
-            compose=args.compose,
-            sdk=args.sdk,
-            cli_build=args.cli_build,
-            builder=args.builder,
-            scenario=scenario_of(args),
-            project=project,
-            service=service,
-        )
-        given = {
-            "order": args.order,
-            "uid": args.uid,
-            "gid": args.gid,
-            "timeout": args.timeout,
-            "explain": args.explain or None,
-        }
-        spec = replace(spec, **{key: value for key, value in given.items() if value is not None})
-        scenario_for(spec)
-        if args.json:
-            check_writable(args.json)
-        releases = load_releases()
-        plan = plan_for(spec, releases, config.compat)
-        with open_runner(config, releases, args.cli) as runner:
-            result = runner.run(spec, plan)
-    except (UserError, ConfigError) as error:
-        return fail(str(error))
+    project, service = project_of(args)
+    config = load_config(args.config)
+    spec = config.run.spec(
+        compose=args.compose,
+        sdk=args.sdk,
+        cli_build=args.cli_build,
+        builder=args.builder,
+        scenario=scenario_of(args),
+        project=project,
+        service=service,
+    )
+    given = {
+        "order": args.order,
+        "uid": args.uid,
+        "gid": args.gid,
+        "timeout": args.timeout,
+        "explain": args.explain or None,
+    }
+    spec = replace(spec, **{key: value for key, value in given.items() if value is not None})
+    scenario_for(spec)
+    if args.json:
+        check_writable(args.json)
+    releases = load_releases()
+    plan = plan_for(spec, releases, config.compat)
+    with open_runner(config, releases, args.cli) as runner:
+        result = runner.run(spec, plan)
     for line in cell_summary(result):
         say(line)
     if args.json:
         write_atomically(args.json, json.dumps(result.to_json(), indent=2) + "\n")
         say(f"result written to {args.json}")
     return 0 if result.verdict in EXIT_ZERO else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -23,11 +23,13 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from harness.core.errors import UserError
+
 # From 1.24.0 docker-compose requires docker[ssh]; an SDK override must keep the extra.
 SSH_EXTRA_SINCE = Version("1.24.0")
 
 
-class CompatError(ValueError):
+class CompatError(UserError):
     """A [compat] rule is malformed; the message names it."""
 
 

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from harness.core.errors import UserError
+
 _SUPPORTED = {"context", "dockerfile", "args", "target"}
 
 
-class ComposeFileError(ValueError):
+class ComposeFileError(UserError):
     """The compose file cannot be read or has no buildable service of that name."""
 
 

@@ -17,14 +17,8 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from harness.core.compat import Compat, CompatError, builtin_compat, parse_compat
-from harness.core.model import (
-    CLI_BUILDS,
-    ORDERS,
-    CellSpec,
-    UserError,
-    builder_text,
-    parse_builder,
-)
+from harness.core.errors import UserError
+from harness.core.model import CLI_BUILDS, ORDERS, CellSpec, builder_text, parse_builder
 
 _SECTIONS = {"matrix", "run", "compat"}
 _MATRIX_KEYS = {

@@ -28,11 +28,12 @@ from typing import Any
 
 from harness.core.buildlog import StepEvent
 from harness.core.dockerfile import Instruction
+from harness.core.errors import RemoteError
 from harness.core.model import Verdict
 from harness.core.verdict import Judgement, judge
 
 
-class HistoryError(ValueError):
+class HistoryError(RemoteError):
     """An image config that cannot be read step by step; the message says why."""
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from harness.core.errors import RemoteError
 from harness.core.httpcapture import CapturedBuild
 from harness.core.tardiff import normalize_path, record_key
 
@@ -58,7 +59,7 @@ _DROPPED_QUERY = ("t",)
 _API_PREFIX = re.compile(r"^/v(\d+(?:\.\d+)*)/")
 
 
-class HybridError(ValueError):
+class HybridError(RemoteError):
     """A change cannot be applied to this context (the path or field is not there)."""
 
 

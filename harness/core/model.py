@@ -13,16 +13,14 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from harness.core.errors import UserError
+
 SCHEMA = 1
 
 ORDERS = ("compose-first", "cli-first")
 CLI_BUILDS = ("default", "0", "1")
 BUILDERS = ("legacy", "buildkit")
 SIDES = ("compose", "cli")
-
-
-class UserError(ValueError):
-    """Something the user typed or wrote cannot be used; the message is one line."""
 
 
 class Verdict(StrEnum):
@@ -276,7 +274,7 @@ class ExplainCause:
         )
 
 
-class ResultFormatError(ValueError):
+class ResultFormatError(UserError):
     """A stored result does not have the shape of a cell result; says which field."""
 
 

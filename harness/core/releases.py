@@ -21,6 +21,8 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from harness.core.errors import HarnessError, RemoteError, UserError
+
 COMPOSE = "docker-compose"  # the packages whose releases the harness reads
 SDK = "docker"
 
@@ -32,15 +34,15 @@ _NEAREST = 3
 Side = Literal["low", "high"]
 
 
-class ReleaseIndexError(Exception):
+class ReleaseIndexError(HarnessError):
     """Base of every error this module raises on purpose; messages are one line."""
 
 
-class BadIndexResponse(ReleaseIndexError):
+class BadIndexResponse(ReleaseIndexError, RemoteError):
     """The index answered, but not with a usable PEP 691/700 JSON release list."""
 
 
-class UnknownRelease(ReleaseIndexError, LookupError):
+class UnknownRelease(ReleaseIndexError, UserError):
     """A bound names no release; the message lists the nearest ones to pick from instead."""
 
     def __init__(self, bound: str, nearest: Sequence[Release]) -> None:
@@ -50,11 +52,11 @@ class UnknownRelease(ReleaseIndexError, LookupError):
         super().__init__(f"no release matches {bound!r}; nearest: {listing}")
 
 
-class InvalidBound(ReleaseIndexError, ValueError):
+class InvalidBound(ReleaseIndexError, UserError):
     """A bound or specifier that is not PEP 440 syntax."""
 
 
-class InvertedRange(ReleaseIndexError, ValueError):
+class InvertedRange(ReleaseIndexError, UserError):
     """The low bound resolves above the high bound."""
 
 

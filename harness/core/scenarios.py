@@ -12,6 +12,8 @@ from pathlib import Path
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
+from harness.core.errors import UserError
+
 _BASES = ("busybox", "registry")
 _OWNERS = ("checkout", "root", "preserve")
 _KEYS = {"description", "varies", "fixture", "dockerfile", "service", "base", "owner"}
@@ -24,7 +26,7 @@ CLI_BUILD_SINCE = Version("1.25.0")
 CLI_BUILD_DEFAULT_SINCE = Version("1.28.0")
 
 
-class ScenarioError(ValueError):
+class ScenarioError(UserError):
     """A scenario name or declaration is wrong; the message says what is valid."""
 
 

@@ -15,7 +15,8 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from harness.core.model import CellSpec, ResultFormatError, UserError
+from harness.core.errors import UserError
+from harness.core.model import CellSpec, ResultFormatError
 
 MANIFEST_SCHEMA = 1
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")

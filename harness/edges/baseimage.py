@@ -16,11 +16,12 @@ from pathlib import Path
 
 import docker
 
+from harness.core.errors import RemoteError
 from harness.core.labels import cell_labels
 from harness.edges.runs import current_run
 
 
-class BaseImageError(RuntimeError):
+class BaseImageError(RemoteError):
     """The base image could not be made; the message says what to install or fix."""
 
 

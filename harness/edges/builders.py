@@ -15,13 +15,14 @@ import shutil
 from pathlib import Path
 
 from harness.core.composefile import ServiceBuild
+from harness.core.errors import UserError
 from harness.core.model import CliInfo
 from harness.edges.process import Completed, run
 
 _PASS_THROUGH = ("HOME", "LANG", "LC_ALL", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY")
 
 
-class CliMissing(RuntimeError):
+class CliMissing(UserError):
     """No docker CLI to use as the reference builder."""
 
 

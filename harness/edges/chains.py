@@ -7,10 +7,11 @@ import time
 import docker
 import docker.errors
 
+from harness.core.errors import RemoteError
 from harness.core.labels import CELL, cell_filter
 
 
-class ChainError(RuntimeError):
+class ChainError(RemoteError):
     """The engine's image chain is not what a legacy build leaves behind."""
 
 

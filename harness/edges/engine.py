@@ -26,6 +26,7 @@ import docker.errors
 import requests.exceptions
 from filelock import FileLock, ReadWriteLock, Timeout
 
+from harness.core.errors import RemoteError
 from harness.core.model import EngineInfo
 from harness.edges.files import write_atomically
 from harness.edges.paths import cache_dir
@@ -34,7 +35,7 @@ from harness.edges.process import run
 DAEMON_CONFIG = Path("/etc/docker/daemon.json")  # a private dockerd reads it too
 
 
-class NoEngine(RuntimeError):
+class NoEngine(RemoteError):
     """No engine answers and none could be started; the message says how to get one."""
 
 

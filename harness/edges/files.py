@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from harness.core.model import UserError
+from harness.core.errors import UserError
 
 
 class WriteError(UserError):

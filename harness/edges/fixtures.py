@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.core.composefile import service_build
+from harness.core.composefile import ComposeFileError, service_build
 from harness.core.dockerfile import from_image
 from harness.core.scenarios import Scenario, ScenarioError, parse_scenarios
 from harness.edges.context import compose_file
@@ -35,7 +35,7 @@ def project_scenario(path: Path, service: str) -> Scenario:
         raise ScenarioError(f"--project {path}: {error}") from None
     try:
         build = service_build(source.read_text(encoding="utf-8"), service)
-    except (OSError, ValueError) as error:
+    except (OSError, UnicodeError, ComposeFileError) as error:
         raise ScenarioError(f"--project {path}: {source.name}: {error}") from None
     _check_dockerfile(path, folder, service, build.dockerfile_path)
     return Scenario(

@@ -19,6 +19,7 @@ import docker
 import docker.errors
 import httpx
 
+from harness.core.errors import RemoteError
 from harness.core.labels import CELL
 from harness.edges.chains import ChainError, image_chain
 from harness.edges.recorder import unix_socket_path
@@ -26,7 +27,7 @@ from harness.edges.recorder import unix_socket_path
 _BUILT = re.compile(r"Successfully built ([0-9a-f]{12,64})")
 
 
-class ProbeError(RuntimeError):
+class ProbeError(RemoteError):
     """The probe build failed or left no image chain we can read."""
 
 

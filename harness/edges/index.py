@@ -20,6 +20,7 @@ import httpx
 from packaging.utils import NormalizedName, canonicalize_name
 
 from harness import __version__
+from harness.core.errors import RemoteError, UserError
 from harness.core.releases import (
     BadIndexResponse,
     Release,
@@ -38,11 +39,11 @@ _PACKAGE_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNO
 Clock = Callable[[], datetime]
 
 
-class IndexUnavailable(ReleaseIndexError):
+class IndexUnavailable(ReleaseIndexError, RemoteError):
     """The index could not be reached (or not configured) and no cached list exists."""
 
 
-class UnknownPackage(ReleaseIndexError):
+class UnknownPackage(ReleaseIndexError, UserError):
     """The index answered 404: it has no such package."""
 
 
@@ -125,7 +126,7 @@ class ReleaseIndex:
         try:
             url = httpx.URL(self._index_url)
         except httpx.InvalidURL:
-            raise ValueError("the package index URL is not a valid URL") from None
+            raise UserError("the package index URL is not a valid URL") from None
         # Credentials may sit in the URL; nothing that is shown or stored may contain them.
         self._public_url = str(url.copy_with(username=None, password=None))
         self._label = (url.host if url.port is None else f"{url.host}:{url.port}") or (

@@ -22,6 +22,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from harness.core.compat import InstallPlan
+from harness.core.errors import HarnessError
 from harness.core.flavour import reported_version
 from harness.edges.process import run
 
@@ -98,7 +99,7 @@ def _find_uv() -> str:
     except (ImportError, FileNotFoundError):
         found = shutil.which("uv")
         if found is None:
-            raise RuntimeError("uv is not installed: pip install uv") from None
+            raise HarnessError("uv is not installed: pip install uv") from None
         return found
 
 
