@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from harness.core.buildlog import parse_build_log
-from harness.core.dockerfile import from_image, parse_instructions, replace_from
+from harness.core.dockerfile import DockerfileError, from_image, parse_instructions, replace_from
 
 SEED = """# comment
 FROM alpine:3.7
@@ -46,9 +46,9 @@ def test_from_image_and_replace_from_keep_the_rest() -> None:
 
 
 def test_replace_from_needs_a_from_line() -> None:
-    with pytest.raises(ValueError, match="before the first FROM"):
+    with pytest.raises(DockerfileError, match="before the first FROM"):
         replace_from("RUN true\n", "x")
-    with pytest.raises(ValueError, match="no FROM"):
+    with pytest.raises(DockerfileError, match="no FROM"):
         replace_from("ARG A=1\n", "x")
 
 

@@ -15,12 +15,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from harness.core.errors import UserError
+
 _WHITESPACE = re.compile(r"[\t\v\f\r ]+")
 _DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
 _BOM = "\ufeff"
 
 
-class DockerfileError(ValueError):
+class DockerfileError(UserError):
     """A Dockerfile the builder would refuse, or a construct the harness cannot follow."""
 
 

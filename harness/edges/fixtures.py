@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.core.composefile import ComposeFileError, service_build
-from harness.core.dockerfile import from_image
+from harness.core.dockerfile import DockerfileError, from_image
 from harness.core.scenarios import Scenario, ScenarioError, parse_scenarios
 from harness.edges.context import compose_file
 
@@ -59,5 +59,5 @@ def _check_dockerfile(path: Path, folder: Path, service: str, dockerfile: str) -
             f"--project {path}: service {service!r} builds {dockerfile}, which cannot be "
             f"read ({error.strerror or error})"
         ) from None
-    except ValueError as error:  # DockerfileError: what the builder would refuse too
+    except DockerfileError as error:  # what the builder would refuse too
         raise ScenarioError(f"--project {path}: {dockerfile}: {error}") from None
