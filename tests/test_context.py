@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
+import struct
 from pathlib import Path
 
 import pytest
 
 from harness.core.scenarios import ScenarioError, parse_scenarios
-from harness.edges.context import Owner, materialize, owner_for
+from harness.edges.context import ContextError, Owner, materialize, owner_for, rewrite_in_copy
 from harness.edges.contextdigest import tree_entries
 from harness.edges.fixtures import get_scenario, load_scenarios, project_scenario
+from tests.snapshots import tree_snapshot
 
 
 def mode(path: Path) -> int:
@@ -187,3 +190,125 @@ def test_expectations_match_behaviours() -> None:
 def test_bad_scenario_declarations(text: str, message: str) -> None:
     with pytest.raises(ScenarioError, match=message):
         parse_scenarios(text)
+
+
+def _linked_project(root: Path, link: str) -> Path:
+    """A project whose Dockerfile is a link (``link`` with {project} and {outside} filled in)
+    to docker/Dockerfile.prod inside it or to a Dockerfile outside it."""
+    project, outside = root / "proj", root / "elsewhere"
+    (project / "docker").mkdir(parents=True)
+    outside.mkdir()
+    for folder in (project / "docker", outside):
+        (folder / "Dockerfile.prod").write_text("FROM myorg/base:1\nCOPY . /app\n")
+        os.chown(folder / "Dockerfile.prod", 1000, 1000)
+        (folder / "Dockerfile.prod").chmod(0o640)
+    (project / "docker-compose.yml").write_text("services:\n  web:\n    build: .\n")
+    target = link.format(project=project, outside=outside)
+    os.symlink(target, project / "Dockerfile")
+    return project
+
+
+@pytest.mark.parametrize(
+    ("link", "copied_at"),
+    [
+        ("docker/Dockerfile.prod", "docker/Dockerfile.prod"),  # relative, inside
+        ("{project}/docker/Dockerfile.prod", "docker/Dockerfile.prod"),  # absolute, inside
+        ("{outside}/Dockerfile.prod", None),  # absolute, out of the project
+        ("../elsewhere/Dockerfile.prod", None),  # relative, out of the project
+    ],
+)
+def test_a_linked_dockerfile_is_never_written_through(
+    tmp_path: Path, link: str, copied_at: str | None
+) -> None:
+    project = _linked_project(tmp_path / "user", link)
+    before = tree_snapshot(tmp_path / "user")
+    work = tmp_path / "work"
+    context = materialize(project_scenario(project, "web"), work / "copy", "cache-bisect/b:1", None)
+    assert tree_snapshot(tmp_path / "user") == before  # nothing of the user's, inside or outside
+    read = Path(os.path.realpath(context.dockerfile))
+    assert read.read_text() == "FROM cache-bisect/b:1\nCOPY . /app\n"
+    assert read.is_relative_to(work) and (read.stat().st_uid, mode(read)) == (1000, 0o640)
+    if copied_at is not None:  # the client reads the copy's own file, as it would the user's
+        assert read == Path(os.path.realpath(context.path / copied_at))
+    else:  # a fresh file beside the copy, not in the context
+        assert not read.is_relative_to(os.path.realpath(context.path))
+    if not link.startswith("{"):  # a relative link keeps its text
+        assert os.readlink(context.path / "Dockerfile") == link
+
+
+def test_a_dockerfile_through_a_linked_folder_out_of_the_project_is_an_error(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "user" / "proj"
+    (tmp_path / "user" / "shared").mkdir(parents=True)
+    (tmp_path / "user" / "shared" / "Dockerfile").write_text("FROM a:1\n")
+    project.mkdir()
+    (project / "docker").symlink_to(tmp_path / "user" / "shared")
+    (project / "docker-compose.yml").write_text(
+        "services:\n  web:\n    build:\n      context: .\n      dockerfile: docker/Dockerfile\n"
+    )
+    before = tree_snapshot(tmp_path / "user")
+    with pytest.raises(ContextError, match="outside the project folder"):
+        materialize(project_scenario(project, "web"), tmp_path / "work", "b:1", None)
+    assert tree_snapshot(tmp_path / "user") == before
+
+
+def test_a_hard_linked_dockerfile_is_an_error_not_a_changed_twin(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "Dockerfile").write_text("FROM a:1\n")
+    os.link(project / "Dockerfile", project / "Dockerfile.copy")
+    (project / "docker-compose.yml").write_text("services:\n  web:\n    build: .\n")
+    with pytest.raises(ContextError, match="hard-linked to another file"):
+        materialize(project_scenario(project, "web"), tmp_path / "work", "b:1", None)
+
+
+def test_a_linked_compose_file_is_rewritten_in_the_copy_only(tmp_path: Path) -> None:
+    project = _linked_project(tmp_path / "user", "docker/Dockerfile.prod")
+    (project / "compose").mkdir()
+    (project / "docker-compose.yml").rename(project / "compose" / "main.yml")
+    (project / "docker-compose.yml").symlink_to(project / "compose" / "main.yml")
+    before = tree_snapshot(tmp_path / "user")
+    copy = tmp_path / "work" / "copy"
+    materialize(project_scenario(project, "web"), copy, "b:1", None)
+    written = rewrite_in_copy(project, copy, Path("docker-compose.yml"), str.upper, copy.parent)
+    assert tree_snapshot(tmp_path / "user") == before
+    assert written == Path(os.path.realpath(copy / "compose" / "main.yml"))
+    assert (copy / "docker-compose.yml").read_text().startswith("SERVICES:")
+
+
+def test_the_copy_keeps_every_special_file_field(tmp_path: Path) -> None:
+    """Hard-link pairs, fifos, sockets, setuid and security.capability after the owner."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "Dockerfile").write_text("FROM a:1\nCOPY . /app\n")
+    (project / "docker-compose.yml").write_text("services:\n  web:\n    build: .\n")
+    (project / "a").write_text("twin\n")
+    os.link(project / "a", project / "b")
+    os.mkfifo(project / "pipe")
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(project / "sock"))
+    tool = project / "tool"
+    tool.write_bytes(b"\x7fELF")
+    os.chown(tool, 1000, 1000)
+    tool.chmod(0o4755)
+    os.setxattr(tool, "security.capability", struct.pack("<5I", 0x02000001, 1 << 13, 0, 0, 0))
+    (project / "Dockerfile").chmod(0o2644)
+    os.setxattr(project / "Dockerfile", "user.origin", b"checkout")
+    copy = tmp_path / "work" / "copy"
+    materialize(project_scenario(project, "web"), copy, "b:1", None)
+    original, copied = tree_snapshot(project), tree_snapshot(copy)
+
+    def fields(snapshot: dict[str, tuple[object, ...]], root: Path) -> dict[str, object]:
+        # type, link, uid, gid, mode, mtime, size, nlink, xattrs (not the inode, not content)
+        return {
+            os.path.relpath(path, root): (*entry[:7], entry[8], entry[10])
+            for path, entry in snapshot.items()
+            if path != str(root / "Dockerfile")
+        }
+
+    assert fields(copied, copy) == fields(original, project)
+    dockerfile = copied[str(copy / "Dockerfile")]
+    assert dockerfile[4] == original[str(project / "Dockerfile")][4]  # setgid kept
+    assert dockerfile[10] == (("user.origin", b"checkout".hex()),)
+    assert copied[str(copy / "a")][7] == copied[str(copy / "b")][7]  # still one pair

@@ -48,6 +48,7 @@ from harness.edges.chains import (
 )
 from harness.edges.context import (
     BuildContext,
+    ContextError,
     Owner,
     compose_file,
     context_has,
@@ -55,6 +56,7 @@ from harness.edges.context import (
     observed_owner,
     observed_owners,
     owner_for,
+    rewrite_in_copy,
 )
 from harness.edges.engine import Engine
 from harness.edges.imageconfig import image_config
@@ -223,9 +225,12 @@ def _build_and_judge(
         base = create_base(engine.client, scenario.base, original_from, cell_id)
     except (BaseImageError, docker.errors.DockerException) as error:
         return Builds(Judgement(Verdict.ERROR, reason=f"base image: {error}"))
-    context = materialize(
-        scenario, workdir / "project", base, owner_for(scenario, spec.uid, spec.gid)
-    )
+    try:
+        context = materialize(
+            scenario, workdir / "project", base, owner_for(scenario, spec.uid, spec.gid)
+        )
+    except ContextError as error:
+        return Builds(Judgement(Verdict.ERROR, reason=f"working copy: {error}"))
     ignored = context.build.ignored
     prepared = Builds(
         Judgement(Verdict.ERROR),  # replaced by what the builds show
@@ -247,8 +252,13 @@ def _build_and_judge(
         problem = compose_buildkit_problem(spec.compose, spec.cli_build)
         if problem:
             return replace(prepared, judgement=Judgement(Verdict.ERROR, reason=problem))
-        path = compose_file(context.path)
-        path.write_text(with_build_network(path.read_text(), scenario.service, "none"))
+        rewrite_in_copy(
+            scenario.fixture_dir(),
+            context.path,
+            Path(compose_file(context.path).name),
+            lambda text: with_build_network(text, scenario.service, "none"),
+            workdir,
+        )
         notes.append("compose file: build.network set to none (BuildKit RUN needs no network)")
     if spec.explain and not legacy:
         notes.append("explain is legacy-only: BuildKit sends the context over its own session")

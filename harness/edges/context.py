@@ -4,13 +4,18 @@ docker-py writes each file's uid/gid/uname/gname into the context tar; the CLI w
 When the checkout is owned by root the two agree and the cache miss vanishes, so the harness
 copies the fixture to a fresh folder and sets the owner (default 1000:1000) and the modes a
 checkout with the scenario's umask has (022: 0644 files, 0755 folders), instead of inheriting
-whatever the clone has. A user's own project is copied with its owners and modes kept.
+whatever the clone has. A user's own project is copied as it is (``cp -a``), and nothing the
+harness writes ever reaches the user's folder: every change is a fresh file of the copy.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import stat
+import subprocess
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,39 +65,168 @@ def owner_for(scenario: Scenario, uid: int, gid: int) -> Owner | None:
     return {"root": Owner(0, 0), "checkout": Owner(uid, gid)}.get(scenario.owner)
 
 
+class ContextError(RuntimeError):
+    """The working copy cannot be made without changing the user's files, or cannot be the
+    same as what the clients would send from the user's folder; the cell is an error."""
+
+
 def materialize(
     scenario: Scenario, target: Path, base_image: str, owner: Owner | None
 ) -> BuildContext:
     """Copy the scenario's folder into ``target`` (which must not exist) as a build context,
     with the chosen Dockerfile where the compose file expects it and its FROM on our base.
 
-    A user's project is copied faithfully: every file (other Dockerfiles too), owner and mode;
-    only the FROM of the built Dockerfile changes, in the one copy both builders read. A
-    harness fixture leaves out the Dockerfile variants its scenario does not build.
+    A user's project is copied faithfully (``cp -a``: owners, modes with special bits, hard
+    links, xattrs, fifos, links as links); only the FROM of the built Dockerfile changes, in a
+    fresh file of the copy. No write goes through a link: a Dockerfile that is a link gets its
+    new text in the copy (or beside it), never in what the link points to. A harness fixture
+    leaves out the Dockerfile variants its scenario does not build.
     """
     source = scenario.fixture_dir()
     build = read_service_build(scenario)
     wanted = Path(build.dockerfile_path)
     variant = Path(scenario.dockerfile)
-    faithful = scenario.owner == "preserve"  # a user's project: every file, as it is
-    shutil.copytree(
-        source,
-        target,
-        symlinks=True,
-        ignore=None
-        if faithful
-        else lambda folder, names: _other_variants(source, Path(folder), names, {wanted, variant}),
-    )
-    if variant != wanted:
-        shutil.copyfile(source / variant, target / wanted)
-        (target / variant).unlink(missing_ok=True)
-    dockerfile = target / wanted
-    dockerfile.write_text(replace_from(dockerfile.read_text(), base_image))
-    if owner is None:
-        _keep_owners(source, target)
+    if scenario.owner == "preserve":  # a user's project: every file, as it is
+        copy_faithfully(source, target)
     else:
+        shutil.copytree(
+            source,
+            target,
+            symlinks=True,
+            ignore=lambda folder, names: _other_variants(
+                source, Path(folder), names, {wanted, variant}
+            ),
+        )
+        if variant != wanted:
+            (target / wanted).unlink(missing_ok=True)
+            shutil.copyfile(source / variant, target / wanted, follow_symlinks=False)
+            (target / variant).unlink(missing_ok=True)
+    rewrite_in_copy(
+        source, target, wanted, lambda text: replace_from(text, base_image), target.parent
+    )
+    if owner is not None:
         _normalise(target, owner, scenario)
-    return BuildContext(target, dockerfile, build, owner)
+    return BuildContext(target, target / wanted, build, owner)
+
+
+def copy_faithfully(source: Path, target: Path) -> None:
+    """``cp -a``: everything a client reads from a folder (owners, modes, special bits after
+    owners, hard-link pairs, xattrs such as security.capability, fifos, links as links)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run(
+            ["cp", "-a", "--no-target-directory", "--", str(source), str(target)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    except subprocess.CalledProcessError as error:
+        lines = (error.stderr or "").strip().splitlines() or [f"exit status {error.returncode}"]
+        raise ContextError(f"the project cannot be copied faithfully: {lines[-1]}") from None
+
+
+def rewrite_in_copy(
+    source: Path, copy: Path, relative: Path, change: Callable[[str], str], spare: Path
+) -> Path:
+    """Give the file a client reads at ``copy/relative`` the text ``change`` makes, writing
+    only into the copy or ``spare`` (a folder of the harness beside it); the path written.
+
+    A link on the way that points into the user's folder by an absolute path is re-pointed
+    to the same place in the copy (a client follows it there); a last link that leads out
+    of the project gets a fresh file where it leads in ``spare``, else is re-pointed to one.
+    A link in a folder that is not the copy's is never changed: that case is a ContextError.
+    """
+    path = copy / relative
+    home = _real(copy)
+    for _ in range(40):  # as many links as the kernel follows
+        if not _repoint_one(source, copy, path, home):
+            break
+    real = _real(path)
+    if real.is_relative_to(home) and real.is_file():
+        if real.lstat().st_nlink > 1:
+            raise ContextError(
+                f"{relative} is hard-linked to another file of the project: a new FROM in it "
+                "would change that file too"
+            )
+        replace_file(real, change(real.read_text()), like=real)
+        return real
+    origin = _real(source / relative)  # what the link reaches from the user's folder
+    if not origin.is_file():
+        raise ContextError(f"{relative} is not a file the harness can read in the project")
+    if not (path.is_symlink() and _real(path.parent).is_relative_to(home)):
+        raise ContextError(
+            f"{relative} lies outside the project folder: its FROM cannot be changed without "
+            "changing the user's file"
+        )
+    if real.is_relative_to(_real(spare)) and not os.path.lexists(real):
+        real.parent.mkdir(parents=True, exist_ok=True)  # where the link leads, beside the copy
+        replace_file(real, change(origin.read_text()), like=origin)
+        return real
+    spare.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(prefix="linked-", dir=spare)) / relative.name
+    replace_file(fresh, change(origin.read_text()), like=origin)
+    relink(path, str(fresh))
+    return fresh
+
+
+def _real(path: Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def _repoint_one(source: Path, copy: Path, path: Path, home: Path) -> bool:
+    """Re-point the first link on the way to ``path`` (in a folder of the copy) whose absolute
+    target lies in the user's folder; False when there is none left."""
+    roots = {str(source), os.path.realpath(source)}
+    parts = path.relative_to(copy).parts
+    for count in range(1, len(parts) + 1):
+        step = copy.joinpath(*parts[:count])
+        if not step.is_symlink() or not _real(step.parent).is_relative_to(home):
+            continue
+        target = os.readlink(step)
+        for root in roots:
+            if os.path.isabs(target) and Path(target).is_relative_to(root):
+                relink(step, str(_real(copy) / Path(target).relative_to(root)))
+                return True
+    return False
+
+
+def relink(link: Path, target: str) -> None:
+    """Replace the link ``link`` (in a folder of ours) by one to ``target``, keeping its owner."""
+    status = link.lstat()
+    link.unlink()
+    os.symlink(target, link)
+    if os.geteuid() == 0:
+        os.lchown(link, status.st_uid, status.st_gid)
+
+
+def replace_file(path: Path, text: str, like: Path) -> None:
+    """Write ``text`` as a fresh file at ``path`` (unlink, then create: never through a link
+    or into a hard-linked twin) with the owner, mode, xattrs and times ``like`` had.
+
+    The owner is set first: the kernel clears setuid/setgid bits and security.capability on
+    chown, so the mode and xattrs come after it.
+    """
+    status = like.stat()
+    xattrs = {name: os.getxattr(like, name) for name in _xattr_names(like)}
+    parent = path.parent.lstat()
+    path.unlink(missing_ok=True)
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(handle, "w", encoding="utf-8", errors="surrogateescape") as stream:
+        stream.write(text)
+        if os.geteuid() == 0:
+            os.fchown(stream.fileno(), status.st_uid, status.st_gid)
+        os.fchmod(stream.fileno(), stat.S_IMODE(status.st_mode))
+        for name, value in xattrs.items():
+            os.setxattr(stream.fileno(), name, value)
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns), follow_symlinks=False)
+    os.utime(path.parent, ns=(parent.st_atime_ns, parent.st_mtime_ns), follow_symlinks=False)
+
+
+def _xattr_names(path: Path) -> list[str]:
+    try:
+        return os.listxattr(path)
+    except OSError:  # a file system without xattrs
+        return []
 
 
 def _other_variants(source: Path, folder: Path, names: list[str], keep: set[Path]) -> set[str]:
@@ -115,17 +249,6 @@ def _normalise(root: Path, owner: Owner, scenario: Scenario) -> None:
             path.chmod(full & ~scenario.umask_bits)
         if can_chown:
             os.lchown(path, owner.uid, owner.gid)
-
-
-def _keep_owners(source: Path, target: Path) -> None:
-    """copytree keeps modes but not owners: give each copy its original's uid/gid."""
-    if os.geteuid() != 0:
-        return
-    for path in [target, *target.rglob("*")]:
-        original = source / path.relative_to(target)
-        if original.exists() or original.is_symlink():
-            status = original.lstat()
-            os.lchown(path, status.st_uid, status.st_gid)
 
 
 def observed_owner(context: BuildContext) -> Owner:

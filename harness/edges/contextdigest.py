@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from harness.core.scenarios import Scenario
-from harness.edges.context import Owner, materialize
+from harness.edges.context import ContextError, Owner, materialize
 
 # Stands for the per-cell base image, which differs in every cell and never changes a verdict.
 PLACEHOLDER_BASE = "cache-bisect/base:digest"
@@ -26,7 +26,10 @@ PLACEHOLDER_BASE = "cache-bisect/base:digest"
 def context_digest(scenario: Scenario, owner: Owner | None) -> str:
     """The digest of the context ``materialize(scenario, ..., owner)`` makes."""
     with tempfile.TemporaryDirectory(prefix="cache-bisect-digest-") as workdir:
-        context = materialize(scenario, Path(workdir) / "project", PLACEHOLDER_BASE, owner)
+        try:
+            context = materialize(scenario, Path(workdir) / "project", PLACEHOLDER_BASE, owner)
+        except ContextError as error:  # the cell will say why; its key names the reason
+            return hashlib.sha256(f"no working copy: {error}".encode()).hexdigest()[:16]
         unread = ("root", "fixture", "description", "varies", "expect")  # words, not inputs
         declaration = {k: v for k, v in asdict(scenario).items() if k not in unread}
         digest = hashlib.sha256(
@@ -40,7 +43,9 @@ def context_digest(scenario: Scenario, owner: Owner | None) -> str:
                 sort_keys=True,
             ).encode()
         )
+        here = os.path.realpath(workdir)  # links re-pointed into the copy name its folder
         for entry in tree_entries(context.path):
+            entry[5] = str(entry[5]).replace(here, "<workdir>")
             digest.update(json.dumps(entry).encode() + b"\n")
     return digest.hexdigest()[:16]
 
