@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from harness.app.bisect import COMPOSE, SDK, BisectRequest, run_bisect
+from harness.core.buildkind import Builders
 from harness.core.model import Behaviour, CellSpec, Verdict
 from harness.core.releases import Release
 from harness.present.bisect_report import answer, markdown_report, terminal_report
@@ -179,7 +180,9 @@ def test_compose_2x_bisects_with_tagged_compare_link_and_no_sdk_cross() -> None:
     versions = [
         Release.of(v, datetime(2023, 7, 1, tzinfo=UTC)) for v in ("2.18.1", "2.20.2", "2.21.0")
     ]
-    req = BisectRequest(COMPOSE, "2.18", "2.21", CellSpec(compose="", builder="buildkit"))
+    req = BisectRequest(
+        COMPOSE, "2.18", "2.21", CellSpec(compose="", builder=Builders.parse("buildkit"))
+    )
     report = run_bisect(req, versions, GoCells(), log=lambda line: None)  # type: ignore[arg-type]
     assert (report.last_old, report.first_new) == ("2.18.1", "2.20.2")
     assert report.compare_url == "https://github.com/docker/compose/compare/v2.18.1...v2.20.2"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.app.runner import CellRunner
+from harness.core.buildkind import Builders
 from harness.core.model import CellResult, CellSpec, CliInfo, Verdict
 from harness.edges.builders import find_cli
 
@@ -50,7 +51,9 @@ def test_compose_v2_classic_builder_is_judged_on_the_dockerfile_steps(runner: Ce
 
 
 def test_compose_buildkit_against_cli_legacy_shares_nothing(runner: CellRunner) -> None:
-    cell = runner.run(CellSpec(compose="2.40.3", builder="compose=buildkit,cli=legacy"))
+    cell = runner.run(
+        CellSpec(compose="2.40.3", builder=Builders.parse("compose=buildkit,cli=legacy"))
+    )
     assert cell.verdict is Verdict.DIVERGED, cell.reason
     assert cell.diverged_at is not None and cell.diverged_at.step == 2
     assert cell.builder == "compose=buildkit,cli=legacy"
@@ -59,7 +62,7 @@ def test_compose_buildkit_against_cli_legacy_shares_nothing(runner: CellRunner) 
 
 def test_both_with_buildkit_share_every_step(runner: CellRunner) -> None:
     bk = replace(runner, cli=_buildkit_cli())
-    cell = bk.run(CellSpec(compose="2.40.3", builder="buildkit"))
+    cell = bk.run(CellSpec(compose="2.40.3", builder=Builders.parse("buildkit")))
     assert cell.verdict is Verdict.SHARED, cell.reason
     assert _cached(cell, "cli") == {1: False, 2: True, 3: True, 4: True}
     assert cell.cli.path == bk.cli.path
@@ -67,10 +70,10 @@ def test_both_with_buildkit_share_every_step(runner: CellRunner) -> None:
 
 def test_compose_1x_hands_buildkit_builds_to_the_chosen_cli(runner: CellRunner) -> None:
     bk = replace(runner, cli=_buildkit_cli())
-    cell = bk.run(CellSpec(compose="1.29.2", builder="buildkit", order="cli-first"))
+    cell = bk.run(CellSpec(compose="1.29.2", builder=Builders.parse("buildkit"), order="cli-first"))
     assert cell.verdict is Verdict.SHARED, cell.reason
     assert _cached(cell, "compose") == {1: False, 2: True, 3: True, 4: True}
-    sdk_only = bk.run(CellSpec(compose="1.29.2", builder="buildkit", cli_build="0"))
+    sdk_only = bk.run(CellSpec(compose="1.29.2", builder=Builders.parse("buildkit"), cli_build="0"))
     assert sdk_only.verdict is Verdict.ERROR
     assert "COMPOSE_DOCKER_CLI_BUILD=1" in (sdk_only.reason or "")
 
@@ -81,7 +84,9 @@ def test_a_buildkit_run_step_without_a_bridge_is_the_engines_set_up_not_a_behavi
     """compose 1.25's CLI build does not pass build.network to the CLI: on an engine without a
     default bridge its BuildKit RUN step cannot run. That says nothing about the versions."""
     cli_runner = replace(runner, cli=_buildkit_cli())
-    cell = cli_runner.run(CellSpec(compose="1.25.5", cli_build="1", builder="buildkit"))
+    cell = cli_runner.run(
+        CellSpec(compose="1.25.5", cli_build="1", builder=Builders.parse("buildkit"))
+    )
     if cell.verdict is Verdict.ERROR and "network bridge" in (cell.reason or ""):
         assert "--bridge=none" in (cell.reason or "")
         assert cell.failure is None  # not a behaviour: bisect skips it

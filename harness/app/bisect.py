@@ -169,8 +169,8 @@ def _reproduce(request: BisectRequest, version: str) -> str:
         parts += ["--scenario", spec.scenario]
     if spec.cli_build != "default":
         parts += ["--cli-build", spec.cli_build]
-    if spec.builder != "legacy":
-        parts += ["--builder", spec.builder]
+    if not spec.builder.legacy:
+        parts += ["--builder", str(spec.builder)]
     return " ".join(parts)
 
 

@@ -25,6 +25,7 @@ import docker.errors
 
 from harness import __version__
 from harness.app.explain import Experiment, explain
+from harness.core.buildkind import Builder
 from harness.core.buildlog import parse_build_log
 from harness.core.compat import KNOWN_BROKEN, InstallPlan, sdk_in_range
 from harness.core.composefile import with_build_network
@@ -122,7 +123,7 @@ def run_cell(
         "cli": cli,
         "scenario": scenario.name,
         "cli_build": spec.cli_build,
-        "order": spec.builders,
+        "order": spec.sides,
         "uid": spec.uid,
         "gid": spec.gid,
         "started_at": started_at,
@@ -246,9 +247,9 @@ def _build_and_judge(
     if sum(1 for i in instructions if i.keyword == "FROM") != 1:
         reason = "multi-stage Dockerfiles are not supported: the verdict reads one image chain"
         return replace(prepared, judgement=Judgement(Verdict.ERROR, reason=reason))
-    legacy = all(spec.builder_of(side) == "legacy" for side in ("compose", "cli"))
+    legacy = spec.builder.legacy
     notes = list(prepared.notes)
-    if spec.builder_of("compose") == "buildkit":
+    if spec.builder.compose is Builder.BUILDKIT:
         problem = compose_buildkit_problem(spec.compose, spec.cli_build)
         if problem:
             return replace(prepared, judgement=Judgement(Verdict.ERROR, reason=problem))
@@ -265,7 +266,7 @@ def _build_and_judge(
     prepared = replace(prepared, notes=tuple(notes))
     shim = cli_shim(cli, workdir / "cli-shim")
     envs = {
-        side: build_environment(engine.host, shim, spec.cli_build, spec.builder_of(side))
+        side: build_environment(engine.host, shim, spec.cli_build, spec.builder.of(side))
         for side in ("compose", "cli")
     }
     project = f"cachebisect{cell_id}"
@@ -280,7 +281,7 @@ def _build_and_judge(
             return replace(prepared, judgement=judgement, logs=logs, timings=timings)
 
         try:
-            for name in spec.builders:
+            for name in spec.sides:
                 log(
                     f"building with {'docker-compose' if name == 'compose' else 'docker build'} ..."
                 )
@@ -324,7 +325,7 @@ def _build_and_judge(
             if context.build.image:
                 restore_tag(engine.client, context.build.image, users_tag)
     prepared = replace(prepared, notes=tuple(notes))
-    first, second = spec.builders
+    first, second = spec.sides
     first_events, second_events = parse_build_log(logs[first]), parse_build_log(logs[second])
     if not legacy:
         try:
@@ -382,14 +383,14 @@ def _run_build(
 ) -> Completed:
     """One build; with ``explain``, through a recording proxy that keeps what the client sent."""
     with ExitStack() as stack:
-        if spec.explain and spec.builder == "legacy":
+        if spec.explain and spec.builder.legacy:
             proxy = stack.enter_context(
                 RecordingProxy(engine_host, workdir / f"{name}.sock", workdir / f"capture-{name}")
             )
             env = {**env, "DOCKER_HOST": proxy.host}
         if name == "cli":
             tag = f"cache-bisect/cli:{cell_id}"
-            buildkit = spec.builder_of("cli") == "buildkit"
+            buildkit = spec.builder.cli is Builder.BUILDKIT
             return cli_build(cli, context.path, tag, context.build, env, spec.timeout, buildkit)
         return compose_build(
             installed.compose_exe, context.path, project, service, env, spec.timeout

@@ -44,8 +44,8 @@ def key_inputs(
     ``run`` > 0 names a repeated run of the same cell (bisect --repeat); run 0 is the cell.
     """
     repeat = {"run": run} if run else {}
-    inputs = asdict(spec)
-    if spec.builder == "legacy":  # keys of cells from before the builder axis stay valid
+    inputs = {**asdict(spec), "builder": str(spec.builder)}
+    if spec.builder.legacy:  # keys of cells from before the builder axis stay valid
         del inputs["builder"]
     return {
         **repeat,

@@ -9,9 +9,10 @@ from typing import NoReturn, TypeVar
 
 from packaging.version import InvalidVersion, Version
 
+from harness.core.buildkind import Builders
 from harness.core.config import id_problem, jobs_problem, seconds_problem
 from harness.core.errors import UserError
-from harness.core.model import CLI_BUILDS, builder_text, parse_builder
+from harness.core.model import CLI_BUILDS
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -99,10 +100,10 @@ def add_condition(p: argparse.ArgumentParser) -> None:
     add_project(p)
 
 
-def builder(text: str) -> str:
-    """A --builder value in its canonical spelling."""
+def builder(text: str) -> Builders:
+    """A --builder value."""
     try:
-        return builder_text(parse_builder(text))
+        return Builders.parse(text)
     except UserError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 

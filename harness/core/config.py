@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,10 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from harness.core.buildkind import LEGACY, Builders
 from harness.core.compat import Compat, CompatError, builtin_compat, parse_compat
 from harness.core.errors import UserError
-from harness.core.model import CLI_BUILDS, ORDERS, CellSpec, builder_text, parse_builder
+from harness.core.model import CLI_BUILDS, ORDERS, CellSpec
 
 _SECTIONS = {"matrix", "run", "compat"}
 _MATRIX_KEYS = {
@@ -49,10 +51,10 @@ class Exclusion:
     sdk: str = ""
     cli_build: str = ""
     scenario: str = ""
-    builder: str = ""
+    builder: Builders | None = None
 
     def matches(
-        self, compose: str, sdk: str, cli_build: str, scenario: str, builder: str = "legacy"
+        self, compose: str, sdk: str, cli_build: str, scenario: str, builder: Builders = LEGACY
     ) -> bool:
         if self.compose and Version(compose) not in SpecifierSet(self.compose):
             return False
@@ -96,7 +98,7 @@ class MatrixConfig:
     sdk: tuple[str, ...] = ("auto",)
     cli_build: tuple[str, ...] = ("default",)
     scenario: tuple[str, ...] = ("seed",)
-    builder: tuple[str, ...] = ("legacy",)  # "legacy", "buildkit", "compose=buildkit,cli=legacy"
+    builder: tuple[Builders, ...] = (LEGACY,)
     latest_patch_only: bool = False
     pre: bool = False
     exclude: tuple[Exclusion, ...] = ()
@@ -195,7 +197,7 @@ def parse_config(text: str, name: str = "matrix.toml") -> MatrixConfig:
     builder = []
     for entry in _string_list(matrix, "builder", fail, default=["legacy"]):
         try:
-            builder.append(builder_text(parse_builder(entry)))
+            builder.append(Builders.parse(entry))
         except UserError as error:
             raise fail("builder", str(error)) from None
     flags = {}
@@ -204,7 +206,12 @@ def parse_config(text: str, name: str = "matrix.toml") -> MatrixConfig:
         if not isinstance(value, bool):
             raise fail(key, "must be true or false")
         flags[key] = value
-    axes = {"sdk": sdk, "cli_build": cli_build, "scenario": scenario, "builder": builder}
+    axes: dict[str, Sequence[object]] = {
+        "sdk": sdk,
+        "cli_build": cli_build,
+        "scenario": scenario,
+        "builder": builder,
+    }
     exclude = tuple(_parse_exclusions(matrix.get("exclude", []), fail, axes))
     run = _parse_run(data.get("run", {}), fail)
     compat_table = data.get("compat", {})
@@ -252,7 +259,7 @@ def _string_list(table: dict, key: str, fail, default: list[str] | None = None) 
     return value
 
 
-def _parse_exclusions(value: object, fail, axes: dict[str, list[str]]) -> list[Exclusion]:
+def _parse_exclusions(value: object, fail, axes: Mapping[str, Sequence[object]]) -> list[Exclusion]:
     """Exclusions, each able to match a cell: a value outside its axis is a typo."""
     if not isinstance(value, list):
         raise fail(
@@ -276,15 +283,15 @@ def _parse_exclusions(value: object, fail, axes: dict[str, list[str]]) -> list[E
             raise fail("exclude", f"compose {item['compose']!r} is not a PEP 440 range") from None
         if "builder" in item:
             try:
-                item = {**item, "builder": builder_text(parse_builder(item["builder"]))}
+                item = {**item, "builder": Builders.parse(item["builder"])}
             except UserError as error:
                 raise fail("exclude", str(error)) from None
         for key, listed in axes.items():
             if key in item and item[key] not in listed:
                 raise fail(
                     "exclude",
-                    f"{key} = {item[key]!r} can never match: [matrix] {key} lists "
-                    f"{', '.join(listed)}",
+                    f"{key} = {str(item[key])!r} can never match: [matrix] {key} lists "
+                    f"{', '.join(map(str, listed))}",
                 )
         exclusions.append(Exclusion(**item))
     return exclusions

@@ -12,8 +12,9 @@ from itertools import product
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from harness.core.buildkind import Builder
 from harness.core.config import ConfigError, MatrixConfig, is_exact_version
-from harness.core.model import CellSpec, parse_builder
+from harness.core.model import CellSpec
 from harness.core.releases import (
     Release,
     UnknownRelease,
@@ -32,15 +33,10 @@ def cell_id(spec: CellSpec) -> str:
         parts.append(f"cli{spec.cli_build}")
     if spec.scenario != "seed":
         parts.append(spec.scenario)
-    if spec.builder != "legacy":
-        sides = parse_builder(spec.builder)
-        short = {"legacy": "legacy", "buildkit": "bk"}
-        same = sides["compose"] == sides["cli"]
-        parts.append(
-            short[sides["compose"]]
-            if same
-            else f"compose{short[sides['compose']]}-cli{short[sides['cli']]}"
-        )
+    if not spec.builder.legacy:
+        short = {Builder.LEGACY: "legacy", Builder.BUILDKIT: "bk"}
+        compose, cli = short[spec.builder.compose], short[spec.builder.cli]
+        parts.append(compose if spec.builder.same else f"compose{compose}-cli{cli}")
     return "-".join(parts)
 
 

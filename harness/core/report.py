@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from harness.core.buildkind import LEGACY, Builders
+from harness.core.errors import UserError
 from harness.core.model import CellResult, ResultFormatError, StepRef
 
 REPORT_SCHEMA = 1
@@ -129,7 +131,7 @@ class BisectReport:
     reproduce: str
     culprit: Culprit | None = None
     reproduce_old: str | None = None
-    builder: str = "legacy"
+    builder: Builders = LEGACY
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -161,8 +163,8 @@ class BisectReport:
         }
         if self.reproduce_old is not None:
             data["reproduce_old"] = self.reproduce_old
-        if self.builder != "legacy":
-            data["builder"] = self.builder
+        if not self.builder.legacy:
+            data["builder"] = str(self.builder)
         return data
 
     @classmethod
@@ -190,7 +192,7 @@ class BisectReport:
                 held=dict(data.get("held") or {}),
                 scenario=str(data.get("scenario", "seed")),
                 cli_build=str(data.get("cli_build", "default")),
-                builder=str(data.get("builder", "legacy")),
+                builder=Builders.parse(str(data.get("builder", "legacy"))),
                 repeat=int(data.get("repeat", 1)),
                 last_old=_optional_text(data, "last_old"),
                 first_new=_optional_text(data, "first_new"),
@@ -208,7 +210,7 @@ class BisectReport:
             )
         except ResultFormatError:
             raise
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError, UserError) as error:
             raise ResultFormatError(f"bad or missing field: {error}") from None
 
 

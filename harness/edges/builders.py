@@ -14,6 +14,7 @@ import re
 import shutil
 from pathlib import Path
 
+from harness.core.buildkind import Builder
 from harness.core.composefile import ServiceBuild
 from harness.core.errors import UserError
 from harness.core.model import CliInfo
@@ -44,14 +45,14 @@ def cli_shim(cli: CliInfo, folder: Path) -> Path:
 
 
 def build_environment(
-    docker_host: str, shim: Path, cli_build: str, builder: str = "legacy"
+    docker_host: str, shim: Path, cli_build: str, builder: Builder = Builder.LEGACY
 ) -> dict[str, str]:
     """What a builder sees: the engine, its builder, and the reference CLI (``shim``) first on
     PATH (docker-compose >=1.25 shells out to ``docker`` when COMPOSE_DOCKER_CLI_BUILD=1)."""
     env = {key: os.environ[key] for key in _PASS_THROUGH if key in os.environ}
     env["PATH"] = os.pathsep.join([str(shim), os.environ.get("PATH", "")])
     env["DOCKER_HOST"] = docker_host
-    env["DOCKER_BUILDKIT"] = "1" if builder == "buildkit" else "0"
+    env["DOCKER_BUILDKIT"] = "1" if builder is Builder.BUILDKIT else "0"
     env["COMPOSE_INTERACTIVE_NO_CLI"] = "1"
     if cli_build != "default":
         env["COMPOSE_DOCKER_CLI_BUILD"] = cli_build

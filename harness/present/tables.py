@@ -17,6 +17,7 @@ from packaging.version import Version
 from tabulate import tabulate
 
 from harness import __version__
+from harness.core.buildkind import Builders
 from harness.core.model import CellResult, Verdict
 from harness.present.words import (
     LEGEND,
@@ -30,22 +31,20 @@ from harness.present.words import (
 )
 
 Cell = CellResult
-Condition = tuple[str, str, str]  # scenario, cli_build, builder
+Condition = tuple[str, str, Builders]  # scenario, cli_build, builder
 MAX_COLUMNS = 6  # COMPOSE_DOCKER_CLI_BUILD has 3 settings; a new axis must keep under this
 ROW_HEADER = "compose (docker SDK)"
 
 
 def condition_of(cell: Cell) -> Condition:
-    return (cell.scenario, cell.cli_build, cell.builder_name)
+    return (cell.scenario, cell.cli_build, cell.builders)
 
 
-def condition_label(
-    condition: Sequence[str], with_scenario: bool, with_builder: bool = False
-) -> str:
-    scenario, cli_build = condition[0], condition[1]
+def condition_label(condition: Condition, with_scenario: bool, with_builder: bool = False) -> str:
+    scenario, cli_build, builder = condition
     label = cli_build_label(cli_build)
-    if with_builder and len(condition) > 2:
-        label = f"{builder_label(condition[2])}, {label}"
+    if with_builder:
+        label = f"{builder_label(builder)}, {label}"
     return f"{scenario}: {label}" if with_scenario else label
 
 
@@ -92,9 +91,9 @@ def table_groups(cells: Iterable[Cell]) -> list[tuple[str, list[Cell]]]:
     """The cells split into tables, one per scenario and builder, each with its title (a
     single group has none); the columns left are the COMPOSE_DOCKER_CLI_BUILD settings, so no
     table is wider than ``MAX_COLUMNS``."""
-    groups: dict[tuple[str, str], list[Cell]] = {}
+    groups: dict[tuple[str, Builders], list[Cell]] = {}
     for cell in cells:
-        groups.setdefault((cell.scenario, cell.builder_name), []).append(cell)
+        groups.setdefault((cell.scenario, cell.builders), []).append(cell)
     several_scenarios = len({scenario for scenario, _ in groups}) > 1
     several_builders = len({builder for _, builder in groups}) > 1
     tables = []
@@ -145,7 +144,7 @@ def environment_lines(cells: Sequence[Cell]) -> list[str]:
     api = distinct(lambda c: c.engine.api_version)
     driver = distinct(lambda c: c.engine.storage_driver)
     cli = distinct(lambda c: c.cli.version)
-    builders = distinct(lambda c: builder_label(c.builder_name))
+    builders = distinct(lambda c: builder_label(c.builders))
     python = distinct(lambda c: c.python)
     owners = (
         ", ".join(
@@ -190,8 +189,7 @@ def explained(cells: Sequence[Cell]) -> list[tuple[str, str]]:
 def _where(group: Sequence[Cell]) -> str:
     if len(group) <= 3:
         return "; ".join(
-            f"compose {c.compose}, "
-            f"{condition_label(condition_of(c), True, c.builder_name != 'legacy')}"
+            f"compose {c.compose}, {condition_label(condition_of(c), True, not c.builders.legacy)}"
             for c in group
         )
     versions = sorted({c.compose for c in group}, key=Version)

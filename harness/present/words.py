@@ -10,7 +10,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.core.model import Behaviour, CellResult, Verdict, parse_builder
+from harness.core.buildkind import LEGACY, Builder, Builders
+from harness.core.model import Behaviour, CellResult, Verdict
 
 COMPOSE_CLI_BUILD = "COMPOSE_DOCKER_CLI_BUILD"
 
@@ -82,18 +83,20 @@ def cli_build_label(cli_build: str) -> str:
     return f"{COMPOSE_CLI_BUILD} {setting}"
 
 
-def condition_phrase(scenario: str, cli_build: str, builder: str = "legacy") -> str:
+def condition_phrase(scenario: str, cli_build: str, builder: Builders = LEGACY) -> str:
     phrase = f"scenario {scenario}, {cli_build_label(cli_build)}"
-    return phrase if builder == "legacy" else f"{phrase}, {builder_label(builder)}"
+    return phrase if builder.legacy else f"{phrase}, {builder_label(builder)}"
 
 
-def builder_label(builder: str) -> str:
+BUILDER_NAMES = {Builder.LEGACY: "legacy builder", Builder.BUILDKIT: "BuildKit"}
+
+
+def builder_label(builder: Builders) -> str:
     """The builders of a cell: "legacy builder", "BuildKit", "compose BuildKit vs CLI legacy"."""
-    names = {"legacy": "legacy", "buildkit": "BuildKit"}
-    sides = parse_builder(builder)
-    if sides["compose"] == sides["cli"]:
-        return "BuildKit" if sides["cli"] == "buildkit" else "legacy builder"
-    return f"compose {names[sides['compose']]} vs CLI {names[sides['cli']]}"
+    if builder.same:
+        return BUILDER_NAMES[builder.cli]
+    short = {Builder.LEGACY: "legacy", Builder.BUILDKIT: "BuildKit"}
+    return f"compose {short[builder.compose]} vs CLI {short[builder.cli]}"
 
 
 def compose_label(result: CellResult) -> str:
