@@ -56,7 +56,7 @@ def test_compose_buildkit_against_cli_legacy_shares_nothing(runner: CellRunner) 
     )
     assert cell.verdict is Verdict.DIVERGED, cell.reason
     assert cell.diverged_at is not None and cell.diverged_at.step == 2
-    assert cell.builder == "compose=buildkit,cli=legacy"
+    assert cell.to_json()["builder"] == "compose=buildkit,cli=legacy"
     assert all(step.first_image.startswith("history:") for step in cell.steps)
 
 
