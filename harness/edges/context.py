@@ -21,6 +21,7 @@ from pathlib import Path
 
 from harness.core.composefile import ServiceBuild, service_build
 from harness.core.dockerfile import replace_from
+from harness.core.errors import UserError
 from harness.core.scenarios import Scenario
 
 COMPOSE_FILES = ("docker-compose.yml", "docker-compose.yaml")
@@ -65,7 +66,7 @@ def owner_for(scenario: Scenario, uid: int, gid: int) -> Owner | None:
     return {"root": Owner(0, 0), "checkout": Owner(uid, gid)}.get(scenario.owner)
 
 
-class ContextError(RuntimeError):
+class ContextError(UserError):
     """The working copy cannot be made without changing the user's files, or cannot be the
     same as what the clients would send from the user's folder; the cell is an error."""
 
