@@ -5,9 +5,12 @@ matters: bearer-token auth (401 "Bad credentials"), ``Link`` pagination with a s
 page size, comment authorship (PATCH of someone else's comment is 403), the 65,536
 character body limit (422), 404/410 issues, app tokens that may not read ``/user`` (403) and
 post as a user of type Bot, and canned responses (e.g. a secondary rate limit, a 502, a reset
-connection, an answer dripped byte by byte, a POST that is stored but answered with an error)
-queued with ``script``. Every request is recorded for assertions. It is served
-under an Enterprise-style path prefix so base-path handling is exercised too.
+connection, an answer dripped byte by byte, a POST that is stored but answered with an error,
+raw bytes such as a corrupt gzip body, an answer that never ends) queued with ``script``;
+DELETE of a comment; comments that show in listings only some listings late (as GitHub's
+replicas may), and hooks that let another run act between two requests of a run. Every
+request is recorded for assertions. It is served under an Enterprise-style path prefix so
+base-path handling is exercised too.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -59,7 +63,7 @@ class _Canned:
     headers: dict[str, str]
     body: Any
     times: int = 1
-    how: str = "answer"  # answer | reset | drip | drip-headers | apply-then-* (answer, reset)
+    how: str = "answer"  # answer | reset | drip | drip-headers | raw | endless | apply-then-*
 
 
 @dataclass
@@ -75,10 +79,16 @@ class FakeGitHub:
     link_base: str | None = None  # serve pagination links on another base (tests refusal)
     no_user: set[str] = field(default_factory=set)  # logins whose GET /user is 403 (app tokens)
     drip_seconds: float = 0.3  # pause between the bytes of a dripped answer
+    listing_lag: int = 0  # a new comment shows in listings only this many listings later
+    before: dict[str, Callable[[FakeGitHub], None]] = field(default_factory=dict)  # method ->
+    # what happens once just before the next such request is served (another run's POST)
+    endless_sent: int = 0  # bytes of an endless answer sent before the client hung up
     requests: list[Recorded] = field(default_factory=list)
     _comments: list[StoredComment] = field(default_factory=list)
     _canned: list[_Canned] = field(default_factory=list)
     _next_id: int = 1000
+    _listings: int = 0
+    _visible_from: dict[int, int] = field(default_factory=dict)  # comment id -> listing number
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -123,6 +133,10 @@ class FakeGitHub:
             self._comments.append(StoredComment(self._next_id, login, body, repo, issue))
             return self._next_id
 
+    def remove_comment(self, comment_id: int) -> None:
+        with self._lock:
+            self._comments = [c for c in self._comments if c.id != comment_id]
+
     def comments(self, repo: str, issue: int) -> list[StoredComment]:
         with self._lock:
             return [c for c in self._comments if (c.repo, c.issue) == (repo, issue)]
@@ -141,8 +155,10 @@ class FakeGitHub:
         """Answer the next ``times`` ``method path`` requests with this response instead.
 
         ``how``: ``reset`` drops the connection unanswered, ``drip`` sends the answer a
-        byte at a time, ``apply-then-answer`` / ``apply-then-reset`` do what the request
-        asks (e.g. store the comment) and then answer with this response / drop it.
+        byte at a time, ``raw`` sends ``body`` (bytes) as it is with ``headers``,
+        ``endless`` streams ``body`` (bytes) over and over until the client hangs up,
+        ``apply-then-answer`` / ``apply-then-reset`` do what the request asks (e.g. store
+        the comment) and then answer with this response / drop it.
         """
         self._canned.append(_Canned(method, path, status, headers or {}, body, times, how))
 
@@ -156,6 +172,9 @@ class FakeGitHub:
     # -- behaviour ---------------------------------------------------------------------------
 
     def handle(self, request: Recorded, prefixed: bool) -> tuple[Reply, str]:
+        hook = self.before.pop(request.method, None)
+        if hook is not None:
+            hook(self)
         with self._lock:
             self.requests.append(request)
             if not prefixed:
@@ -198,6 +217,8 @@ class FakeGitHub:
                 return self._create(key, login, request.body)
         if (match := _COMMENT.match(path)) and method == "PATCH":
             return self._update(match[1], int(match[2]), login, request.body)
+        if (match := _COMMENT.match(path)) and method == "DELETE":
+            return self._delete(match[1], int(match[2]), login)
         return 404, {}, {"message": "Not Found"}
 
     def _issue(self, key: tuple[str, int]) -> Reply | None:
@@ -222,7 +243,13 @@ class FakeGitHub:
     def _list(self, key: tuple[str, int], query: dict[str, str]) -> Reply:
         per_page = min(int(query.get("per_page", 30)), self.page_size)
         page = int(query.get("page", 1))
-        items = [c for c in self._comments if (c.repo, c.issue) == key]
+        if page == 1:
+            self._listings += 1
+        items = [
+            c
+            for c in self._comments
+            if (c.repo, c.issue) == key and self._visible_from.get(c.id, 0) <= self._listings
+        ]
         pages = max(1, -(-len(items) // per_page))
         chunk = items[(page - 1) * per_page : page * per_page]
         base = (self.link_base or self.url) + f"/repos/{key[0]}/issues/{key[1]}/comments"
@@ -270,6 +297,7 @@ class FakeGitHub:
         self._next_id += 1
         comment = StoredComment(self._next_id, login, payload["body"], *key)
         self._comments.append(comment)
+        self._visible_from[comment.id] = self._listings + 1 + self.listing_lag
         return 201, {}, self._json(comment)
 
     def _update(self, repo: str, comment_id: int, login: str, payload: Any) -> Reply:
@@ -283,6 +311,15 @@ class FakeGitHub:
             return problem
         found[0].body = payload["body"]
         return 200, {}, self._json(found[0])
+
+    def _delete(self, repo: str, comment_id: int, login: str) -> Reply:
+        found = [c for c in self._comments if c.id == comment_id and c.repo == repo]
+        if not found:
+            return 404, {}, {"message": "Not Found"}
+        if found[0].login != login:
+            return 403, {}, {"message": "Must have admin rights to Repository."}
+        self._comments.remove(found[0])
+        return 204, {}, None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -315,6 +352,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.close()
             return
+        if how in ("raw", "endless"):
+            self._send_bytes(status, headers, payload, endless=how == "endless")
+            return
         data = json.dumps(payload).encode() if payload is not None else b""
         if how == "drip-headers":  # even the status line and headers come a byte at a time
             head = f"HTTP/1.1 {status} OK\r\nContent-Length: {len(data)}\r\n".encode()
@@ -342,4 +382,24 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:  # the client gave up waiting: that is what the test wants
             self.close_connection = True
 
-    do_GET = do_POST = do_PATCH = _serve
+    def _send_bytes(
+        self, status: int, headers: dict[str, str], data: bytes, *, endless: bool
+    ) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if endless:
+            self.send_header("Content-Type", "application/json")
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        try:
+            self.wfile.write(data)
+            while endless:
+                self.wfile.write(data)
+                self.github.endless_sent += len(data)
+        except OSError:  # the client stopped reading: what the test wants
+            self.close_connection = True
+
+    do_GET = do_POST = do_PATCH = do_DELETE = _serve

@@ -1,23 +1,31 @@
-"""Publishing: headlines and body assembly (pure), and the CLI against a local fake GitHub."""
+"""Publishing: headlines, body assembly and cutting, the marker (pure), and the CLI against a
+local fake GitHub over real HTTP."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import stamina
 from ghfake import BODY_LIMIT, FakeGitHub
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness import __version__
 from harness.cli.publish import main, run
-from harness.core.model import CellResult
+from harness.core.model import CellResult, CliInfo, EngineInfo
 from harness.core.report import BisectReport, MatrixDocument
 from harness.edges.github import Comment
+from harness.present.budget import github_length
+from harness.present.comment_marker import ResultSet, find_own_comments, signed
 from harness.present.publish import (
     GITHUB_COMMENT_LIMIT,
     HEADING,
@@ -25,11 +33,7 @@ from harness.present.publish import (
     Results,
     bisect_headline,
     compose_body,
-    find_own_comment,
-    github_length,
-    marker,
     matrix_headline,
-    signed,
 )
 from tests.factories import bisect_report, cell_result
 
@@ -163,122 +167,159 @@ def test_bisect_headline_other_statuses():
 
 # -- body -----------------------------------------------------------------------------------
 
-LEGEND = "**Legend:** shared = both builds reuse each other's layers; diverged = cache miss."
-
-
-def table(rows: list[tuple[str, str]]) -> str:
-    lines = ["| compose | verdict |", "|---|---|"]
-    return "\n".join(lines + [f"| {compose} | {verdict} |" for compose, verdict in rows])
-
-
-def matrix_md(rows: list[tuple[str, str]], environment: str = "engine 24.0.7") -> str:
-    details = f"<details><summary>Environment</summary>\n\n{environment}\n\n</details>"
-    return f"{LEGEND}\n\n{table(rows)}\n\n{details}\n"
-
-
 SAMPLE_CELLS = [
     cell("1.19.0", "diverged", 3),
     cell("1.24.1", "diverged", 3),
     cell("1.25.5", "shared"),
     cell("1.29.2", "shared"),
 ]
-SAMPLE_ROWS = [(c.compose, str(c.verdict)) for c in SAMPLE_CELLS]
+MATRIX_SET = ResultSet("matrix", ("20.10.24",), ("28.2.2",), ("add-file",))
+MEASURED = "Measured on Docker Engine 20.10.24 with the docker CLI 28.2.2 (scenario add-file)."
+MARKER_START = "<!-- cache-bisect-harness:publish:matrix set="
 
 
 def sample_results(**changes: Any) -> Results:
-    fields: dict[str, Any] = {
-        "matrix": matrix_document(SAMPLE_CELLS),
-        "matrix_md": matrix_md(SAMPLE_ROWS),
-        "bisect": bisect_doc(),
-        "bisect_md": "## Bisect\n\n| version | verdict |\n|---|---|\n| 1.21.0 | diverged |\n",
-    }
+    fields: dict[str, Any] = {"matrix": matrix_document(SAMPLE_CELLS), "bisect": bisect_doc()}
     fields.update(changes)
     return Results(**fields)
 
 
-def test_body_parts_come_in_order_with_the_marker_last():
+def failed(compose: str, reason: str, **extra: Any) -> CellResult:
+    return cell(compose, "error", reason=reason, **extra)
+
+
+def fences_balanced(text: str) -> bool:
+    """Whether every fenced block opened in ``text`` is closed (CommonMark's rule: a closing
+    fence is at least as long as the opening one and carries no info string)."""
+    fence = ""
+    for line in text.split("\n"):
+        stripped = line.lstrip(" ")
+        if not fence:
+            if stripped.startswith(("```", "~~~")):
+                fence = stripped[: len(stripped) - len(stripped.lstrip(stripped[0]))]
+        elif set(stripped.rstrip()) == {fence[0]} and len(stripped.rstrip()) >= len(fence):
+            fence = ""
+    return fence == ""
+
+
+def test_body_parts_come_in_order_and_the_headline_names_engine_and_cli():
     body = compose_body("matrix", sample_results(), version="9.9.9")
     text = body.text
     order = [
+        HEADING,
+        MEASURED,
         f"- cli_build=default: compose 1.19.0{D}1.24.1 miss the cache",
-        LEGEND,
-        "| 1.29.2 | shared |",
+        "| 1.29.2 (SDK 3.7.3)",
         "<details><summary>Environment</summary>",
-        "nox -s matrix",
-        "cache-bisect-harness 9.9.9",
-        marker("matrix"),
+        "**Reproduce:**\n\n```sh\nnox -s matrix\n```",
+        "<sub>Published by cache-bisect-harness 9.9.9.</sub>",
     ]
     positions = [text.index(part) for part in order]
     assert positions == sorted(positions)
-    assert text.startswith(f"{HEADING}\n\n- cli_build=default:")
-    assert text.endswith(marker("matrix"))
-    assert body.cuts == ()
-    assert "First change" not in text
+    assert text.startswith(f"{HEADING}\n\n{MEASURED}\n\n- cli_build=default:")
+    assert body.cuts == () and "First change" not in text
+    assert body.result_set == MATRIX_SET
 
 
-def test_bisect_and_all_bodies():
+def test_a_result_set_is_told_apart_by_engine_cli_and_scenarios():
+    other_cli = [
+        cell(c.compose, str(c.verdict), 3, cli=CliInfo("docker", "20.10.24+dfsg1"))
+        for c in SAMPLE_CELLS
+    ]
+    body = compose_body("matrix", sample_results(matrix=matrix_document(other_cli)), version="1")
+    assert "with the docker CLI 20.10.24+dfsg1 (scenario add-file)." in body.text
+    assert body.result_set == ResultSet("matrix", ("20.10.24",), ("20.10.24+dfsg1",), ("add-file",))
+    assert body.result_set.key != MATRIX_SET.key
+    engines = [
+        cell("1.19.0", "shared", engine=EngineInfo("28.5.0", "1.51", "overlay2", managed=True)),
+        cell("1.20.0", "shared", scenario="root-owned"),
+    ]
+    two = compose_body("matrix", sample_results(matrix=matrix_document(engines)), version="1")
+    assert "Docker Engine 20.10.24, 28.5.0 with the docker CLI 28.2.2" in two.text
+    assert "(scenarios add-file, root-owned)" in two.text
+    assert replace_what("bisect").key != MATRIX_SET.key
+
+
+def test_bisect_and_all_bodies_render_from_the_typed_report():
     bisect = compose_body("bisect", sample_results(), version=__version__).text
-    first_change = "**First change: docker-compose 1.21.0 → 1.21.1 (diverged at step 3 → shared)**"
-    assert bisect.startswith(f"{HEADING}\n\n{first_change}")
-    assert "## Bisect" in bisect and "nox -s repro -- --compose 1.21.1" in bisect
-    assert LEGEND not in bisect and bisect.endswith(marker("bisect"))
+    assert bisect.startswith(f"{HEADING}\n\nMeasured on Docker Engine 20.10.24")
+    assert f"\n\n{FIRST_CHANGE}\n" in bisect
+    assert "## Bisect: docker-compose 1.20.0 … 1.22.0" in bisect
+    assert "| #   | version" in bisect and "nox -s repro -- --compose 1.21.1" in bisect
 
     both = compose_body("all", sample_results(), version=__version__).text
-    assert both.index("First change") < both.index("- cli_build=default") < both.index(LEGEND)
+    assert both.index("First change") < both.index("- cli_build=default") < both.index("| 1.19")
     assert "## Bisect" not in both
-    assert "nox -s repro -- --compose 1.21.1\nnox -s matrix" in both
-    assert both.endswith(marker("all"))
+    assert "nox -s repro -- --compose 1.21.1" in both and "\nnox -s matrix\n```" in both
 
 
-def test_oversized_body_drops_details_first_and_keeps_the_table():
-    big = matrix_md(SAMPLE_ROWS, environment="x" * 80_000)
-    body = compose_body("matrix", sample_results(matrix_md=big), version="1")
-    assert github_length(body.text) <= GITHUB_COMMENT_LIMIT
+def test_why_cells_failed_is_a_log_whose_fence_nothing_inside_can_close():
+    reason = "compose build failed: boom\n```sh\nstill the log\n```"
+    cells = [*SAMPLE_CELLS, failed("1.30.0", reason), failed("1.31.0", reason)]
+    text = compose_body("matrix", sample_results(matrix=matrix_document(cells)), version="1").text
+    title = "Why 2 cells ended as `error` (compose 1.30.0, 1.31.0):"
+    assert f"{title}\n\n````text\n{reason}\n````" in text
+    assert fences_balanced(text)
+
+
+def test_oversized_bodies_are_cut_details_then_logs_then_rows_and_never_inside_a_fence():
+    environment_heavy = [
+        cell(f"1.{i}.0", "shared", python=f"3.{i}" + "9" * 3_000) for i in range(30)
+    ]
+    body = compose_body(
+        "matrix", sample_results(matrix=matrix_document(environment_heavy)), version="1"
+    )
     assert body.cuts == ("1 collapsed section",)
-    assert "x" * 100 not in body.text
-    assert "_(Environment: cut to fit the comment size limit)_" in body.text
-    assert all(f"| {compose} | {verdict} |" in body.text for compose, verdict in SAMPLE_ROWS)
-    assert "cut: 1 collapsed section" in body.text
-    assert body.text.endswith(marker("matrix"))
+    assert "<details>" not in body.text and "cut: 1 collapsed section. The full" in body.text
+    assert all(f"| 1.{i}.0 (SDK 3.7.3)" in body.text for i in range(30))
+
+    long_logs = [failed(f"1.{i}.0", f"line {i}\n```sh\n" + "x" * 9_000) for i in range(12)]
+    body = compose_body("matrix", sample_results(matrix=matrix_document(long_logs)), version="1")
+    assert body.cuts[-1].endswith(" logs") and "table rows" not in "; ".join(body.cuts)
+    kept_logs = [i for i in range(12) if f"line {i}\n" in body.text]
+    assert kept_logs == list(range(len(kept_logs))) and len(kept_logs) < 12  # last ones first
+    assert all(f"| 1.{i}.0 (SDK 3.7.3)" in body.text for i in range(12))
+    assert fences_balanced(body.text)
+    assert github_length(signed(body.text, body.result_set, "a" * 39 + "[bot]")) <= 65_536
 
 
-def test_oversized_table_loses_rows_from_the_end_and_says_how_many():
-    rows = [(f"1.{i}.0", "shared" + " " * 40) for i in range(3_000)]
-    body = compose_body("matrix", sample_results(matrix_md=matrix_md(rows)), version="1")
+def test_rows_go_last_from_the_end_and_the_cut_is_minimal():
+    cells = [cell(f"1.{i}.0", "error", reason=f"failure {i}" + "!" * 50) for i in range(1_500)]
+    body = compose_body("matrix", sample_results(matrix=matrix_document(cells)), version="1")
     text = body.text
     assert github_length(text) <= GITHUB_COMMENT_LIMIT
-    kept = [i for i in range(3_000) if f"| 1.{i}.0 |" in text]
-    assert kept == list(range(len(kept))) and 0 < len(kept) < 3_000
-    cut = 3_000 - len(kept)
+    kept = [i for i in range(1_500) if f"| 1.{i}.0 " in text]
+    assert kept == list(range(len(kept))) and 0 < len(kept) < 1_500
+    cut = 1_500 - len(kept)
+    assert body.cuts == ("1 collapsed section", "1500 logs", f"{cut} table rows")
     assert f"_… {cut} more rows cut to fit the comment size limit._" in text
-    assert body.cuts == ("1 collapsed section", f"{cut} table rows")
-    assert LEGEND in text and text.endswith(marker("matrix"))
-    # The cut is minimal: one more row would not have fitted.
-    assert github_length(text) > GITHUB_COMMENT_LIMIT - 2 * len("| 1.2999.0 | shared |" + " " * 40)
+    row = next(line for line in text.split("\n") if line.startswith(f"| 1.{kept[-1]}.0 "))
+    posted = signed(text, body.result_set, "a" * 39 + "[bot]")
+    assert GITHUB_COMMENT_LIMIT - 2 * len(row) < github_length(posted) <= GITHUB_COMMENT_LIMIT
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
-    headline_cells=st.integers(min_value=0, max_value=400),
-    report=st.text(min_size=0, max_size=3_000),
-    repeat=st.integers(min_value=1, max_value=40),
+    count=st.integers(min_value=0, max_value=300),
+    reason=st.text(min_size=1, max_size=400),
     limit=st.integers(min_value=1_024, max_value=20_000),
     what=st.sampled_from(["matrix", "all"]),
 )
-def test_any_body_fits_and_ends_with_the_marker(headline_cells, report, repeat, limit, what):
+def test_any_body_fits_keeps_its_fences_and_cuts_only_when_it_must(count, reason, limit, what):
     cells = [
-        cell(f"1.{i}.0", "diverged" if i % 2 else "shared", (i % 7) + 1)
-        for i in range(headline_cells)
+        failed(f"1.{i}.0", f"{reason} {i}") if i % 3 == 0 else cell(f"1.{i}.0", "diverged", 2)
+        for i in range(count)
     ]
-    results = sample_results(matrix=matrix_document(cells), matrix_md=report * repeat)
+    results = sample_results(matrix=matrix_document(cells))
     body = compose_body(what, results, version="1", limit=limit)
-    longest = "a" * 39 + "[bot]"  # the marker is signed later with the author's login
-    assert github_length(signed(body.text, what, longest)) <= limit
-    assert body.text.endswith(marker(what))
+    longest = "a" * 39 + "[bot]"  # the marker names the author's login
+    assert github_length(signed(body.text, body.result_set, longest)) <= limit
+    assert fences_balanced(body.text)
+    assert body.text.rstrip().endswith("</sub>")
     uncut = compose_body(what, results, version="1", limit=10**9)
     assert uncut.cuts == ()
     if body.cuts:
-        assert github_length(signed(uncut.text, what, longest)) > limit
+        assert github_length(signed(uncut.text, body.result_set, longest)) > limit
     else:
         assert body.text == uncut.text
 
@@ -290,56 +331,65 @@ def test_github_length_never_undercounts():
     assert github_length(text) >= len(text.encode("utf-8"))
 
 
-def test_find_own_comment_needs_both_login_and_marker_line():
-    mark = marker("matrix")
+# -- the marker -----------------------------------------------------------------------------
+
+
+def ours(text: str, login: str = "harness-bot", result_set: ResultSet = MATRIX_SET) -> str:
+    return signed(text, result_set, login)
+
+
+def test_the_marker_names_the_set_the_author_and_a_digest_of_the_text_above():
+    mark = ours("table").rsplit("\n", 1)[1]
+    assert mark.startswith(f"{MARKER_START}{MATRIX_SET.key} by=harness-bot sha256=")
+    assert len(mark.split("sha256=")[1]) == len("0" * 64 + " -->")
+    assert ours("table") != ours("table 2") and ours("table").startswith("table\n\n<!--")
+
+
+def test_only_comments_whose_digest_matches_are_ours_oldest_first():
     comments = [
-        Comment(1, "harness-bot", f"old\n{mark}", ""),
-        Comment(2, "mallory", f"copied\n{mark}", ""),
-        Comment(3, "harness-bot", f"> quoted\n> {mark}", ""),
-        Comment(4, "harness-bot", f"newer\n{mark}", ""),
-        Comment(5, "harness-bot", f"bisect\n{marker('bisect')}", ""),
-        Comment(6, "mallory", f"latest\n{mark}", ""),
+        Comment(4, "harness-bot", ours("newer"), ""),
+        Comment(1, "harness-bot", ours("older"), ""),
+        Comment(2, "mallory", ours("copied", "mallory"), ""),
+        Comment(3, "harness-bot", ours("edited").replace("edited", "edited by a person"), ""),
+        Comment(5, "harness-bot", ours("bisect", result_set=replace_what("bisect")), ""),
+        Comment(6, "harness-bot", ours("crlf").replace("\n", "\r\n") + "  ", ""),
+        Comment(7, "harness-bot", "> " + ours("quoted"), ""),
     ]
-    own = find_own_comment(comments, "harness-bot", "matrix")
-    assert own is not None and own.id == 4
-    assert find_own_comment(comments[1:3], "harness-bot", "matrix") is None
+    assert [c.id for c in find_own_comments(comments, "harness-bot", MATRIX_SET)] == [1, 4, 6]
+    assert find_own_comments(comments, "mallory", MATRIX_SET) == [comments[2]]
 
 
-def test_only_a_trailing_marker_outside_code_blocks_matches():
-    mark = marker("matrix", "harness-bot")
-    quoted = [
-        f"my table:\n```\n{mark}\n",  # an unclosed block runs to the end
-        f"see\n~~~~\nold\n{mark}",
-        f"{mark}\nand then I said",  # not the last line
-        f"indented:\n    {mark}",  # an indented code block
-    ]
-    for number, body in enumerate(quoted):
+def replace_what(what: str) -> ResultSet:
+    return ResultSet(what, MATRIX_SET.engines, MATRIX_SET.clis, MATRIX_SET.scenarios)
+
+
+def test_a_marker_quoted_in_a_code_block_is_not_ours():
+    for above in ("```sh\nx\n```sh", "~~~~\nold", "```\na\n```\n````\nb\n```"):
+        body = ours(above)
         assert (
-            find_own_comment([Comment(number, "harness-bot", body, "")], "harness-bot", "matrix")
-            is None
-        ), body
-    fenced_before = f"```\ncode\n```\ntable\n{mark}\n"
-    assert find_own_comment([Comment(9, "harness-bot", fenced_before, "")], "harness-bot", "matrix")
+            find_own_comments([Comment(1, "harness-bot", body, "")], "harness-bot", MATRIX_SET)
+            == []
+        )
+    indented = "text\n\n    " + ours("text").rsplit("\n", 1)[1]
+    assert (
+        find_own_comments([Comment(2, "harness-bot", indented, "")], "harness-bot", MATRIX_SET)
+        == []
+    )
+    closed = ours("```sh\ncode\n```\ntable")
+    assert find_own_comments([Comment(3, "harness-bot", closed, "")], "harness-bot", MATRIX_SET)
 
 
 def test_an_unknown_login_matches_only_a_bot_that_signed_its_own_comment():
     bot = "cache-app[bot]"
-    ours = Comment(1, bot, f"table\n{marker('matrix', bot)}", "", bot=True)
-    person = Comment(2, "alice", f"table\n{marker('matrix', 'alice')}", "")
-    forged = Comment(3, "other-app[bot]", f"table\n{marker('matrix', bot)}", "", bot=True)
-    unsigned = Comment(4, bot, f"table\n{marker('matrix')}", "", bot=True)
-    assert find_own_comment([ours, person, forged, unsigned], None, "matrix") is ours
-    assert find_own_comment([person], None, "matrix") is None
-    assert find_own_comment([person], "alice", "matrix") is person  # a token of alice's own
-    assert find_own_comment([forged], "other-app[bot]", "matrix") is None
-
-
-def test_signing_replaces_the_last_line_and_keeps_the_body_within_the_limit():
-    body = compose_body("matrix", sample_results(), version="9.9.9", limit=2_000)
-    text = signed(body.text, "matrix", "a" * 39 + "[bot]")
-    assert text.endswith(marker("matrix", "a" * 39 + "[bot]")) and github_length(text) <= 2_000
-    assert signed(body.text, "matrix", "not a login") == body.text
-    assert signed(body.text, "matrix", None) == body.text
+    mine = Comment(1, bot, ours("table", bot), "", bot=True)
+    person = Comment(2, "alice", ours("table", "alice"), "")
+    forged = Comment(3, "other-app[bot]", ours("table", bot), "", bot=True)
+    unsigned = Comment(4, bot, signed("table", MATRIX_SET, None), "", bot=True)
+    assert find_own_comments([mine, person, forged, unsigned], None, MATRIX_SET) == [mine]
+    assert find_own_comments([person], "alice", MATRIX_SET) == [person]  # alice's own token
+    assert find_own_comments([forged], "other-app[bot]", MATRIX_SET) == []
+    assert find_own_comments([unsigned], bot, MATRIX_SET) == [unsigned]
+    assert signed("t", MATRIX_SET, "not a login") == signed("t", MATRIX_SET, None)
 
 
 # -- CLI against the fake server -------------------------------------------------------------
@@ -353,22 +403,17 @@ def github() -> Iterator[FakeGitHub]:
 
 
 def write_results(
-    directory: Path,
-    cells: list[CellResult] = SAMPLE_CELLS,
-    markdown: str | None = None,
-    bisect: BisectReport | None = None,
+    directory: Path, cells: list[CellResult] = SAMPLE_CELLS, bisect: BisectReport | None = None
 ) -> Path:
+    """Only the JSON files: publish renders from the typed results, no .md is needed."""
     directory.mkdir(parents=True, exist_ok=True)
-    rows = [(c.compose, str(c.verdict)) for c in cells]
     (directory / "matrix.json").write_text(json.dumps(matrix_document(cells).to_json()))
-    (directory / "matrix.md").write_text(markdown or matrix_md(rows), encoding="utf-8")
     if bisect is not None:
         (directory / "bisect.json").write_text(json.dumps(bisect.to_json()))
-        (directory / "bisect.md").write_text("## Bisect report\n", encoding="utf-8")
     return directory
 
 
-class CliInfo:
+class CliInfo_:
     """Runs the CLI with a fake clock and sleep, capturing output for token checks."""
 
     def __init__(self, capsys: pytest.CaptureFixture[str], github: FakeGitHub, results: Path):
@@ -391,18 +436,22 @@ class CliInfo:
 
 
 @pytest.fixture
-def cli(capsys, github: FakeGitHub, tmp_path: Path) -> Iterator[CliInfo]:
-    runner = CliInfo(capsys, github, write_results(tmp_path / "results"))
+def cli(capsys, github: FakeGitHub, tmp_path: Path) -> Iterator[CliInfo_]:
+    runner = CliInfo_(capsys, github, write_results(tmp_path / "results"))
     yield runner
     assert all(TOKEN not in output for output in runner.outputs)
 
 
-def harness_comments(github: FakeGitHub) -> list[Any]:
+def harness_comments(github: FakeGitHub, login: str = "harness-bot") -> list[Any]:
     return [
         c
         for c in github.comments(REPO, ISSUE)
-        if c.login == "harness-bot" and c.body.endswith(marker("matrix", "harness-bot"))
+        if c.login == login and c.body.rsplit("\n", 1)[-1].startswith(MARKER_START)
     ]
+
+
+def url_of(github: FakeGitHub, comment_id: int) -> str:
+    return f"{github.origin}/{REPO}/issues/{ISSUE}#issuecomment-{comment_id}"
 
 
 def test_two_runs_leave_one_comment_updated_in_place_with_the_current_table(cli, github):
@@ -410,47 +459,160 @@ def test_two_runs_leave_one_comment_updated_in_place_with_the_current_table(cli,
     code, out, err = cli()
     assert (code, err) == (0, "")
     (first,) = harness_comments(github)
-    assert out == f"created {github.origin}/{REPO}/issues/{ISSUE}#issuecomment-{first.id}\n"
-    assert "| 1.29.2 | shared |" in first.body
+    assert out == f"created {url_of(github, first.id)}\n"
+    assert "| 1.29.2 (SDK 3.7.3)     | ✅ shared" in first.body
+    assert first.body.rsplit("\n", 1)[1].startswith(
+        f"{MARKER_START}{MATRIX_SET.key} by=harness-bot"
+    )
 
-    rows = [*SAMPLE_ROWS[:-1], ("1.29.2", "diverged")]
-    write_results(cli.results, markdown=matrix_md(rows))
+    write_results(cli.results, cells=[*SAMPLE_CELLS[:-1], cell("1.29.2", "diverged", 3)])
     code, out, _ = cli()
-    assert code == 0 and out.startswith("updated ")
+    assert (code, out) == (0, f"updated {url_of(github, first.id)}\n")
     (second,) = harness_comments(github)
-    assert second.id == first.id
-    assert "| 1.29.2 | diverged |" in second.body and "| 1.29.2 | shared |" not in second.body
+    assert "| 1.29.2 (SDK 3.7.3)     | ❌ step 3" in second.body
+    assert "✅ shared" not in second.body.split("| 1.29.2")[1].split("\n")[0]
     assert len(github.comments(REPO, ISSUE)) == 2  # alice's and ours
     assert [r.method for r in github.requests if r.method != "GET"] == ["POST", "PATCH"]
-    (patch,) = github.seen("PATCH")
-    assert patch.path == f"/repos/{REPO}/issues/comments/{first.id}"
-    assert patch.body == {"body": second.body}
     assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in github.requests)
+
+
+def test_two_result_sets_on_one_issue_keep_a_comment_each(cli, github, tmp_path):
+    cli_28 = cli.results
+    cli_20 = write_results(
+        tmp_path / "cli-20",
+        cells=[
+            cell(c.compose, "diverged", 3, cli=CliInfo("docker", "20.10.24")) for c in SAMPLE_CELLS
+        ],
+    )
+    for results in (cli_28, cli_20, cli_28, cli_20):
+        cli.results = results
+        assert cli()[0] == 0
+    first, second = harness_comments(github)
+    assert "with the docker CLI 28.2.2" in first.body
+    assert "| 1.29.2 (SDK 3.7.3)     | ✅ shared" in first.body
+    assert "with the docker CLI 20.10.24 " in second.body
+    assert "| 1.29.2 (SDK 3.7.3)     | ❌ step 3" in second.body
+    assert [r.method for r in github.requests if r.method != "GET"] == [
+        "POST",
+        "POST",
+        "PATCH",
+        "PATCH",
+    ]
+
+
+def test_a_comment_whose_digest_fails_is_never_edited_or_removed(cli, github):
+    edited = ours("my own words, and then I edited the table").replace("my own", "MY OWN")
+    person = github.add_comment(REPO, ISSUE, "harness-bot", edited)
+    code, out, _ = cli()
+    assert code == 0 and out.startswith("created ")
+    assert github.seen("PATCH") == [] and github.seen("DELETE") == []
+    assert github.comments(REPO, ISSUE)[0].id == person
+    assert github.comments(REPO, ISSUE)[0].body == edited
 
 
 def test_finds_own_comment_on_a_later_page_and_never_touches_other_users(cli, github):
     github.page_size = 2
-    mark = marker("matrix")
     for i in range(3):
         github.add_comment(REPO, ISSUE, f"user{i}", "+1")
-    own = github.add_comment(REPO, ISSUE, "harness-bot", f"stale table\n{mark}")
-    mallory = github.add_comment(REPO, ISSUE, "mallory", f"gotcha\n{mark}")  # newer, not ours
+    own = github.add_comment(REPO, ISSUE, "harness-bot", ours("stale table"))
+    mallory = github.add_comment(REPO, ISSUE, "mallory", ours("stale table"))
     code, _, _ = cli()
     assert code == 0
     pages = [r.query.get("page") for r in github.seen("GET", f"/repos/{REPO}/issues/5/comments")]
-    assert pages == [None, "2", "3"]
+    assert pages == [None, "2", "3"] * 2  # the run, then the check for duplicates
     assert [r.path for r in github.seen("PATCH")] == [f"/repos/{REPO}/issues/comments/{own}"]
-    assert github.seen("POST") == []
+    assert github.seen("POST") == [] and github.seen("DELETE") == []
     bodies = {c.id: c.body for c in github.comments(REPO, ISSUE)}
-    assert bodies[mallory] == f"gotcha\n{mark}"
-    assert "| 1.29.2 | shared |" in bodies[own]
+    assert bodies[mallory] == ours("stale table")
+    assert "✅ shared" in bodies[own]
 
 
-def test_new_forces_a_second_comment(cli, github):
+def test_another_run_posting_first_leaves_one_comment_the_oldest(cli, github):
+    def racing_run(fake: FakeGitHub) -> None:
+        fake.add_comment(REPO, ISSUE, "harness-bot", ours("the other run's table"))
+
+    github.before["POST"] = racing_run
+    code, out, err = cli()
+    (kept,) = harness_comments(github)
+    assert (code, out) == (0, f"updated {url_of(github, kept.id)}\n")
+    assert "✅ shared" in kept.body and "the other run's table" not in kept.body
+    assert len(github.seen("DELETE")) == 1 and f"a duplicate of {kept.id}" in err
+
+
+def test_two_runs_at_once_end_with_one_comment(capsys, github, tmp_path):
+    results = write_results(tmp_path / "results")
+    argv = [
+        "--repo",
+        REPO,
+        "--issue",
+        str(ISSUE),
+        "--results",
+        str(results),
+        "--api-url",
+        github.url,
+    ]
+    codes: list[int] = []
+    runs = [
+        threading.Thread(target=lambda: codes.append(run(argv, env={"GITHUB_TOKEN": TOKEN})))
+        for _ in range(2)
+    ]
+    for thread in runs:
+        thread.start()
+    for thread in runs:
+        thread.join(timeout=60)
+    assert codes == [0, 0]
+    assert len(harness_comments(github)) == 1
+
+
+def test_a_post_stored_late_in_listings_is_removed_after_posting_again(cli, github):
+    path = f"/repos/{REPO}/issues/{ISSUE}/comments"
+    github.listing_lag = 1  # the stored POST is not listed when the retry looks for it
+    github.script("POST", path, 502, {}, {"message": "Bad Gateway"}, how="apply-then-answer")
+    code, out, err = cli()
+    (kept,) = harness_comments(github)
+    assert len(github.seen("POST", path)) == 2
+    assert (code, out) == (0, f"updated {url_of(github, kept.id)}\n")
+    assert kept.id == 1001 and "removed comment 1002, a duplicate of 1001" in err
+
+
+def test_new_posts_anew_and_removes_the_older_comment(cli, github):
     assert cli()[0] == 0
-    assert cli("--new")[0] == 0
-    assert len(harness_comments(github)) == 2
-    assert github.seen("PATCH") == []
+    (old,) = harness_comments(github)
+    code, out, _ = cli("--new")
+    (new,) = harness_comments(github)
+    assert code == 0 and new.id > old.id and out == f"created {url_of(github, new.id)}\n"
+    assert [r.path for r in github.seen("DELETE")] == [f"/repos/{REPO}/issues/comments/{old.id}"]
+
+
+def test_an_app_token_whose_signing_patch_failed_converges_on_the_next_run(cli, github):
+    app = "cache-app[bot]"
+    github.tokens[TOKEN] = app
+    github.no_user.add(app)
+    patch = f"/repos/{REPO}/issues/comments/1001"
+    github.script("PATCH", patch, 500, {}, {"message": "Server Error"}, times=2)
+    with stamina.set_testing(True, attempts=2):  # no backoff waits; the PATCH fails twice
+        code, _, err = cli()
+    assert code == 1 and "HTTP 500" in err
+    (orphan,) = github.comments(REPO, ISSUE)
+    assert orphan.id == 1001 and " by=" not in orphan.body.rsplit("\n", 1)[1]
+    code, out, _ = cli()
+    (kept,) = github.comments(REPO, ISSUE)
+    assert (code, out) == (0, f"updated {url_of(github, 1001)}\n")
+    assert kept.id == 1001 and f" by={app} " in kept.body.rsplit("\n", 1)[1]
+
+
+def test_an_app_token_that_cannot_read_user_finds_its_comment_again(cli, github):
+    app = "cache-app[bot]"
+    github.tokens[TOKEN] = app
+    github.no_user.add(app)
+    github.add_comment(REPO, ISSUE, "alice", f"my notes\n```\n{ours('x', app)}\n```")
+    for _ in range(2):
+        code, _, err = cli()
+        assert code == 0, err
+    (mine,) = harness_comments(github, app)
+    assert f" by={app} " in mine.body.rsplit("\n", 1)[1]
+    assert github.comments(REPO, ISSUE)[0].body.startswith("my notes")  # alice's untouched
+    assert github.seen("DELETE") == []
 
 
 def test_secondary_rate_limit_on_post_waits_and_posts_once(cli, github):
@@ -470,14 +632,14 @@ def test_secondary_rate_limit_on_post_waits_and_posts_once(cli, github):
 
 
 def test_oversized_results_are_cut_so_github_accepts_them(cli, github):
-    rows = [(f"1.{i}.0", "shared" + "·" * 30) for i in range(4_000)]
-    write_results(cli.results, markdown=matrix_md(rows, environment="e" * 70_000))
+    cells = [failed(f"1.{i}.0", f"reason {i} " + "·" * 60) for i in range(1_500)]
+    write_results(cli.results, cells=cells)
     code, _, err = cli()
-    assert code == 0
+    assert code == 0, err
     assert err.startswith("note: body shortened") and err.count("\n") == 1
     (comment,) = harness_comments(github)
     assert len(comment.body) <= BODY_LIMIT
-    assert "more rows cut" in comment.body and "| 1.0.0 |" in comment.body
+    assert "more rows cut" in comment.body and "| 1.0.0 " in comment.body
 
 
 def test_wrong_token_fails_with_one_clear_line(cli, github):
@@ -509,18 +671,15 @@ def test_no_permission(cli, github):
     assert code == 1 and err.startswith("error: no permission for commenting") and "403" in err
 
 
-def test_dry_run_prints_the_exact_body_and_sends_nothing(cli, github):
-    code, out, err = cli("--dry-run", env={})
+def test_dry_run_needs_no_repo_issue_or_markdown_and_sends_nothing(capsys, github, tmp_path):
+    results = write_results(tmp_path / "results")
+    assert sorted(p.name for p in results.iterdir()) == ["matrix.json"]
+    code = run(["--results", str(results), "--dry-run"], env={})
+    out, err = capsys.readouterr()
     assert code == 0 and err == ""
-    expected = compose_body(
-        "matrix",
-        Results(
-            matrix=matrix_document(SAMPLE_CELLS),
-            matrix_md=(cli.results / "matrix.md").read_text(encoding="utf-8"),
-        ),
-        version=__version__,
-    )
-    assert out == expected.text + "\n"
+    assert out.startswith(f"{HEADING}\n\n{MEASURED}\n")
+    assert "| 1.29.2 (SDK 3.7.3)     | ✅ shared" in out
+    assert out.rstrip("\n").rsplit("\n", 1)[1].startswith(f"{MARKER_START}{MATRIX_SET.key} sha256=")
     assert github.requests == []
 
 
@@ -558,6 +717,8 @@ def test_unreachable_api_is_one_line(capsys, tmp_path):
         ),
         (["--issue", "0"], {"GITHUB_TOKEN": TOKEN}, "error: --issue must be a positive"),
         (["--issue", "12a"], {"GITHUB_TOKEN": TOKEN}, "error: --issue must be a positive"),
+        (["--issue", "9" * 5000], {"GITHUB_TOKEN": TOKEN}, "(5000 characters)"),
+        (["--issue", "4294967296"], {"GITHUB_TOKEN": TOKEN}, "error: --issue must be a positive"),
         ([], {}, "error: no token: set GITHUB_TOKEN or GH_TOKEN"),
         ([], {"GITHUB_TOKEN": "  "}, "error: no token"),
         ([], {"GITHUB_TOKEN": "two words"}, "error: GITHUB_TOKEN holds characters"),
@@ -572,16 +733,28 @@ def test_bad_input_is_one_line_and_exit_2(capsys, github, tmp_path, argv, env, e
     code = run([*base, *argv], env=env)
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
-    assert err.count("\n") == 1 and expected in err
+    assert err.count("\n") == 1 and expected in err and len(err) < 300
     assert github.requests == []
+
+
+@pytest.mark.parametrize("missing", ["--repo", "--issue"])
+def test_repo_and_issue_are_required_to_post(capsys, tmp_path, missing):
+    argv = {"--repo": REPO, "--issue": "5"}
+    del argv[missing]
+    flat = [part for pair in argv.items() for part in pair]
+    code = run([*flat, "--results", str(write_results(tmp_path))], env={"GITHUB_TOKEN": TOKEN})
+    _, err = capsys.readouterr()
+    assert code == 2 and err == f"error: {missing} is required (or use --dry-run)\n"
 
 
 @pytest.mark.parametrize(
     ("name", "content", "expected"),
     [
-        ("matrix.md", None, "matrix.md not found; run `nox -s matrix` first"),
-        ("matrix.json", None, "matrix.json not found"),
+        ("matrix.json", None, "matrix.json not found; run `nox -s matrix` first"),
         ("matrix.json", "{not json", "matrix.json is not valid JSON"),
+        ("matrix.json", "[" * 100_000 + "]" * 100_000, "matrix.json is not a results file: nested"),
+        ("matrix.json", '{"schema": 1, "cells": [' + "[" * 5_000 + "]" * 5_000 + "]}", "deeply"),
+        ("matrix.json", b"\xff\xfe{}", "matrix.json: not UTF-8"),
         ("matrix.json", '{"schema": 2, "cells": []}', "expected a JSON object with schema 1"),
         ("matrix.json", '{"schema": 1, "cells": [1]}', "cell 1: a cell result must be"),
         ("matrix.json", '{"schema": 1, "config": "\\ud800", "cells": []}', "matrix.json: config:"),
@@ -592,13 +765,23 @@ def test_missing_or_broken_results_files(capsys, tmp_path, name, content, expect
     results = write_results(tmp_path / "results", bisect=bisect_doc())
     if content is None:
         (results / name).unlink()
+    elif isinstance(content, bytes):
+        (results / name).write_bytes(content)
     else:
         (results / name).write_text(content)
     what = "bisect" if name.startswith("bisect") else "matrix"
-    argv = ["--repo", REPO, "--issue", "5", "--results", str(results), "--dry-run"]
-    code = run([*argv, "--what", what], env={})
+    code = run(["--results", str(results), "--dry-run", "--what", what], env={})
     _, err = capsys.readouterr()
-    assert code == 2 and err.count("\n") == 1 and expected in err
+    assert code == 2 and err.count("\n") == 1 and expected in err, err
+
+
+def test_a_results_file_nested_too_deeply_for_python_is_one_line(capsys, tmp_path):
+    results = write_results(tmp_path / "results")
+    deep = '{"schema": 1, "cells": [{"compose": ' + "[" * 50_000 + "]" * 50_000 + "}]}"
+    (results / "matrix.json").write_text(deep)
+    code = run(["--results", str(results), "--dry-run"], env={})
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "matrix.json" in err and "Traceback" not in err
 
 
 def test_a_bisect_file_of_the_wrong_shape_names_the_field(capsys, tmp_path):
@@ -606,30 +789,26 @@ def test_a_bisect_file_of_the_wrong_shape_names_the_field(capsys, tmp_path):
     data = json.loads((results / "bisect.json").read_text())
     data["candidates"] = 3
     (results / "bisect.json").write_text(json.dumps(data))
-    argv = ["--repo", REPO, "--issue", "5", "--results", str(results), "--dry-run"]
-    code = run([*argv, "--what", "bisect"], env={})
+    argv = ["--results", str(results), "--dry-run", "--what", "bisect"]
+    assert run(argv, env={}) == 2
     _, err = capsys.readouterr()
-    assert code == 2 and err.count("\n") == 1
-    assert "bisect.json: field 'candidates' must be a list" in err
+    assert err.count("\n") == 1 and "bisect.json: field 'candidates' must be a list" in err
     data["candidates"] = []
     data["probes"] = [data["probes"][0], 7]
     (results / "bisect.json").write_text(json.dumps(data))
-    assert run([*argv, "--what", "bisect"], env={}) == 2
+    assert run(argv, env={}) == 2
     _, err = capsys.readouterr()
     assert err.count("\n") == 1 and "bisect.json: probe 2: must be an object" in err
 
 
 def test_all_needs_bisect_and_uses_its_headline(capsys, tmp_path):
     results = write_results(tmp_path / "results", bisect=bisect_doc())
-    code = run(["--repo", REPO, "--issue", "5", "--results", str(results), "--what", "all",
-                "--dry-run"], env={})  # fmt: skip
+    code = run(["--results", str(results), "--what", "all", "--dry-run"], env={})
     out, _ = capsys.readouterr()
     assert code == 0
-    assert out.startswith(
-        f"{HEADING}\n\n**First change: docker-compose 1.21.0 → 1.21.1 (diverged at step 3 → "
-        "shared)**"
-    )
-    assert out.rstrip("\n").endswith(marker("all"))
+    measured = MEASURED.replace("(scenario add-file)", "(scenarios add-file, seed)")
+    assert out.startswith(f"{HEADING}\n\n{measured}\n\n{FIRST_CHANGE}\n")
+    assert "<!-- cache-bisect-harness:publish:all set=" in out.rstrip("\n").rsplit("\n", 1)[1]
 
 
 def test_main_help_names_the_nox_command(capsys, monkeypatch, tmp_path):
@@ -640,6 +819,21 @@ def test_main_help_names_the_nox_command(capsys, monkeypatch, tmp_path):
     assert out.startswith("usage: nox -s publish --")
     assert "--dry-run" in out and "GITHUB_API_URL" in out and "GH_TOKEN" in out
     assert main(["--repo", REPO, "--issue", "5", "--results", str(tmp_path)]) == 2
+
+
+def test_a_dry_run_read_by_head_ends_quietly(tmp_path):
+    results = write_results(tmp_path / "results")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "harness", "publish", "--results", str(results), "--dry-run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # the reader is gone before the body is written, as `| head -0`
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=60) == 0
+    assert err == ""
 
 
 # -- retries, identity, and what reaches the terminal -------------------------------------
@@ -654,51 +848,28 @@ def test_a_502_on_post_that_github_stored_leaves_one_comment(cli, github):
     assert len(harness_comments(github)) == 1 and len(github.seen("POST", path)) == 1
 
 
-def test_an_app_token_that_cannot_read_user_finds_its_comment_again(cli, github):
-    app = "cache-app[bot]"
-    github.tokens[TOKEN] = app
-    github.no_user.add(app)
-    github.add_comment(REPO, ISSUE, "alice", f"my notes\n```\n{marker('matrix', app)}\n```")
-    for _ in range(2):
-        code, _, err = cli()
-        assert code == 0, err
-    ours = [c for c in github.comments(REPO, ISSUE) if c.login == app]
-    assert len(ours) == 1
-    assert ours[0].body.endswith(marker("matrix", app))
-    assert github.comments(REPO, ISSUE)[0].body.startswith("my notes")  # alice's untouched
-
-
-def test_a_person_quoting_the_marker_in_a_code_block_is_never_edited(cli, github):
-    mark = marker("matrix", "harness-bot")
-    quoted = github.add_comment(REPO, ISSUE, "harness-bot", f"look:\n```\n{mark}\n```")
-    code, out, _ = cli()
-    assert code == 0 and out.startswith("created ")
-    assert github.seen("PATCH") == []
-    assert github.comments(REPO, ISSUE)[0].id == quoted
-
-
 def test_our_comment_deleted_before_the_patch_is_posted_anew(cli, github):
-    own = github.add_comment(REPO, ISSUE, "harness-bot", f"stale\n{marker('matrix')}")
-    github.script(
-        "PATCH", f"/repos/{REPO}/issues/comments/{own}", 404, {}, {"message": "Not Found"}
-    )
+    own = github.add_comment(REPO, ISSUE, "harness-bot", ours("stale"))
+    github.before["PATCH"] = lambda fake: fake.remove_comment(own)
     code, out, err = cli()
-    assert code == 0 and out.startswith("created "), err
-    assert "deleted meanwhile" in err and err.count("\n") == 1
+    (posted,) = harness_comments(github)
+    assert (code, out) == (0, f"created {url_of(github, posted.id)}\n")
+    assert err == f"note: comment {own} was deleted meanwhile; posting a new one\n"
     assert len(github.seen("POST")) == 1
 
 
-def test_every_printed_line_is_scrubbed_and_free_of_control_characters(cli, github):
+def test_every_printed_line_is_scrubbed_and_free_of_control_and_bidi_characters(cli, github):
     github.script(
         "GET",
         f"/repos/{REPO}/issues/{ISSUE}",
         418,
         {},
-        {"message": f"\r\x1b[2Kall good {TOKEN}"},
+        {"message": f"\r\x1b[2Kall good {TOKEN} \u202egnp.exe\u2028"},
     )
     code, out, err = cli()
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and "\r" not in err and "\x1b" not in err
+    assert "\u202e" not in err and "\\u202e" in err and "\u2028" not in err
     assert TOKEN not in err and "***" in err
 
 
@@ -706,3 +877,30 @@ def test_notices_of_retries_do_not_print_the_token(cli, github):
     github.script("GET", "/user", 503, {}, {"message": f"busy {TOKEN}"})
     code, _, err = cli()
     assert code == 0 and "HTTP 503" in err and TOKEN not in err
+
+
+def test_a_corrupt_gzip_answer_is_one_line(cli, github):
+    garbage = gzip.compress(b'{"login": "harness-bot"}')[:12] + b"\x00not gzip at all"
+    github.script("GET", "/user", 200, {"Content-Encoding": "gzip"}, garbage, how="raw")
+    code, out, err = cli()
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith("error: GitHub's answer while looking up the token's user could not")
+
+
+def test_an_answer_nested_too_deeply_is_one_line(cli, github):
+    nested = b"[" * 200_000 + b"]" * 200_000
+    github.script("GET", f"/repos/{REPO}/issues/{ISSUE}/comments", 200, {}, nested, how="raw")
+    code, out, err = cli()
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith("error: unexpected non-JSON answer from GET") and "Traceback" not in err
+
+
+def test_an_answer_that_never_ends_is_read_no_further_than_the_cap(cli, github):
+    github.script("GET", "/user", 200, {}, b"[" + b" " * 65_535, how="endless")
+    code, out, err = cli()
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert (
+        err == "error: GitHub's answer while looking up the token's user is larger than "
+        "32 MiB; stopped reading it\n"
+    )
+    assert github.endless_sent < 64 * 2**20  # it stopped reading, and the server noticed

@@ -1,10 +1,13 @@
-"""`nox -s publish -- ...`: put the current result tables on a GitHub issue.
+"""`nox -s publish -- ...`: put the current results on a GitHub issue.
 
-One comment per issue and kind (matrix / bisect / all), found again by its hidden last-line
-marker, which records the author that posted it, and edited in place, so repeated runs don't
-spam the issue; a person's comment is never edited. Every failure is one line on stderr: 2
-for bad input, 1 when GitHub says no. Every line printed goes through one function that
-removes the token and control characters.
+One comment per issue and result set (what is published, and the engines, CLIs and scenarios
+it was measured with), found again by its hidden last-line marker, which records the author
+and a digest of the text above it, and edited in place, so repeated runs don't spam the issue.
+After posting, the comments are listed again and duplicates that races left are removed (the
+oldest stays). A comment whose digest does not match (a person's, or one a person edited) is
+never edited or removed. Every failure is one line on stderr: 2 for bad input, 1 when GitHub
+says no. Every line printed goes through one function that removes the token and control
+characters.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from harness import __version__
 from harness.core.model import ResultFormatError
 from harness.core.report import BisectReport, MatrixDocument
 from harness.core.text import printable
-from harness.edges.github import PUBLIC_API_URL, GitHubClient, GitHubError
-from harness.present.publish import WHATS, Body, Results, compose_body, find_own_comment, signed
+from harness.edges.github import PUBLIC_API_URL, Comment, GitHubClient, GitHubError
+from harness.edges.paths import redact
+from harness.present.comment_marker import find_own_comments, signed
+from harness.present.publish import WHATS, Body, Results, compose_body
 
 __all__ = ["build_parser", "main", "run"]
 
@@ -34,10 +39,12 @@ PROG = "nox -s publish --"
 TOKEN_VARIABLES = ("GITHUB_TOKEN", "GH_TOKEN")
 _SECRET_MIN = 8  # real tokens are 40+ characters; scrubbing "ro" would garble "error"
 _REPO = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/(?!\.\.?\Z)[A-Za-z0-9._-]{1,100}")
+_ISSUE = re.compile(r"[1-9][0-9]{0,9}")  # GitHub's numbers are 32-bit; no 5000-digit int()
+_MAX_RESULTS_BYTES = 64 * 1024 * 1024  # far above any real results file; /dev/zero stops here
 _NEEDS = {
-    "matrix": ("matrix.json", "matrix.md"),
-    "bisect": ("bisect.json", "bisect.md"),
-    "all": ("bisect.json", "matrix.json", "matrix.md"),
+    "matrix": ("matrix.json",),
+    "bisect": ("bisect.json",),
+    "all": ("bisect.json", "matrix.json"),
 }
 _PRODUCER = {"matrix": "nox -s matrix", "bisect": "nox -s bisect -- LOW HIGH"}
 
@@ -47,8 +54,9 @@ class UsageError(Exception):
 
 
 class _Output:
-    """The one place publish prints: secrets become ``***``, control characters are shown
-    escaped, so no line can leak the token or rewrite the terminal."""
+    """The one place publish prints: secrets become ``***``, control and bidi characters
+    are shown escaped, so no line can leak the token or rewrite the terminal. A reader
+    that stops early (``| head``) ends the output quietly."""
 
     def __init__(self) -> None:
         self.secrets: list[str] = []
@@ -60,11 +68,22 @@ class _Output:
 
     def say(self, message: str) -> None:
         """One line on stderr."""
-        print(printable(self._clean(message)), file=sys.stderr, flush=True)
+        self._print(printable(self._clean(message)), sys.stderr)
 
     def show(self, text: str) -> None:
         """Text for stdout, its line breaks kept."""
-        print(printable(self._clean(text), keep_newlines=True), flush=True)
+        self._print(printable(self._clean(text), keep_newlines=True), sys.stdout)
+
+    @staticmethod
+    def _print(text: str, stream: Any) -> None:
+        try:
+            print(text, file=stream, flush=True)
+        except BrokenPipeError:
+            # Python would report the failed flush again at exit; point the stream at
+            # /dev/null so it has nothing left to flush.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,9 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description=(
-            "Publish the harness's result tables as a comment on a GitHub issue. The "
-            "comment ends with a hidden marker that records who posted it; later runs edit "
-            "that same comment in place (a person's comment is never edited)."
+            "Publish the harness's results as a comment on a GitHub issue, rendered from "
+            "the results' JSON. The comment ends with a hidden marker naming its result set "
+            "(what, engines, CLIs, scenarios), who posted it and a digest of its text; later "
+            "runs edit that same comment in place and remove duplicates a race left (a "
+            "comment whose digest does not match is never edited or removed)."
         ),
         epilog=(
             "The token is read from GITHUB_TOKEN, else GH_TOKEN (it needs permission to "
@@ -87,14 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
             "Exit status: 0 done, 1 GitHub refused or could not be reached, 2 bad input."
         ),
     )
-    parser.add_argument("--repo", required=True, metavar="OWNER/NAME", help="target repository")
-    parser.add_argument("--issue", required=True, metavar="N", help="issue (or PR) number")
+    parser.add_argument(
+        "--repo", metavar="OWNER/NAME", help="target repository (not needed with --dry-run)"
+    )
+    parser.add_argument(
+        "--issue", metavar="N", help="issue (or PR) number (not needed with --dry-run)"
+    )
     parser.add_argument(
         "--results",
         default="results",
         metavar="DIR",
         type=Path,
-        help="directory with matrix.json/.md and bisect.json/.md (default: results)",
+        help="directory with matrix.json and/or bisect.json (default: results)",
     )
     parser.add_argument(
         "--what",
@@ -106,10 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--dry-run",
         action="store_true",
-        help="print the exact markdown body and send nothing (no token needed)",
+        help="print the exact markdown body and send nothing (no token, repo or issue needed)",
     )
     parser.add_argument(
-        "--new", action="store_true", help="always post a new comment instead of editing"
+        "--new",
+        action="store_true",
+        help=(
+            "post the comment anew at the end of the thread; the harness's earlier comment "
+            "for this result set is removed"
+        ),
     )
     return parser
 
@@ -134,12 +164,12 @@ def run(
     except SystemExit as exit_:  # --help, or a usage error already reported in one line
         return exit_.code if isinstance(exit_.code, int) else 2
     try:
-        repo, issue = _check_repo(args.repo), _check_issue(args.issue)
-        body = compose_body(args.what, _load(args.results, args.what), version=__version__)
+        target = None if args.dry_run else (_check_repo(args.repo), _check_issue(args.issue))
+        body = _body(args.what, _load(args.results, args.what))
         if body.cuts:
             out.say(f"note: body shortened to fit GitHub's limit; cut: {'; '.join(body.cuts)}")
-        if args.dry_run:
-            out.show(body.text)
+        if target is None:
+            out.show(signed(body.text, body.result_set, None))
             return 0
         token = _token(env)
         if len(token) >= _SECRET_MIN:
@@ -152,7 +182,7 @@ def run(
         with GitHubClient(
             token, api_url, transport=transport, sleep=sleep, clock=clock, notify=out.say
         ) as gh:
-            verb, url = _publish(gh, repo, issue, args.what, body, new=args.new, out=out)
+            verb, url = _publish(gh, *target, body, new=args.new, out=out)
     except GitHubError as error:
         out.say(f"error: {error}")
         return 1
@@ -160,34 +190,67 @@ def run(
     return 0
 
 
+def _body(what: str, results: Results) -> Body:
+    try:
+        return compose_body(what, results, version=__version__)
+    except ValueError as error:  # e.g. a reproduce line no comment can hold
+        raise UsageError(f"cannot publish these results: {error}") from None
+
+
 def _publish(
+    gh: GitHubClient, repo: str, issue: int, body: Body, *, new: bool, out: _Output
+) -> tuple[str, str]:
+    """Edit our comment for this result set (or post one), then converge to one comment."""
+    gh.check_issue(repo, issue)
+    login = _login(gh)
+    own = find_own_comments(gh.issue_comments(repo, issue), login, body.result_set)
+    posted: Comment | None = None
+    if own and not new:
+        try:
+            posted = gh.update_comment(
+                repo, own[0].id, signed(body.text, body.result_set, own[0].login)
+            )
+            verb = "updated"
+        except GitHubError as error:
+            if error.status != 404:
+                raise
+            out.say(f"note: comment {own[0].id} was deleted meanwhile; posting a new one")
+    if posted is None:
+        text = signed(body.text, body.result_set, login)
+        posted = gh.create_comment(repo, issue, text, known={c.id for c in own})
+        verb = "created"
+        if login is None:  # record who posted it, so that later runs know the comment is ours
+            posted = gh.update_comment(
+                repo, posted.id, signed(body.text, body.result_set, posted.login)
+            )
+    kept = _converge(gh, repo, issue, body, posted, keep_newest=new, out=out)
+    return (verb if kept.id == posted.id else "updated"), kept.html_url
+
+
+def _converge(
     gh: GitHubClient,
     repo: str,
     issue: int,
-    what: str,
     body: Body,
+    posted: Comment,
     *,
-    new: bool,
+    keep_newest: bool,
     out: _Output,
-) -> tuple[str, str]:
-    gh.check_issue(repo, issue)
-    login = _login(gh)
-    comments = list(gh.issue_comments(repo, issue))
-    if not new:
-        own = find_own_comment(comments, login, what)
-        if own is not None:
-            try:
-                text = signed(body.text, what, own.login)
-                return "updated", gh.update_comment(repo, own.id, text).html_url
-            except GitHubError as error:
-                if error.status != 404:
-                    raise
-                out.say(f"note: comment {own.id} was deleted meanwhile; posting a new one")
-    text = signed(body.text, what, login)
-    created = gh.create_comment(repo, issue, text, known={c.id for c in comments})
-    if login is None:  # record who posted it, so that later runs know the comment is ours
-        created = gh.update_comment(repo, created.id, signed(body.text, what, created.login))
-    return "created", created.html_url
+) -> Comment:
+    """List again and leave one comment of ours for this result set: the oldest (a race
+    of two runs, a POST stored late) or, with --new, the one just posted. The kept one
+    gets this run's text; the others are removed."""
+    ours = find_own_comments(gh.issue_comments(repo, issue), posted.login, body.result_set)
+    if not ours:  # a listing that does not show our comment yet: nothing to converge
+        return posted
+    kept = posted if keep_newest else ours[0]
+    if kept.id != posted.id:
+        kept = gh.update_comment(repo, kept.id, signed(body.text, body.result_set, kept.login))
+    duplicates = {comment.id for comment in ours} | {posted.id}  # ours may list late
+    for duplicate in sorted(duplicates - {kept.id}):
+        gh.delete_comment(repo, duplicate)
+        out.say(f"note: removed comment {duplicate}, a duplicate of {kept.id}")
+    return kept
 
 
 def _login(gh: GitHubClient) -> str | None:
@@ -200,15 +263,20 @@ def _login(gh: GitHubClient) -> str | None:
         raise
 
 
-def _check_repo(repo: str) -> str:
+def _check_repo(repo: str | None) -> str:
+    if repo is None:
+        raise UsageError("--repo is required (or use --dry-run)")
     if not _REPO.fullmatch(repo):
         raise UsageError(f"--repo must look like OWNER/NAME, got {repo!r}")
     return repo
 
 
-def _check_issue(issue: str) -> int:
-    if not issue.isascii() or not issue.isdigit() or int(issue) < 1:
-        raise UsageError(f"--issue must be a positive issue number, got {issue!r}")
+def _check_issue(issue: str | None) -> int:
+    if issue is None:
+        raise UsageError("--issue is required (or use --dry-run)")
+    if not _ISSUE.fullmatch(issue) or int(issue) > 2**31 - 1:
+        shown = issue if len(issue) <= 20 else f"{issue[:20]}… ({len(issue)} characters)"
+        raise UsageError(f"--issue must be a positive issue number, got {shown!r}")
     return int(issue)
 
 
@@ -238,37 +306,44 @@ def _api_url(url: str) -> str:
 
 
 def _load(directory: Path, what: str) -> Results:
-    texts = {}
+    documents: dict[str, Any] = {}
     for name in _NEEDS[what]:
-        path = directory / name
-        try:
-            texts[name] = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            kind = name.split(".")[0]
-            raise UsageError(f"{path} not found; run `{_PRODUCER[kind]}` first") from None
-        except (OSError, UnicodeDecodeError) as error:
-            raise UsageError(f"cannot read {path}: {error}") from None
-    return Results(
-        matrix=_document(directory / "matrix.json", texts.get("matrix.json")),
-        matrix_md=texts.get("matrix.md"),
-        bisect=_document(directory / "bisect.json", texts.get("bisect.json")),
-        bisect_md=texts.get("bisect.md"),
-    )
+        documents[name] = _document(directory / name)
+    return Results(matrix=documents.get("matrix.json"), bisect=documents.get("bisect.json"))
 
 
-def _document(path: Path, text: str | None) -> Any:
-    if text is None:
-        return None
+def _read(path: Path) -> str:
     try:
-        data = json.loads(text)
-    except ValueError as error:
-        raise UsageError(f"{path} is not valid JSON: {error}") from None
-    where = _surrogate(data)
-    if where is not None:
-        raise UsageError(f"{path}: {where or 'a key'}: holds a lone surrogate (not valid Unicode)")
+        with path.open("rb") as file:
+            data = file.read(_MAX_RESULTS_BYTES + 1)
+    except FileNotFoundError:
+        kind = path.name.split(".")[0]
+        raise UsageError(f"{path} not found; run `{_PRODUCER[kind]}` first") from None
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
+    if len(data) > _MAX_RESULTS_BYTES:
+        raise UsageError(f"{path} is larger than {_MAX_RESULTS_BYTES // 2**20} MiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UsageError(f"cannot read {path}: not UTF-8 ({error.reason})") from None
+
+
+def _document(path: Path) -> MatrixDocument | BisectReport:
     reader = MatrixDocument if path.name == "matrix.json" else BisectReport
     try:
+        try:
+            data = json.loads(redact(_read(path)))
+        except ValueError as error:
+            raise UsageError(f"{path} is not valid JSON: {error}") from None
+        where = _surrogate(data)
+        if where is not None:
+            raise UsageError(
+                f"{path}: {where or 'a key'}: holds a lone surrogate (not valid Unicode)"
+            )
         return reader.from_json(data)
+    except RecursionError:
+        raise UsageError(f"{path} is not a results file: nested too deeply") from None
     except ResultFormatError as error:
         raise UsageError(f"{path}: {error}") from None
 

@@ -1,13 +1,15 @@
 """Minimal GitHub REST client for keeping one harness comment on an issue up to date.
 
-Only what publishing needs: who the token belongs to, the issue, and listing, creating
-and updating its comments. It speaks GitHub's rate-limit protocol (bounded waits, bounded
+Only what publishing needs: who the token belongs to, the issue, and listing, creating,
+updating and removing its comments. It speaks GitHub's rate-limit protocol (bounded waits, bounded
 retries), retries what a flaky network or a struggling server breaks (5xx, a reset
 connection, a timeout) with exponential backoff and jitter under one overall deadline, and
 turns every failure into a one-line ``GitHubError``. GET and PATCH are retried freely; a POST
 is never simply repeated: after a failure that may have created the comment anyway, the
 comments are listed again first. The token only ever travels in the Authorization header and
-is scrubbed from every message raised here.
+is scrubbed from every message raised here. An answer is read decoded, as it streams, and
+dropped once larger than ``MAX_ANSWER_BYTES``; one that cannot be decoded or parsed (a
+corrupt gzip body, JSON nested too deeply) is a ``GitHubError`` like any other.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ RETRY_SECONDS = 120.0  # all retries of one call together
 RETRY_ATTEMPTS = 6
 RETRY_FIRST_WAIT = 0.5
 RETRY_MAX_WAIT = 16.0
+MAX_ANSWER_BYTES = 32 * 1024 * 1024  # a page of 100 comments of 65,536 characters fits
 _TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 
 # Our notices say what is retried and why; stamina's own log line would reach stderr bare.
@@ -204,6 +207,7 @@ class GitHubClient:
         retry_attempts: int = RETRY_ATTEMPTS,
         retry_first_wait: float = RETRY_FIRST_WAIT,
         retry_max_wait: float = RETRY_MAX_WAIT,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
         if not token or not token.isascii() or not token.isprintable() or " " in token:
             # httpx/h11 would put an unsendable header value, token included, in its error.
@@ -221,6 +225,7 @@ class GitHubClient:
         self._retry_attempts = retry_attempts
         self._retry_first_wait = retry_first_wait
         self._retry_max_wait = retry_max_wait
+        self._max_answer_bytes = max_answer_bytes
         self._http = httpx.Client(
             base_url=self._api_url,
             headers={
@@ -321,6 +326,18 @@ class GitHubClient:
         )
         return self._comment(response)
 
+    def delete_comment(self, repo: str, comment_id: int) -> None:
+        """Remove the comment; one already gone (another run removed it) is no error."""
+        try:
+            self._send(
+                "DELETE",
+                f"/repos/{repo}/issues/comments/{comment_id}",
+                action=f"removing comment {comment_id} in {repo}",
+            )
+        except GitHubError as error:
+            if error.status != 404:
+                raise
+
     # -- plumbing ----------------------------------------------------------------------
 
     def _send(
@@ -401,13 +418,19 @@ class GitHubClient:
             with watchdog:
                 streamed = self._http.send(request, stream=True)
                 try:
-                    chunks = list(streamed.iter_raw())
+                    content = self._read_capped(streamed, action)
                 finally:
                     streamed.close()
         except httpx.ConnectError as exc:  # refused, no such host: sending again won't help
             detail = str(exc) or type(exc).__name__
             raise GitHubError(
                 self._scrub(f"cannot reach {self._api_url} while {action}: {detail}")
+            ) from None
+        except httpx.DecodingError:
+            raise GitHubError(
+                f"GitHub's answer while {action} could not be decoded "
+                f"({streamed.headers.get('content-encoding', 'no encoding')}); try again later",
+                streamed.status_code,
             ) from None
         except httpx.TransportError as exc:  # reset, timeout, a torn answer
             detail = str(exc) or type(exc).__name__
@@ -416,16 +439,33 @@ class GitHubClient:
             raise _Transient(
                 self._scrub(f"lost the connection to {self._api_url} while {action}: {detail}")
             ) from None
+        headers = httpx.Headers(streamed.headers)
+        for decoded in ("content-encoding", "content-length", "transfer-encoding"):
+            headers.pop(decoded, None)
         response = httpx.Response(
             streamed.status_code,
-            headers=streamed.headers,
-            content=b"".join(chunks),
+            headers=headers,
+            content=content,
             request=request,
             extensions=streamed.extensions,
         )
         if response.status_code in _TRANSIENT_STATUSES:
             raise _Transient(self._scrub(_describe(response, action)), response.status_code)
         return response
+
+    def _read_capped(self, streamed: httpx.Response, action: str) -> bytes:
+        """The decoded answer, read no further than ``max_answer_bytes``."""
+        chunks, size = [], 0
+        for chunk in streamed.iter_bytes():
+            size += len(chunk)
+            if size > self._max_answer_bytes:
+                raise GitHubError(
+                    f"GitHub's answer while {action} is larger than "
+                    f"{self._max_answer_bytes // 2**20} MiB; stopped reading it",
+                    streamed.status_code,
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _retrying(self, action: str) -> Iterable[stamina.Attempt]:
         """Exponential backoff with jitter, all attempts within one overall deadline."""
@@ -452,7 +492,7 @@ class GitHubClient:
     def _json(self, response: httpx.Response) -> Any:
         try:
             return response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             raise GitHubError(
                 self._scrub(
                     f"unexpected non-JSON answer from {response.request.method} "
@@ -496,7 +536,7 @@ def _message(response: httpx.Response) -> str:
     """GitHub's own explanation (``message`` plus validation ``errors``), if any."""
     try:
         data = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return response.reason_phrase
     if not isinstance(data, dict):
         return response.reason_phrase

