@@ -14,8 +14,6 @@ from harness.__main__ import main
 from harness.core.errors import HarnessError, Interrupted, RemoteError, UserError
 
 MODULES = sorted(m.name for m in pkgutil.walk_packages(harness.__path__, "harness.") if not m.ispkg)
-# Publish keeps its own errors until it is re-rooted onto HarnessError (issue 21, item 6).
-NOT_YET = {"harness.cli.publish.UsageError", "harness.edges.github.GitHubError"}
 
 
 def _public_exceptions() -> list[str]:
@@ -39,8 +37,7 @@ def test_every_public_exception_descends_from_the_root() -> None:
     strays = [
         path
         for path in public
-        if path not in NOT_YET
-        and not issubclass(
+        if not issubclass(
             getattr(importlib.import_module(path.rsplit(".", 1)[0]), path.rsplit(".", 1)[1]),
             HarnessError,
         )

@@ -20,12 +20,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness import __version__
-from harness.cli.publish import main, run
+from harness.__main__ import main as harness_main
+from harness.cli import publish
+from harness.cli.publish import main
+from harness.core.errors import HarnessError
 from harness.core.model import CellResult, CliInfo, EngineInfo
 from harness.core.report import BisectReport, MatrixDocument
 from harness.edges.github import Comment
 from harness.present.budget import github_length
 from harness.present.comment_marker import ResultSet, find_own_comments, signed
+from harness.present.console import fail
 from harness.present.publish import (
     GITHUB_COMMENT_LIMIT,
     HEADING,
@@ -43,6 +47,14 @@ ISSUE = 5
 D = RANGE_DASH  # en dash between a run's first and last version
 LONG_ADD = "ADD blah.txt notes.txt /srv/app/data/"
 FIRST_CHANGE = "**First change: docker-compose 1.21.0 → 1.21.1 (diverged at step 3 → shared)**"
+
+
+def run(argv: list[str], **injected: Any) -> int:
+    """Publish as ``python -m harness publish`` runs it: a harness error ends as one line."""
+    try:
+        return publish.run(argv, **injected)
+    except HarnessError as error:
+        return fail(str(error), error.exit_code)
 
 
 def matrix_document(cells: list[CellResult]) -> MatrixDocument:
@@ -818,7 +830,11 @@ def test_main_help_names_the_nox_command(capsys, monkeypatch, tmp_path):
     out, _ = capsys.readouterr()
     assert out.startswith("usage: nox -s publish --")
     assert "--dry-run" in out and "GITHUB_API_URL" in out and "GH_TOKEN" in out
-    assert main(["--repo", REPO, "--issue", "5", "--results", str(tmp_path)]) == 2
+    assert (
+        harness_main(["publish", "--repo", REPO, "--issue", "5", "--results", str(tmp_path)]) == 2
+    )
+    _, err = capsys.readouterr()
+    assert err == f"error: {tmp_path}/matrix.json not found; run `nox -s matrix` first\n"
 
 
 def test_a_dry_run_read_by_head_ends_quietly(tmp_path):

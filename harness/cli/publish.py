@@ -20,11 +20,13 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import httpx
 
 from harness import __version__
+from harness.cli.options import OneLineParser
+from harness.core.errors import UserError
 from harness.core.model import ResultFormatError
 from harness.core.report import BisectReport, MatrixDocument
 from harness.core.text import printable
@@ -49,8 +51,12 @@ _NEEDS = {
 _PRODUCER = {"matrix": "nox -s matrix", "bisect": "nox -s bisect -- LOW HIGH"}
 
 
-class UsageError(Exception):
-    """Bad arguments or inputs: reported in one line, exit status 2."""
+class UsageError(UserError):
+    """Bad arguments or inputs, one printable line (a path or value typed may hold control
+    characters); ``python -m harness`` reports it with exit status 2."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(printable(message))
 
 
 class _Output:
@@ -86,13 +92,8 @@ class _Output:
             os.close(devnull)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineParser(
         prog=PROG,
         description=(
             "Publish the harness's results as a comment on a GitHub issue, rendered from "
@@ -156,36 +157,32 @@ def run(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,
 ) -> int:
-    """``main`` with its environment injectable, so tests need no real waits or network."""
+    """``main`` with its environment injectable, so tests need no real waits or network.
+
+    Bad input raises ``UsageError``, GitHub's refusal ``GitHubError``: both are harness
+    errors, reported as one line by ``python -m harness`` (exit status 2 and 1).
+    """
     env = os.environ if env is None else env
     out = _Output()
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # --help, or a usage error already reported in one line
         return exit_.code if isinstance(exit_.code, int) else 2
-    try:
-        target = None if args.dry_run else (_check_repo(args.repo), _check_issue(args.issue))
-        body = _body(args.what, _load(args.results, args.what))
-        if body.cuts:
-            out.say(f"note: body shortened to fit GitHub's limit; cut: {'; '.join(body.cuts)}")
-        if target is None:
-            out.show(signed(body.text, body.result_set, None))
-            return 0
-        token = _token(env)
-        if len(token) >= _SECRET_MIN:
-            out.secrets.append(token)
-        api_url = _api_url(args.api_url or env.get("GITHUB_API_URL") or PUBLIC_API_URL)
-    except UsageError as error:
-        out.say(f"error: {error}")
-        return 2
-    try:
-        with GitHubClient(
-            token, api_url, transport=transport, sleep=sleep, clock=clock, notify=out.say
-        ) as gh:
-            verb, url = _publish(gh, *target, body, new=args.new, out=out)
-    except GitHubError as error:
-        out.say(f"error: {error}")
-        return 1
+    target = None if args.dry_run else (_check_repo(args.repo), _check_issue(args.issue))
+    body = _body(args.what, _load(args.results, args.what))
+    if body.cuts:
+        out.say(f"note: body shortened to fit GitHub's limit; cut: {'; '.join(body.cuts)}")
+    if target is None:
+        out.show(signed(body.text, body.result_set, None))
+        return 0
+    token = _token(env)
+    if len(token) >= _SECRET_MIN:
+        out.secrets.append(token)
+    api_url = _api_url(args.api_url or env.get("GITHUB_API_URL") or PUBLIC_API_URL)
+    with GitHubClient(
+        token, api_url, transport=transport, sleep=sleep, clock=clock, notify=out.say
+    ) as gh:
+        verb, url = _publish(gh, *target, body, new=args.new, out=out)
     out.show(f"{verb} {url}")
     return 0
 

@@ -30,6 +30,7 @@ import httpx
 import stamina
 
 from harness import __version__
+from harness.core.errors import RemoteError
 from harness.core.text import printable
 
 __all__ = [
@@ -59,11 +60,11 @@ _TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 logging.getLogger("stamina").addHandler(logging.NullHandler())
 
 
-class GitHubError(Exception):
-    """A failed GitHub call, already phrased as one line for the user."""
+class GitHubError(RemoteError):
+    """A failed GitHub call, phrased as one printable line for the user (exit status 1)."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
+        super().__init__(printable(message))
         self.status = status
 
 
