@@ -171,6 +171,8 @@ def _reproduce(request: BisectRequest, version: str) -> str:
         parts += ["--cli-build", spec.cli_build]
     if not spec.builder.legacy:
         parts += ["--builder", str(spec.builder)]
+    for option, version in (("--engine", spec.engine), ("--cli", spec.cli)):
+        parts += [option, version] if version else []
     return " ".join(parts)
 
 

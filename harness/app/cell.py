@@ -266,7 +266,9 @@ def _build_and_judge(
     prepared = replace(prepared, notes=tuple(notes))
     shim = cli_shim(cli, workdir / "cli-shim")
     envs = {
-        side: build_environment(engine.host, shim, spec.cli_build, spec.builder.of(side))
+        side: build_environment(
+            engine.host, shim, spec.cli_build, spec.builder.of(side), cli.config
+        )
         for side in ("compose", "cli")
     }
     project = f"cachebisect{cell_id}"

@@ -11,7 +11,7 @@ import dataclasses
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 from harness.app.runner import CellRunner
@@ -65,16 +65,17 @@ def _clock(seconds: float) -> str:
 def stored_only(
     cells: Sequence[CellSpec],
     keys: CellKeys,
-    engines: Sequence[EngineInfo],
+    engines: Mapping[str, Sequence[EngineInfo]],
     store: ResultStore,
     progress: Callable[[str], None] = say,
 ) -> list[CellResult] | None:
-    """Every cell from the store (stored on any of the engines), or None if one is missing:
-    then nothing was reported, and the engines must start."""
+    """Every cell from the store (stored on any engine serving it: ``engines`` by the cell's
+    ``engine``), or None if one is missing: then nothing was reported, and engines must start."""
     found = []
     for spec in cells:
+        serving = engines.get(spec.engine, ())
         hit = next(
-            (cell for info in engines if (cell := store.get(keys.key(spec, info))) is not None),
+            (cell for info in serving if (cell := store.get(keys.key(spec, info))) is not None),
             None,
         )
         if hit is None:
@@ -97,42 +98,56 @@ def run_matrix(
 ) -> list[CellResult]:
     """Run or reuse each cell, ``jobs`` at once; results in the order of ``cells``.
 
-    With several runners (one per engine), each cell runs wholly on one of them, the slots
-    dealt round-robin (at least one per engine); a cell stored by any engine is reused.
-    With several jobs a cell's own chatter (installing, building) is left out: only the one
-    line per finished cell stays readable when cells interleave. An interruption stops the
-    running cells as it stops a sequential one (finished cells are stored, the rest not).
+    A cell runs on the runners that serve its ``engine`` (a provisioned engine's version, or
+    "" for the run's engines): engines of different versions run their cells side by side,
+    ``jobs`` shared among them (at least one each). With several runners for one version
+    (engines named by host), each cell runs wholly on one of them, the slots dealt
+    round-robin; a cell stored by any of them is reused. With several jobs a cell's own
+    chatter (installing, building) is left out: only the one line per finished cell stays
+    readable when cells interleave. An interruption stops the running cells as it stops a
+    sequential one (finished cells are stored, the rest not).
     """
     runners = [runner] if isinstance(runner, CellRunner) else list(runner)
     jobs = max(jobs, len(runners))
     if jobs > 1:
         runners = [dataclasses.replace(each, log=lambda line: None) for each in runners]
-    engines = [StoredCells(each, store, force=force) for each in runners]
-    slots: queue.Queue[StoredCells] = queue.Queue()
-    for slot in range(jobs):
-        slots.put(engines[slot % len(engines)])
+    groups: dict[str, list[StoredCells]] = {}
+    for each in runners:
+        groups.setdefault(each.serves, []).append(StoredCells(each, store, force=force))
+    missing = sorted({spec.engine for spec in cells} - set(groups))
+    if missing:
+        raise ValueError(f"no runner serves engine {missing[0]!r}")
+    share = max(1, jobs // len(groups))
+    slots: dict[str, queue.Queue[StoredCells]] = {}
+    for version, engines in groups.items():
+        slots[version] = queue.Queue()
+        for slot in range(max(share, len(engines))):
+            slots[version].put(engines[slot % len(engines)])
     tracker = Progress(len(cells), jobs, progress)
 
     def one(spec: CellSpec) -> CellResult:
-        for engine in engines:
+        for engine in groups[spec.engine]:
             stored = engine.lookup(spec)
             if stored is not None:
                 tracker.done(spec, stored, None)
                 return stored
-        engine = slots.get()
+        engine = slots[spec.engine].get()
         try:
             started = time.monotonic()
             result = engine.build(spec)
         finally:
-            slots.put(engine)
+            slots[spec.engine].put(engine)
         tracker.done(spec, result, time.monotonic() - started)
         return result
 
     if jobs <= 1:
         return [one(spec) for spec in cells]
-    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="cell")
+    pools = {
+        version: ThreadPoolExecutor(max_workers=queued.qsize(), thread_name_prefix="cell")
+        for version, queued in slots.items()
+    }
     try:
-        futures = [pool.submit(one, spec) for spec in cells]
+        futures = [pools[spec.engine].submit(one, spec) for spec in cells]
         finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
         for future in finished:
             future.result()  # the first failure (or interruption) of a cell, raised here
@@ -141,5 +156,6 @@ def run_matrix(
         stop_children()  # the running cells stop their builds, clean up and are not stored
         raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        for pool in pools.values():
+            pool.shutdown(wait=True, cancel_futures=True)
         allow_children()

@@ -29,6 +29,7 @@ from harness.core.scenarios import Scenario
 from harness.edges.engine import Engine
 from harness.edges.fixtures import get_scenario, project_scenario
 from harness.edges.index import ReleaseIndex
+from harness.edges.provision import Tools
 from harness.edges.venvs import EnvironmentFactory
 
 AXIS = "compose (1.x and 2.x)"  # the merged list's own key, apart from the packages' lists
@@ -116,17 +117,45 @@ def plan_for(spec: CellSpec, releases: Releases, compat: Compat) -> InstallPlan:
     )
 
 
+class ReferenceClis:
+    """The reference CLI of a cell: the run's own (``--cli PATH``, ``[run] cli``, else
+    ``docker``), or one provisioned by the version the cell names (``--cli 28.5``, the
+    matrix's ``cli`` axis), fetched once per process."""
+
+    def __init__(self, default: CliInfo, tools: Tools | None = None) -> None:
+        self.default = default
+        self.tools = tools or Tools(log=print)
+        self._known: dict[str, CliInfo] = {}
+        self._providing = threading.Lock()
+
+    def of(self, spec: CellSpec) -> CliInfo:
+        if not spec.cli:
+            return self.default
+        with self._providing:
+            if spec.cli not in self._known:
+                self._known[spec.cli] = self.tools.cli(spec.cli)
+            return self._known[spec.cli]
+
+
 @dataclass
 class CellRunner:
+    """Runs cells on one engine: the run's own (``serves`` ""), or the engine provisioned for
+    the version in ``serves`` (the cells whose ``engine`` names it)."""
+
     engine: Engine
     cli: CliInfo
     environments: EnvironmentFactory
     releases: Releases
     compat: Compat
     log: Callable[[str], None] = print
+    clis: ReferenceClis | None = None
+    serves: str = ""
 
     def scenario(self, spec: CellSpec) -> Scenario:
         return scenario_for(spec)
+
+    def cli_for(self, spec: CellSpec) -> CliInfo:
+        return self.clis.of(spec) if self.clis else self.cli
 
     def run(self, spec: CellSpec, plan: InstallPlan | None = None) -> CellResult:
         # Imported here: a rerun whose every cell is stored never builds, and loads faster.
@@ -140,7 +169,7 @@ class CellRunner:
                 plan=plan,
                 scenario=scenario,
                 engine=self.engine,
-                cli=self.cli,
+                cli=self.cli_for(spec),
                 environments=self.environments,
                 workdir=Path(workdir),
                 log=self.log,

@@ -8,13 +8,14 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 
-from harness.app.runner import CellRunner, Releases
+from harness.app.runner import CellRunner, ReferenceClis, Releases
 from harness.core.config import MatrixConfig
 from harness.core.model import CliInfo, EngineInfo
 from harness.edges.builders import find_cli
 from harness.edges.engine import Engine, connect, peek
 from harness.edges.index import ReleaseIndex
 from harness.edges.paths import cache_dir
+from harness.edges.provision import Tools
 from harness.edges.runs import remove_orphans, stop_orphan_processes
 from harness.edges.venvs import EnvironmentFactory
 from harness.present.console import say
@@ -42,51 +43,85 @@ def reference_cli(config: MatrixConfig, cli_path: str | None = None) -> CliInfo:
     return find_cli(cli_path or config.run.cli or "docker")
 
 
-def peek_engines(hosts: Sequence[str]) -> list[EngineInfo] | None:
-    """Each engine's facts without starting one (None: some engine must start to tell)."""
+def peek_engines(
+    hosts: Sequence[str], versions: Sequence[str] = ("",)
+) -> dict[str, list[EngineInfo]] | None:
+    """The facts of the engines serving each version ("": the run's engines) without
+    starting one (None: some engine must start, or be fetched, to tell)."""
     root = cache_dir()
-    named: list[str | None] = list(hosts) or [None]
-    infos = [peek(root / "engine", host) for host in named]
-    known = [info for info in infos if info is not None]
-    return known if len(known) == len(infos) else None
+    tools = Tools(root, log=say)
+    found: dict[str, list[EngineInfo]] = {}
+    for version in dict.fromkeys(versions):
+        if version:
+            if tools.provisioned("engine", version) is None:
+                return None
+            infos = [peek(managed=tools.engine(version))]
+        else:
+            named: list[str | None] = list(hosts) or [None]
+            infos = [peek(root / "engine", host) for host in named]
+        known = [info for info in infos if info is not None]
+        if len(known) != len(infos):
+            return None
+        found[version] = known
+    return found
 
 
 @contextmanager
 def open_runner(
-    config: MatrixConfig, releases: Releases, cli_path: str | None = None
+    config: MatrixConfig,
+    releases: Releases,
+    cli_path: str | None = None,
+    engine: str = "",
+    host: str | None = None,
 ) -> Iterator[CellRunner]:
-    """Yield a runner on an engine (the one found or started)."""
-    with open_runners(config, releases, [], cli_path) as runners:
+    """Yield a runner on an engine: ``engine`` (a version to provision), else ``host``, else
+    the one found or started."""
+    hosts = [host] if host else []
+    with open_runners(config, releases, hosts, cli_path, [engine]) as runners:
         yield runners[0]
 
 
 @contextmanager
 def open_runners(
-    config: MatrixConfig, releases: Releases, hosts: Sequence[str], cli_path: str | None = None
+    config: MatrixConfig,
+    releases: Releases,
+    hosts: Sequence[str],
+    cli_path: str | None = None,
+    versions: Sequence[str] = ("",),
 ) -> Iterator[list[CellRunner]]:
-    """A runner per engine (the named hosts, else the one engine found or started)."""
+    """A runner per engine: for "" among ``versions`` the named hosts (else the one engine
+    found or started), for each version a private engine of that version."""
     root = cache_dir()
-    cli = reference_cli(config, cli_path)
+    tools = Tools(root, log=say)
+    clis = ReferenceClis(reference_cli(config, cli_path), tools)
     environments = EnvironmentFactory(
         root / "venvs", python=sys.executable, timeout=config.run.install_timeout
     )
     with ExitStack() as stack:
-        named: list[str | None] = list(hosts) or [None]
-        engines = [
-            stack.enter_context(connect(root / "engine", log=say, host=host)) for host in named
-        ]
-        for engine in engines:
+        serving: list[tuple[str, Engine]] = []
+        for version in dict.fromkeys(versions):
+            if version:
+                opened = connect(managed=tools.engine(version), log=say)
+                serving.append((version, stack.enter_context(opened)))
+                continue
+            named: list[str | None] = list(hosts) or [None]
+            for host in named:
+                opened = connect(root / "engine", log=say, host=host)
+                serving.append(("", stack.enter_context(opened)))
+        for _, engine in serving:
             _clear_orphans(engine)
         yield [
             CellRunner(
                 engine=engine,
-                cli=cli,
+                cli=clis.default,
                 environments=environments,
                 releases=releases,
                 compat=config.compat,
                 log=say,
+                clis=clis,
+                serves=version,
             )
-            for engine in engines
+            for version, engine in serving
         ]
 
 

@@ -47,6 +47,7 @@ def key_inputs(
     inputs = {**asdict(spec), "builder": str(spec.builder)}
     if spec.builder.legacy:  # keys of cells from before the builder axis stay valid
         del inputs["builder"]
+    del inputs["engine"], inputs["cli"]  # as asked; the engine's facts and CLI version decide
     return {
         **repeat,
         "schema": SCHEMA,
@@ -111,10 +112,12 @@ class CellKeys:
     """The store key of a cell on an engine: needs the release lists, the rules and the CLI,
     not a running engine (so a rerun can find every stored cell before starting one)."""
 
-    def __init__(self, releases: Releases, compat: Compat, cli: CliInfo) -> None:
+    def __init__(
+        self, releases: Releases, compat: Compat, cli: Callable[[CellSpec], CliInfo]
+    ) -> None:
         self.releases = releases
         self.compat = compat
-        self.cli = cli
+        self.cli = cli  # the reference CLI of a cell
         self._contexts: dict[tuple[object, ...], str] = {}
         self._reading = threading.Lock()  # cells run in parallel threads
 
@@ -129,7 +132,7 @@ class CellKeys:
                 owner = owner_for(scenario, spec.uid, spec.gid)
                 self._contexts[which] = context_digest(scenario, owner)
             context = self._contexts[which]
-        return cell_key(key_inputs(spec, self.plan(spec), engine, self.cli, context, run))
+        return cell_key(key_inputs(spec, self.plan(spec), engine, self.cli(spec), context, run))
 
 
 class StoredCells:
@@ -139,7 +142,7 @@ class StoredCells:
         self.runner = runner
         self.store = store
         self.force = force
-        self.keys = CellKeys(runner.releases, runner.compat, runner.cli)
+        self.keys = CellKeys(runner.releases, runner.compat, runner.cli_for)
 
     def lookup(self, spec: CellSpec, run: int = 0) -> CellResult | None:
         """The stored answer of this cell on this runner's engine (never with ``force``)."""

@@ -18,6 +18,7 @@ from harness.cli.options import (
     release,
     release_or_auto,
     scenario_of,
+    split_tool,
 )
 from harness.core.bisection import probe_budget
 from harness.core.config import load_config
@@ -94,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         project, service = project_of(args)
         config = load_config(args.config)
+        engine_version, host = split_tool(args.engine)
+        cli_version, cli_path = split_tool(args.cli)
         request = BisectRequest(
             package=args.package,
             low=args.low,
@@ -105,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                 scenario=scenario_of(args),
                 cli_build=args.cli_build,
                 builder=args.builder,
+                engine=engine_version,
+                cli=cli_version,
                 project=project,
                 service=service,
             ),
@@ -135,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             f"({', '.join(v.text for v in versions)}); at most "
             f"{probe_budget(len(versions))} probes"
         )
-        with open_runner(config, releases, args.cli) as runner:
+        with open_runner(config, releases, cli_path, engine_version, host) as runner:
             cells = StoredCells(runner, ResultStore(args.results / "cells", warn=say))
             report = run_bisect(request, versions, cells, log=say)
     except KeyboardInterrupt:

@@ -6,12 +6,13 @@ import argparse
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.app.matrixrun import run_matrix, stored_only
 from harness.app.merge import merge_shards, write_manifest
-from harness.app.runner import COMPOSE, SDK, Releases, plan_for, scenario_for
+from harness.app.runner import COMPOSE, SDK, ReferenceClis, Releases, plan_for, scenario_for
 from harness.app.session import (
     engine_hosts,
     load_releases,
@@ -20,7 +21,14 @@ from harness.app.session import (
     reference_cli,
 )
 from harness.app.store import CellKeys, ResultStore
-from harness.cli.options import OneLineParser, add_config, add_project, jobs, project_of
+from harness.cli.options import (
+    OneLineParser,
+    add_config,
+    add_project,
+    jobs,
+    project_of,
+    split_tool,
+)
 from harness.core.config import (
     MatrixConfig,
     default_jobs,
@@ -34,6 +42,7 @@ from harness.core.shards import Shard, parse_shard, shard_cells
 from harness.edges.files import check_writable, write_atomically
 from harness.edges.fixtures import load_scenarios
 from harness.edges.paths import redact
+from harness.edges.provision import Tools
 from harness.present.console import say
 from harness.present.tables import markdown_report, terminal_table
 
@@ -70,10 +79,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--engine",
         action="append",
-        metavar="HOST",
-        help="a Docker engine to run cells on (repeatable: cells are spread over them, each "
-        "wholly on one, which it records); default: CACHE_BISECT_ENGINES (a comma list), "
-        "else DOCKER_HOST or a private engine",
+        metavar="HOST|VERSION",
+        help="a Docker engine to run cells on (repeatable): an address (cells are spread over "
+        "the addresses, each wholly on one, which it records; default: CACHE_BISECT_ENGINES, "
+        "a comma list, else DOCKER_HOST or a private engine), or a version like 28.5 (replaces "
+        "the matrix's engine axis: a private engine of Debian's dockerd of that version, "
+        "fetched into the harness's cache)",
     )
     split = p.add_mutually_exclusive_group()
     split.add_argument(
@@ -94,9 +105,11 @@ def parser() -> argparse.ArgumentParser:
     add_config(p, "matrix file")
     p.add_argument(
         "--cli",
-        metavar="PATH",
-        help="the reference docker CLI (default: [run] cli, else docker on PATH); BuildKit "
-        "cells need one with BuildKit built in (20.10) or buildx",
+        metavar="PATH|VERSION",
+        help="the reference docker CLI (default: [run] cli, else docker on PATH); a version "
+        "like 28.5 replaces the matrix's cli axis (Debian's CLI of that version, with its "
+        "buildx plugin from 23 on, fetched into the harness's cache); BuildKit cells need a "
+        "CLI with BuildKit built in (20.10) or buildx",
     )
     add_project(p)
     return p
@@ -113,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         project, service = project_of(args)
-        config = load_config(args.config)
+        config, hosts, cli_path = _with_tools(load_config(args.config), args.engine, args.cli)
         if project:
             scenario_for(CellSpec(compose="", project=project, service=service))
         if not args.list:
@@ -130,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             store = ResultStore(args.results / "cells", warn=say)
             merged = merge_shards(args.merge, cells, into=store)
             say(terminal_table(merged))
-            write_tables(args.results, merged, config, args.cli)
+            write_tables(args.results, merged, config, cli_path)
             say(f"\nwrote {args.results / 'matrix.md'} and {args.results / 'matrix.json'}")
             return 0
         matrix = cells
@@ -141,14 +154,14 @@ def main(argv: list[str] | None = None) -> int:
             cells = _select(cells, args.only)
         for spec in cells:
             plan_for(spec, releases, config.compat)  # every version exists before the engine
-        hosts = engine_hosts(args.engine)
         store = ResultStore(args.results / "cells", warn=say)
         stored = (
-            None if args.force else _all_stored(cells, config, releases, hosts, store, args.cli)
+            None if args.force else _all_stored(cells, config, releases, hosts, store, cli_path)
         )
         results = stored
         if results is None:
-            with open_runners(config, releases, hosts, args.cli) as runners:
+            versions = [spec.engine for spec in cells]
+            with open_runners(config, releases, hosts, cli_path, versions) as runners:
                 parallel = args.jobs or config.run.jobs or default_jobs(os.cpu_count())
                 results = run_matrix(
                     cells, runners, store, force=args.force, progress=say, jobs=parallel
@@ -163,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         path = write_manifest(args.results, args.shard, matrix, cells, results, config.source)
         say(f"\nwrote {path}: combine the shards with --merge")
     elif not args.only:
-        write_tables(args.results, results, config, args.cli)
+        write_tables(args.results, results, config, cli_path)
         say(f"\nwrote {args.results / 'matrix.md'} and {args.results / 'matrix.json'}")
     return 0
 
@@ -178,11 +191,30 @@ def _all_stored(
 ) -> list[CellResult] | None:
     """Every cell from the store without starting an engine, if the engines' facts are known
     without starting one (see edges.engine.peek) and every cell is stored under them."""
-    engines = peek_engines(hosts)
+    engines = peek_engines(hosts, [spec.engine for spec in cells])
     if engines is None:
         return None
-    keys = CellKeys(releases, config.compat, reference_cli(config, cli_path))
+    clis = ReferenceClis(reference_cli(config, cli_path), Tools(log=say))
+    if any(spec.cli and clis.tools.provisioned("cli", spec.cli) is None for spec in cells):
+        return None  # a CLI to fetch first: not a stored rerun
+    keys = CellKeys(releases, config.compat, clis.of)
     return stored_only(cells, keys, engines, store)
+
+
+def _with_tools(
+    config: MatrixConfig, engines: Sequence[str] | None, cli: str | None
+) -> tuple[MatrixConfig, list[str], str | None]:
+    """--engine and --cli as typed: versions replace the matrix's engine or cli axis; hosts
+    and a path name the run's own engines and reference CLI."""
+    named = engines or []
+    versions = [text for text in named if split_tool(text)[0]]
+    hosts = engine_hosts([text for text in named if not split_tool(text)[0]])
+    if versions:
+        config = replace(config, engine=tuple(dict.fromkeys(versions)))
+    cli_version, cli_path = split_tool(cli)
+    if cli_version:
+        config = replace(config, cli=(cli_version,))
+    return config, hosts, cli_path
 
 
 def matrix_cells(

@@ -11,6 +11,7 @@ from packaging.version import InvalidVersion, Version
 
 from harness.core.buildkind import Builders
 from harness.core.config import id_problem, jobs_problem, seconds_problem
+from harness.core.debian import is_tool_version
 from harness.core.errors import UserError
 from harness.core.model import CLI_BUILDS
 
@@ -92,10 +93,20 @@ def add_condition(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--cli",
-        metavar="PATH",
+        metavar="PATH|VERSION",
         help="the reference docker CLI (recorded with its version); also the `docker` "
         "docker-compose 1.x runs with COMPOSE_DOCKER_CLI_BUILD=1 (default: [run] cli, "
-        "else docker on PATH). BuildKit needs a CLI that has it built in (20.10) or buildx",
+        "else docker on PATH). A version like 28.5 fetches Debian's CLI of that version "
+        "(with its buildx plugin from 23 on) into the harness's cache. BuildKit needs a CLI "
+        "that has it built in (20.10) or buildx",
+    )
+    p.add_argument(
+        "--engine",
+        metavar="HOST|VERSION",
+        help="the Docker engine to build on: an address (unix://, tcp://, ssh://), or a "
+        "version like 28.5 for a private engine of Debian's dockerd of that version, fetched "
+        "into the harness's cache, started for the run and stopped after it (default: "
+        "DOCKER_HOST, else the default socket, else a private engine of the machine's dockerd)",
     )
     add_project(p)
 
@@ -128,3 +139,11 @@ def project_of(args: argparse.Namespace) -> tuple[str | None, str | None]:
 
 def scenario_of(args: argparse.Namespace) -> str:
     return "project" if args.project else args.scenario
+
+
+def split_tool(text: str | None) -> tuple[str, str | None]:
+    """``--cli``/``--engine`` as typed -> (a version to provision, else ""; a path or host,
+    else None). A version is digits and dots (``28.5``); anything else is a path or host."""
+    if text is None:
+        return "", None
+    return (text, None) if is_tool_version(text) else ("", text)

@@ -19,6 +19,7 @@ from harness.cli.options import (
     release_or_auto,
     scenario_of,
     seconds,
+    split_tool,
 )
 from harness.core.config import load_config
 from harness.core.model import ORDERS, Verdict
@@ -83,11 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     project, service = project_of(args)
     config = load_config(args.config)
+    engine_version, host = split_tool(args.engine)
+    cli_version, cli_path = split_tool(args.cli)
     spec = config.run.spec(
         compose=args.compose,
         sdk=args.sdk,
         cli_build=args.cli_build,
         builder=args.builder,
+        engine=engine_version,
+        cli=cli_version,
         scenario=scenario_of(args),
         project=project,
         service=service,
@@ -105,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         check_writable(args.json)
     releases = load_releases()
     plan = plan_for(spec, releases, config.compat)
-    with open_runner(config, releases, args.cli) as runner:
+    with open_runner(config, releases, cli_path, engine_version, host) as runner:
         result = runner.run(spec, plan)
     for line in cell_summary(result):
         say(line)

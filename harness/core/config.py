@@ -19,6 +19,7 @@ from packaging.version import InvalidVersion, Version
 
 from harness.core.buildkind import LEGACY, Builders
 from harness.core.compat import Compat, CompatError, builtin_compat, parse_compat
+from harness.core.debian import is_tool_version
 from harness.core.errors import UserError
 from harness.core.model import CLI_BUILDS, ORDERS, CellSpec
 
@@ -32,11 +33,13 @@ _MATRIX_KEYS = {
     "latest_patch_only",
     "pre",
     "exclude",
+    "engine",
+    "cli",
 }
 _RUN_KEYS = {"order", "timeout", "install_timeout", "uid", "gid", "explain", "cli", "jobs"}
 MAX_JOBS = 64
 DEFAULT_JOBS_CAP = 8  # more cells at once than this only queue up on one engine
-_EXCLUDE_KEYS = {"compose", "sdk", "cli_build", "scenario", "builder"}
+_EXCLUDE_KEYS = {"compose", "sdk", "cli_build", "scenario", "builder", "engine", "cli"}
 
 
 class ConfigError(UserError):
@@ -52,9 +55,18 @@ class Exclusion:
     cli_build: str = ""
     scenario: str = ""
     builder: Builders | None = None
+    engine: str = ""
+    cli: str = ""
 
     def matches(
-        self, compose: str, sdk: str, cli_build: str, scenario: str, builder: Builders = LEGACY
+        self,
+        compose: str,
+        sdk: str,
+        cli_build: str,
+        scenario: str,
+        builder: Builders = LEGACY,
+        engine: str = "",
+        cli: str = "",
     ) -> bool:
         if self.compose and Version(compose) not in SpecifierSet(self.compose):
             return False
@@ -65,6 +77,8 @@ class Exclusion:
                 (self.cli_build, cli_build),
                 (self.scenario, scenario),
                 (self.builder, builder),
+                (self.engine, engine),
+                (self.cli, cli),
             )
         )
 
@@ -99,6 +113,8 @@ class MatrixConfig:
     cli_build: tuple[str, ...] = ("default",)
     scenario: tuple[str, ...] = ("seed",)
     builder: tuple[Builders, ...] = (LEGACY,)
+    engine: tuple[str, ...] = ("",)  # provisioned engines' versions; "": the run's engine
+    cli: tuple[str, ...] = ("",)  # provisioned CLIs' versions; "": the run's reference CLI
     latest_patch_only: bool = False
     pre: bool = False
     exclude: tuple[Exclusion, ...] = ()
@@ -206,11 +222,13 @@ def parse_config(text: str, name: str = "matrix.toml") -> MatrixConfig:
         if not isinstance(value, bool):
             raise fail(key, "must be true or false")
         flags[key] = value
+    tools = {key: _tool_versions(matrix, key, fail) for key in ("engine", "cli")}
     axes: dict[str, Sequence[object]] = {
         "sdk": sdk,
         "cli_build": cli_build,
         "scenario": scenario,
         "builder": builder,
+        **tools,
     }
     exclude = tuple(_parse_exclusions(matrix.get("exclude", []), fail, axes))
     run = _parse_run(data.get("run", {}), fail)
@@ -232,11 +250,25 @@ def parse_config(text: str, name: str = "matrix.toml") -> MatrixConfig:
         cli_build=tuple(cli_build),
         scenario=tuple(scenario),
         builder=tuple(builder),
+        engine=tuple(tools["engine"]),
+        cli=tuple(tools["cli"]),
         exclude=exclude,
         run=run,
         compat=compat,
         **flags,
     )
+
+
+def _tool_versions(matrix: dict, key: str, fail) -> list[str]:
+    """The ``engine`` or ``cli`` axis: Docker versions to provision (``28.5``, ``26.1.5``);
+    absent: the run's own engine or reference CLI."""
+    if key not in matrix:
+        return [""]
+    versions = _string_list(matrix, key, fail)
+    for entry in versions:
+        if not is_tool_version(entry):
+            raise fail(key, f"{entry!r} is not a Docker version like '28.5' or '20.10.24'")
+    return versions
 
 
 def _reject_unknown(table: dict, valid: set[str], section: str, fail) -> None:

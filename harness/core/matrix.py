@@ -37,6 +37,10 @@ def cell_id(spec: CellSpec) -> str:
         short = {Builder.LEGACY: "legacy", Builder.BUILDKIT: "bk"}
         compose, cli = short[spec.builder.compose], short[spec.builder.cli]
         parts.append(compose if spec.builder.same else f"compose{compose}-cli{cli}")
+    if spec.engine:
+        parts.append(f"e{spec.engine}")
+    if spec.cli:
+        parts.append(f"c{spec.cli}")
     return "-".join(parts)
 
 
@@ -110,8 +114,12 @@ def expand_matrix(
             builder=builder,
             project=project,
             service=service,
+            engine=engine,
+            cli=cli,
         )
-        for compose, sdk, scenario, cli_build, builder in product(
+        for engine, cli, compose, sdk, scenario, cli_build, builder in product(
+            config.engine,
+            config.cli,
             compose_versions(config, compose_releases),
             config.sdk,
             ("project",) if project else config.scenario,
@@ -119,7 +127,8 @@ def expand_matrix(
             config.builder,
         )
         if not any(
-            rule.matches(compose, sdk, cli_build, scenario, builder) for rule in config.exclude
+            rule.matches(compose, sdk, cli_build, scenario, builder, engine, cli)
+            for rule in config.exclude
         )
     ]
     compose = [Version(text) for text in compose_versions(config, compose_releases)]

@@ -50,6 +50,8 @@ class CellSpec:
     project: str | None = None  # a user's compose project folder instead of a scenario
     service: str | None = None  # the service to build in that project
     builder: Builders = LEGACY
+    engine: str = ""  # a provisioned engine's version ("28.5"); "": the run's engine
+    cli: str = ""  # a provisioned CLI's version ("28.5"); "": the run's reference CLI
 
     @property
     def sides(self) -> tuple[str, str]:
@@ -85,9 +87,11 @@ class CliInfo:
 
     path: str
     version: str
+    config: str | None = None  # a provisioned CLI's own DOCKER_CONFIG (its buildx plugin)
 
     def as_json(self) -> dict[str, str]:
-        return {"path": self.path, "version": self.version}
+        found = {"path": self.path, "version": self.version}
+        return found | ({"config": self.config} if self.config else {})
 
 
 @dataclass(frozen=True)
@@ -412,7 +416,7 @@ class CellResult:
                 bool(engine.get("managed", False)),
                 None if engine.get("name") is None else str(engine["name"]),
             ),
-            cli=CliInfo(str(cli.get("path", "")), str(cli["version"])),
+            cli=CliInfo(str(cli.get("path", "")), str(cli["version"]), cli.get("config")),
             scenario=text("scenario"),
             cli_build=text("cli_build"),
             order=(order[0], order[1]),

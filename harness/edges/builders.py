@@ -45,11 +45,19 @@ def cli_shim(cli: CliInfo, folder: Path) -> Path:
 
 
 def build_environment(
-    docker_host: str, shim: Path, cli_build: str, builder: Builder = Builder.LEGACY
+    docker_host: str,
+    shim: Path,
+    cli_build: str,
+    builder: Builder = Builder.LEGACY,
+    docker_config: str | None = None,
 ) -> dict[str, str]:
     """What a builder sees: the engine, its builder, and the reference CLI (``shim``) first on
-    PATH (docker-compose >=1.25 shells out to ``docker`` when COMPOSE_DOCKER_CLI_BUILD=1)."""
+    PATH (docker-compose >=1.25 shells out to ``docker`` when COMPOSE_DOCKER_CLI_BUILD=1);
+    a provisioned CLI's own DOCKER_CONFIG (``docker_config``: its buildx plugin) on both
+    sides, as one user's machine has one configuration."""
     env = {key: os.environ[key] for key in _PASS_THROUGH if key in os.environ}
+    if docker_config:
+        env["DOCKER_CONFIG"] = docker_config
     env["PATH"] = os.pathsep.join([str(shim), os.environ.get("PATH", "")])
     env["DOCKER_HOST"] = docker_host
     env["DOCKER_BUILDKIT"] = "1" if builder is Builder.BUILDKIT else "0"
