@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.cli.options import split_tool
 from harness.core.compat import builtin_compat
 from harness.core.config import ConfigError, Exclusion, load_config, parse_config
 from harness.core.matrix import cell_id, compose_versions, expand_matrix
@@ -203,3 +204,49 @@ def test_a_matrix_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         load_config(path)
     assert str(error.value) == f"{path}:2: not UTF-8 text (byte 0xe9); save the file as UTF-8"
+
+
+def test_engine_and_cli_axes_name_cells_and_exclusions_match_them() -> None:
+    config = parse_config(
+        '[matrix]\ncompose = ["1.20.0", "1.29.2"]\nengine = ["20.10", "28.5"]\n'
+        'cli = ["28.5"]\nexclude = [{engine = "20.10", compose = ">=1.21"}]\n'
+    )
+    cells = expand_matrix(config, COMPOSE, SDK, ["seed"])
+    assert [cell_id(spec) for spec in cells] == [
+        "1.20.0-e20.10-c28.5",
+        "1.20.0-e28.5-c28.5",
+        "1.29.2-e28.5-c28.5",
+    ]
+    plain = expand_matrix(parse_config('[matrix]\ncompose = ["1.20.0"]\n'), COMPOSE, SDK, ["seed"])
+    assert [(spec.engine, spec.cli, cell_id(spec)) for spec in plain] == [("", "", "1.20.0")]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('engine = ["latest"]', "matrix.toml:3: [matrix] engine: 'latest' is not a Docker version"),
+        ('cli = ["/usr/bin/docker"]', "[matrix] cli: '/usr/bin/docker' is not a Docker version"),
+        ("engine = []", "[matrix] engine: is empty"),
+        ('engine = ["28.5"]\nexclude = [{engine = "26.1"}]', "engine = '26.1' can never match"),
+    ],
+)
+def test_bad_engine_or_cli_axis_is_one_line(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        parse_config(f'[matrix]\ncompose = ["1.20.0"]\n{text}\n')
+
+
+@pytest.mark.parametrize(
+    ("typed", "split"),
+    [
+        (None, ("", None)),
+        ("28.5", ("28.5", None)),
+        ("20.10.24", ("20.10.24", None)),
+        ("/usr/bin/docker", ("", "/usr/bin/docker")),
+        ("docker", ("", "docker")),
+        ("unix:///run/x.sock", ("", "unix:///run/x.sock")),
+    ],
+)
+def test_engine_and_cli_options_are_a_version_or_a_path(
+    typed: str | None, split: tuple[str, str | None]
+) -> None:
+    assert split_tool(typed) == split
