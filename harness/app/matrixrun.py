@@ -14,10 +14,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
-from harness.app.runner import CellRunner
+from harness.app.runner import CellRunner, ReferenceClis
 from harness.app.store import CellKeys, ResultStore, StoredCells
+from harness.core.flavour import cannot_run
 from harness.core.matrix import cell_id
 from harness.core.model import CellResult, CellSpec, EngineInfo
+from harness.edges.builders import has_buildkit
 from harness.edges.process import allow_children, stop_children
 from harness.present.console import say
 from harness.present.words import mark
@@ -60,6 +62,26 @@ class Progress:
 def _clock(seconds: float) -> str:
     minutes, seconds = divmod(int(seconds), 60)
     return f"{minutes}:{seconds:02d}"
+
+
+def plan_out(
+    cells: Sequence[CellSpec], clis: ReferenceClis
+) -> tuple[list[CellSpec], dict[str, list[CellSpec]]]:
+    """The cells that can run, and the rest by the reason they cannot (known before any
+    build: see core.flavour.cannot_run), so the run has nothing to fail for them."""
+    buildkit: dict[str, bool] = {}
+    runnable: list[CellSpec] = []
+    out: dict[str, list[CellSpec]] = {}
+    for spec in cells:
+        cli = clis.of(spec)
+        if cli.path not in buildkit:
+            buildkit[cli.path] = has_buildkit(cli)
+        reason = cannot_run(spec, buildkit[cli.path])
+        if reason is None:
+            runnable.append(spec)
+        else:
+            out.setdefault(reason, []).append(spec)
+    return runnable, out
 
 
 def stored_only(

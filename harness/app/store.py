@@ -32,8 +32,14 @@ from harness.edges.context import owner_for
 from harness.edges.contextdigest import context_digest
 from harness.edges.files import write_atomically
 
-# Only answers about the builders are kept; an error or timeout is retried on the next run.
-STORED_VERDICTS = (Verdict.SHARED, Verdict.DIVERGED, Verdict.UNINSTALLABLE)
+# Answers about the builders are kept, and so are outcomes that repeat: a release that cannot
+# be installed, a build that fails the same way every time (``failure``). Any other error and a
+# timeout may pass on a retry: those cells are built again on the next run.
+ANSWERED = (Verdict.SHARED, Verdict.DIVERGED, Verdict.UNINSTALLABLE)
+
+
+def storable(cell: CellResult) -> bool:
+    return cell.verdict in ANSWERED or (cell.verdict is Verdict.ERROR and cell.failure is not None)
 
 
 def key_inputs(
@@ -93,7 +99,7 @@ class ResultStore:
             return self._unusable(path, str(error).splitlines()[0])
         if cell.store_key != key:
             return self._unusable(path, "it belongs to another key")
-        if cell.verdict not in STORED_VERDICTS:
+        if not storable(cell):
             return self._unusable(path, f"a {cell.verdict} is never stored")
         return cell
 
@@ -161,6 +167,6 @@ class StoredCells:
         """Run the cell on this runner's engine and store its answer."""
         key = self.keys.key(spec, self.runner.engine.info, run)
         result = self.runner.run(spec, self.keys.plan(spec))
-        if result.verdict in STORED_VERDICTS:
+        if storable(result):
             result = self.store.put(key, result)
         return result

@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness.app.matrixrun import run_matrix, stored_only
+from harness.app.matrixrun import plan_out, run_matrix, stored_only
 from harness.app.merge import merge_shards, write_manifest
 from harness.app.runner import COMPOSE, SDK, ReferenceClis, Releases, plan_for, scenario_for
 from harness.app.session import (
@@ -45,6 +45,7 @@ from harness.edges.paths import redact
 from harness.edges.provision import Tools
 from harness.present.console import say
 from harness.present.tables import markdown_report, terminal_table
+from harness.present.words import planned_out_line
 
 
 def parser() -> argparse.ArgumentParser:
@@ -154,10 +155,14 @@ def main(argv: list[str] | None = None) -> int:
             cells = _select(cells, args.only)
         for spec in cells:
             plan_for(spec, releases, config.compat)  # every version exists before the engine
+        clis = ReferenceClis(reference_cli(config, cli_path), Tools(log=say))
+        cells, planned_out = plan_out(cells, clis)
+        for reason, skipped in planned_out.items():
+            say(planned_out_line(reason, [cell_id(spec) for spec in skipped]))
+        if not cells:
+            raise UserError("no cell of the matrix can run with this CLI (see above)")
         store = ResultStore(args.results / "cells", warn=say)
-        stored = (
-            None if args.force else _all_stored(cells, config, releases, hosts, store, cli_path)
-        )
+        stored = None if args.force else _all_stored(cells, config, releases, hosts, store, clis)
         results = stored
         if results is None:
             versions = [spec.engine for spec in cells]
@@ -187,16 +192,13 @@ def _all_stored(
     releases: Releases,
     hosts: Sequence[str],
     store: ResultStore,
-    cli_path: str | None,
+    clis: ReferenceClis,
 ) -> list[CellResult] | None:
     """Every cell from the store without starting an engine, if the engines' facts are known
     without starting one (see edges.engine.peek) and every cell is stored under them."""
     engines = peek_engines(hosts, [spec.engine for spec in cells])
     if engines is None:
         return None
-    clis = ReferenceClis(reference_cli(config, cli_path), Tools(log=say))
-    if any(spec.cli and clis.tools.provisioned("cli", spec.cli) is None for spec in cells):
-        return None  # a CLI to fetch first: not a stored rerun
     keys = CellKeys(releases, config.compat, clis.of)
     return stored_only(cells, keys, engines, store)
 

@@ -37,6 +37,17 @@ def find_cli(name: str = "docker") -> CliInfo:
     return CliInfo(path=path, version=match.group(1) if match else "unknown")
 
 
+def has_buildkit(cli: CliInfo) -> bool:
+    """Whether ``docker build`` of this CLI can use BuildKit: built in up to 20.10, through
+    the buildx plugin (found in the CLI's DOCKER_CONFIG or the system's plugin folders)
+    from 23 on. Asked of the CLI itself."""
+    match = re.match(r"(\d+)\.", cli.version)
+    if match and int(match.group(1)) < 23:
+        return True
+    env = {**os.environ, **({"DOCKER_CONFIG": cli.config} if cli.config else {})}
+    return run([cli.path, "buildx", "version"], env=env, timeout=30).ok
+
+
 def cli_shim(cli: CliInfo, folder: Path) -> Path:
     """A folder holding only a ``docker`` link to the reference CLI, to put first on PATH."""
     folder.mkdir(parents=True, exist_ok=True)

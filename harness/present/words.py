@@ -256,3 +256,9 @@ def _request_text(difference: Mapping[str, Any]) -> str:
 
 def _shown(value: object) -> str:
     return "none" if value is None else repr(value)
+
+
+def planned_out_line(reason: str, cells: Sequence[str]) -> str:
+    """One line for the cells a run leaves out before building, and why."""
+    shown = ", ".join(cells[:6]) + (f" and {len(cells) - 6} more" if len(cells) > 6 else "")
+    return f"planned out {len(cells)} cells ({shown}): {reason}"
