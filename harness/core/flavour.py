@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from packaging.version import InvalidVersion, Version
 
+from harness.core.buildkind import Builder
 from harness.core.model import CellSpec
 from harness.core.releases import Release
 
@@ -72,13 +73,13 @@ def cannot_run(spec: CellSpec, cli_has_buildkit: bool) -> str | None:
     the run plans it out with one line instead of failing it. BuildKit on the CLI's side, or
     compose 1.x's CLI build, needs a CLI with BuildKit (built in up to 20.10, the buildx
     plugin from 23 on); compose 2.x embeds buildx."""
-    compose_side = spec.builder_of("compose")
-    if compose_side == "buildkit":
+    compose_side = spec.builder.compose
+    if compose_side is Builder.BUILDKIT:
         problem = compose_buildkit_problem(spec.compose, spec.cli_build)
         if problem:
             return problem
-    needs_cli = spec.builder_of("cli") == "buildkit" or (
-        compose_side == "buildkit" and not is_v2(spec.compose)
+    needs_cli = spec.builder.cli is Builder.BUILDKIT or (
+        compose_side is Builder.BUILDKIT and not is_v2(spec.compose)
     )
     if needs_cli and not cli_has_buildkit:
         return "BuildKit needs a CLI with BuildKit: this CLI has no buildx plugin (Docker 23+)"
