@@ -749,6 +749,20 @@ def test_bad_input_is_one_line_and_exit_2(capsys, github, tmp_path, argv, env, e
     assert github.requests == []
 
 
+def test_a_dry_run_still_checks_what_was_typed(capsys, tmp_path):
+    argv = ["--results", str(write_results(tmp_path)), "--dry-run", "--issue", "9" * 5000]
+    assert run(argv, env={}) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: --issue must be a positive issue number, got '999")
+
+
+def test_a_headline_line_names_ten_runs_at_most(capsys):
+    cells = [cell(f"1.{i}.0", "shared" if i % 2 else "diverged", 3) for i in range(25)]
+    (line,) = matrix_headline(cells)
+    assert line.startswith("cli_build=default: compose 1.0.0 misses the cache at step 3")
+    assert line.endswith(", 1.9.0 shares it, and 15 more runs of versions (see the table)")
+
+
 @pytest.mark.parametrize("missing", ["--repo", "--issue"])
 def test_repo_and_issue_are_required_to_post(capsys, tmp_path, missing):
     argv = {"--repo": REPO, "--issue": "5"}

@@ -168,11 +168,13 @@ def run(
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # --help, or a usage error already reported in one line
         return exit_.code if isinstance(exit_.code, int) else 2
-    target = None if args.dry_run else (_check_repo(args.repo), _check_issue(args.issue))
+    # A dry run posts nothing and needs neither; what was typed is checked all the same.
+    repo = None if args.repo is None and args.dry_run else _check_repo(args.repo)
+    issue = None if args.issue is None and args.dry_run else _check_issue(args.issue)
     body = _body(args.what, _load(args.results, args.what))
     if body.cuts:
         out.say(f"note: body shortened to fit GitHub's limit; cut: {'; '.join(body.cuts)}")
-    if target is None:
+    if args.dry_run or repo is None or issue is None:
         out.show(signed(body.text, body.result_set, None))
         return 0
     token = _token(env)
@@ -182,7 +184,7 @@ def run(
     with GitHubClient(
         token, api_url, transport=transport, sleep=sleep, clock=clock, notify=out.say
     ) as gh:
-        verb, url = _publish(gh, *target, body, new=args.new, out=out)
+        verb, url = _publish(gh, repo, issue, body, new=args.new, out=out)
     out.show(f"{verb} {url}")
     return 0
 

@@ -17,7 +17,7 @@ from harness.core.report import BisectReport, MatrixDocument
 from harness.present import bisect_report, tables
 from harness.present.budget import Page, fit, github_length
 from harness.present.comment_marker import MARKER_ROOM, ResultSet
-from harness.present.sections import Log, Section, Text, fence_for
+from harness.present.sections import Details, Log, Section, Text, fence_for
 from harness.present.words import PREDICATES, behaviour_text, culprit_sentence
 
 __all__ = [
@@ -40,6 +40,7 @@ HEADING = "## Does `docker compose build` share the layer cache with `docker bui
 _MIN_LIMIT = 1_024  # room for the headline's first line, the tail and the cut notes
 _INSTRUCTION_WIDTH = 30
 _MAX_LISTED = 8
+_MAX_RUNS = 10  # runs of versions named on one headline line
 RANGE_DASH = "\u2013"  # en dash, as typeset ranges use
 _FAILED = (Verdict.ERROR, Verdict.UNINSTALLABLE, Verdict.TIMEOUT)
 
@@ -115,10 +116,12 @@ def _summarise_condition(by_version: Mapping[str, set[_Outcome]]) -> str:
         else:
             runs.append((version, version, 1, outcome))
     parts, cache_named = [], False
-    for first, last, count, outcome in runs:
+    for first, last, count, outcome in runs[:_MAX_RUNS]:
         span = first if count == 1 else f"{first}{RANGE_DASH}{last}"
         text, cache_named = _predicate(outcome, count > 1, cache_named)
         parts.append(f"{span} {text}")
+    if len(runs) > _MAX_RUNS:  # a headline, not the table: verdicts that alternate stay short
+        parts.append(f"and {len(runs) - _MAX_RUNS} more runs of versions (see the table)")
     return "compose " + ", ".join(parts)
 
 
@@ -277,6 +280,14 @@ def failure_logs(cells: Sequence[CellResult]) -> list[Log]:
     return logs
 
 
+def _before_details(sections: Sequence[Section], logs: Sequence[Log]) -> list[Section]:
+    """The logs after the report's text and tables, above its collapsed environment."""
+    end = len(sections)
+    while end > 0 and isinstance(sections[end - 1], Details):
+        end -= 1
+    return [*sections[:end], *logs, *sections[end:]]
+
+
 def _reproduce(commands: Sequence[str]) -> Text:
     text = "\n".join(commands)
     fence = fence_for(text)
@@ -310,7 +321,7 @@ def compose_body(
         head += ["", *(f"- {line}" for line in matrix_headline(results.matrix.cells))]
         reproduce.append(results.matrix.reproduce)
         sections += tables.markdown_sections(results.matrix.cells)
-    sections += failure_logs(_cells(what, results))
+    sections = _before_details(sections, failure_logs(_cells(what, results)))
     page = Page(
         head=tuple(head),
         sections=tuple(sections),
