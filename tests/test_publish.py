@@ -115,6 +115,21 @@ def test_matrix_headline_names_scenarios_only_when_there_are_several():
     ]
 
 
+def test_matrix_headline_names_engine_and_cli_when_cells_differ_in_them():
+    newer = EngineInfo("28.5.0", "1.51", "overlay2", managed=True)
+    cells = [
+        cell("1.20.0", "diverged", 3),
+        cell("1.20.0", "shared", engine=newer),
+        cell("1.20.0", "shared", engine=newer, cli=CliInfo("docker", "28.5.0")),
+    ]
+    assert matrix_headline(cells) == [
+        "engine 20.10.24, CLI 28.2.2, cli_build=default: compose 1.20.0 misses the cache at "
+        "step 3 (`ADD blah.txt notes.txt …`)",
+        "engine 28.5.0, CLI 28.2.2, cli_build=default: compose 1.20.0 shares the cache",
+        "engine 28.5.0, CLI 28.5.0, cli_build=default: compose 1.20.0 shares the cache",
+    ]
+
+
 def test_matrix_headline_splits_runs_by_divergence_step_and_flags_mixed_versions():
     cells = [
         cell("1.20.0", "diverged", 3),

@@ -126,33 +126,40 @@ def _summarise_condition(by_version: Mapping[str, set[_Outcome]]) -> str:
 
 
 def matrix_headline(cells: Sequence[CellResult]) -> list[str]:
-    """One line per condition (scenario, builder, cli_build): runs of compose versions, PEP 440
-    order.
+    """One line per condition (engine and CLI, scenario, builder, cli_build): runs of compose
+    versions, PEP 440 order; a part of the label only when the cells differ in it.
 
     e.g. "cli_build=default: compose 1.19.0-1.24.1 miss the cache at step 3 (`ADD …`),
     1.25.5-1.29.2 share it" (with an en dash in each range).
     """
-    conditions: dict[tuple[str, str, str], dict[str, set[_Outcome]]] = {}
+    conditions: dict[tuple[str, str, str, str, str], dict[str, set[_Outcome]]] = {}
     for cell in cells:
-        key = (cell.scenario, str(cell.builders), cell.cli_build)
+        key = (
+            f"engine {cell.engine.version}",
+            f"CLI {cell.cli.version}",
+            cell.scenario,
+            f"builder={cell.builders}",
+            cell.cli_build,
+        )
         versions = conditions.setdefault(key, {})
         versions.setdefault(cell.compose, set()).add(_outcome(cell))
     if not conditions:
         return ["matrix.json holds no cells"]
-    several_scenarios = len({scenario for scenario, _, _ in conditions}) > 1
-    several_builders = len({builder for _, builder, _ in conditions}) > 1
+    varying = [len({condition[n] for condition in conditions}) > 1 for n in range(4)]
     lines = []
-    for scenario, builder, cli_build in sorted(
+    for condition in sorted(
         conditions,
-        key=lambda c: (c[0], c[1] != "legacy", c[1], _CLI_BUILD_ORDER.get(c[2], 3), c[2]),
+        key=lambda c: (
+            *c[:3],
+            c[3] != "builder=legacy",
+            c[3],
+            _CLI_BUILD_ORDER.get(c[4], 3),
+            c[4],
+        ),
     ):
-        label = f"cli_build={cli_build}"
-        if several_builders:
-            label = f"builder={builder}, {label}"
-        if several_scenarios:
-            label = f"{scenario}, {label}"
-        summary = _summarise_condition(conditions[(scenario, builder, cli_build)])
-        lines.append(f"{label}: {summary}")
+        shown = [part for part, varies in zip(condition[:4], varying, strict=True) if varies]
+        label = ", ".join([*shown, f"cli_build={condition[4]}"])
+        lines.append(f"{label}: {_summarise_condition(conditions[condition])}")
     return lines
 
 
