@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from harness.core.cause import INFORMATIONAL, NOT_A_CAUSE, PROVEN, UNTESTED, labels, plan
 from harness.core.minimise import minimise
-from harness.core.model import CellResult, ExplainCause
+from harness.core.model import CauseStatus, CellResult, ExplainCause
 from harness.core.tardiff import Difference
 from harness.present.summary import cell_summary
 from harness.present.tables import explained, markdown_report
@@ -56,7 +56,7 @@ def _entries(causes: list[str]) -> tuple[dict[str, object], ...]:
 
 
 PROVEN_SEED = ExplainCause(
-    status="proven",
+    status=CauseStatus.PROVEN,
     builds=5,
     budget=16,
     seconds=2.9,
@@ -109,7 +109,7 @@ def test_an_extra_file_and_stripped_files() -> None:
 
 def test_not_provable_names_what_else_differed_in_the_requests() -> None:
     cause = ExplainCause(
-        status="not-provable",
+        status=CauseStatus.NOT_PROVABLE,
         builds=2,
         budget=16,
         seconds=1.0,
@@ -157,7 +157,7 @@ def test_over_budget_with_a_proven_field_phase_says_so() -> None:
         for field in ("uid", "gid")
     )
     cause = ExplainCause(
-        status="over-budget",
+        status=CauseStatus.OVER_BUDGET,
         builds=16,
         budget=16,
         seconds=9.0,

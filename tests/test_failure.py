@@ -5,7 +5,7 @@ from __future__ import annotations
 from harness.app.bisect import SDK, BisectRequest, run_bisect
 from harness.core.failure import engine_setup_problem, failure_kind
 from harness.core.model import Behaviour, CellResult, CellSpec, Verdict
-from harness.present.words import behaviour_text
+from harness.present.words import describe
 from tests.factories import VERSIONS, cell_result
 
 CELL = {"/tmp/cache-bisect-x/cell-0123456789ab": "<cell>", "0123456789ab": "<id>"}
@@ -38,9 +38,7 @@ def test_a_failing_build_is_a_behaviour_with_a_stored_form() -> None:
     assert behaviour == Behaviour(Verdict.ERROR, failure="compose: ERROR: Cannot locate x")
     assert behaviour.to_json() == "fails: compose: ERROR: Cannot locate x"
     assert Behaviour.from_json(behaviour.to_json()) == behaviour
-    assert (
-        behaviour_text(behaviour.to_json()) == "the build fails (compose: ERROR: Cannot locate x)"
-    )
+    assert describe(behaviour) == "the build fails (compose: ERROR: Cannot locate x)"
     assert Behaviour.of(cell_result("1.20.0", "error")) is None  # engine trouble: a skip
     assert CellResult.from_json(failing.to_json()) == failing
 

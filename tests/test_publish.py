@@ -187,7 +187,7 @@ def test_bisect_headline_other_statuses():
 
     flaky = bisect_headline(bisect_report(unsteady, repeat=3))
     assert flaky[0].startswith("Flaky:")
-    assert flaky[1] == "Unsteady probes: 1.21.0 (flaky (diverged@3 2/3) 2/3)"
+    assert flaky[1] == "Unsteady probes: 1.21.0 (flaky (diverged at step 3 2/3) 2/3)"
     failed = bisect_headline(bisect_report(lambda compose, sdk, run: "error"))
     assert failed[0].startswith("Bisect failed")
 

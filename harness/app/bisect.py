@@ -13,11 +13,10 @@ from harness.core.flavour import is_v2
 from harness.core.model import Behaviour, CellResult, CellSpec
 from harness.core.releases import Release
 from harness.core.report import BisectReport, Cross, Culprit, Probe
-from harness.present.words import behaviour_text, verdict_phrase
+from harness.present.words import cross_text, describe, observation_text, verdict_phrase
 
 COMPOSE, SDK = "docker-compose", "docker"
 REPOSITORIES = {COMPOSE: "docker/compose", SDK: "docker/docker-py"}
-SKIP = "skip"
 
 
 class Cells(Protocol):
@@ -59,8 +58,7 @@ def run_bisect(
             version=version,
             sdk=first.sdk if request.package == COMPOSE else version,
             compose=first.compose,
-            verdict=_probe_verdict(observation),
-            runs=observation.agreement,
+            observation=observation,
             stored=all(reused for _, reused in runs),
             detail=verdict_phrase(first),
             diverged_at=first.diverged_at,
@@ -69,7 +67,7 @@ def run_bisect(
         probes.append(entry)
         source = "stored" if entry.stored else "built"
         sdk = f" (SDK {entry.sdk})" if entry.sdk else ""
-        log(f"probe {version}{sdk}: {behaviour_text(entry.verdict)} [{entry.runs}, {source}]")
+        log(f"probe {version}{sdk}: {observation_text(observation)} [{entry.runs}, {source}]")
         return observation
 
     outcome = bisect(len(versions), probe)
@@ -79,18 +77,6 @@ def run_bisect(
     elif outcome.status is Status.FOUND:
         culprit = Culprit(SDK, "only the docker SDK moved")
     return _report(request, versions, outcome, tuple(probes), culprit)
-
-
-def _probe_verdict(observation: Observation) -> str:
-    if observation.kind is Kind.SKIP:
-        return SKIP
-    if observation.kind is Kind.FLAKY:
-        return f"flaky ({_stored(observation.verdict)} {observation.agreement})"
-    return _stored(observation.verdict)
-
-
-def _stored(behaviour: object) -> str:
-    return behaviour.to_json() if isinstance(behaviour, Behaviour) else str(behaviour)
 
 
 def _report(
@@ -112,7 +98,7 @@ def _report(
         )
     return BisectReport(
         package=request.package,
-        status=outcome.status.value,
+        status=outcome.status,
         low=request.low,
         high=request.high,
         resolved=(versions[0].text, versions[-1].text),
@@ -146,14 +132,14 @@ def _tag(package: str, version: str) -> str:
 
 
 def _described(behaviour: object) -> str | None:
-    return behaviour_text(_stored(behaviour)) if behaviour is not None else None
+    return describe(behaviour) if isinstance(behaviour, Behaviour) else None
 
 
 def _reason(outcome: BisectResult, probes: Sequence[Probe]) -> str | None:
     """The core speaks in indices; people need the releases and what went wrong with them."""
     if outcome.status is not Status.ERROR:
         return outcome.reason
-    unjudged = [p for p in probes if p.verdict == SKIP or p.verdict.startswith("flaky")]
+    unjudged = [p for p in probes if p.observation.kind is not Kind.VERDICT]
     named = "; ".join(f"{p.version} ({p.detail})" for p in unjudged)
     return f"an end of the range could not be judged: {named}" if named else outcome.reason
 
@@ -196,25 +182,29 @@ def _culprit(
     crosses = []
     for compose, sdk in ((old.version, new.sdk), (new.version, old.sdk)):
         cell, _ = cells.get(replace(request.spec(compose), sdk=sdk))
-        behaviour = Behaviour.of(cell)
-        crosses.append(
-            Cross(compose, sdk, behaviour.to_json() if behaviour else SKIP, verdict_phrase(cell))
-        )
-        log(f"cross {compose} with SDK {sdk}: {behaviour_text(crosses[-1].verdict)}")
-    old_with_new_sdk, new_with_old_sdk = (c.verdict for c in crosses)
-    package, reason = _who(old.verdict, new.verdict, old_with_new_sdk, new_with_old_sdk)
+        crosses.append(Cross(compose, sdk, Behaviour.of(cell), verdict_phrase(cell)))
+        log(f"cross {compose} with SDK {sdk}: {cross_text(crosses[-1])}")
+    old_with_new_sdk, new_with_old_sdk = (c.behaviour for c in crosses)
+    package, reason = _who(old.behaviour, new.behaviour, old_with_new_sdk, new_with_old_sdk)
     return Culprit(package, reason, tuple(crosses), {"last_old": old.sdk, "first_new": new.sdk})
 
 
+Shown = Behaviour | None  # None: could not be judged
+
+
 def _who(
-    old: str, new: str, old_with_new_sdk: str, new_with_old_sdk: str
+    old: Shown, new: Shown, old_with_new_sdk: Shown, new_with_old_sdk: Shown
 ) -> tuple[str | None, str]:
     """Attribute the change from the two cross cells; one untestable cross still counts when
     the other is decisive (e.g. a newer compose that needs the newer SDK cannot run the old one).
     """
-    follows_sdk = (old_with_new_sdk == new, new_with_old_sdk == old)
-    follows_compose = (old_with_new_sdk == old, new_with_old_sdk == new)
-    untested = SKIP in (old_with_new_sdk, new_with_old_sdk)
+
+    def same(cross: Shown, probe: Shown) -> bool:
+        return cross is not None and cross == probe
+
+    follows_sdk = (same(old_with_new_sdk, new), same(new_with_old_sdk, old))
+    follows_compose = (same(old_with_new_sdk, old), same(new_with_old_sdk, new))
+    untested = None in (old_with_new_sdk, new_with_old_sdk)
     note = " (the other cross cell could not be tested)" if untested else ""
     if all(follows_sdk) or (untested and any(follows_sdk)):
         return SDK, "the behaviour follows the docker SDK, whichever compose runs it" + note

@@ -33,7 +33,7 @@ from harness.core.hybrid import (
     request_differences,
 )
 from harness.core.minimise import MinimiseResult, minimise
-from harness.core.model import ExplainCause, StepComparison
+from harness.core.model import CauseStatus, ExplainCause, StepComparison
 from harness.core.tardiff import (
     Difference,
     TarEntry,
@@ -167,7 +167,9 @@ def _prove(
         return hit
 
     def outcome(
-        status: str, reason: str | None = None, result: MinimiseResult[causes.Change] | None = None
+        status: CauseStatus,
+        reason: str | None = None,
+        result: MinimiseResult[causes.Change] | None = None,
     ) -> tuple[ExplainCause, MinimiseResult[causes.Change] | None]:
         cause = ExplainCause(
             status=status,
@@ -185,13 +187,13 @@ def _prove(
         probes.append({"applied": [], "image": control, "hit": False, "control": True})
         if control != experiment.diverged.first_image:
             return outcome(
-                "not-tested",
+                CauseStatus.NOT_TESTED,
                 f"the first client's context, rebuilt as captured, gave step "
                 f"{experiment.diverged.step} another image ({control[:19]}, not "
                 f"{experiment.diverged.first_image[:19]}): a rewritten context is not faithful",
             )
         if not search.changes:
-            return outcome("not-provable", "no difference in the context can matter")
+            return outcome(CauseStatus.NOT_PROVABLE, "no difference in the context can matter")
         result = minimise(
             search.changes,
             probe,
@@ -199,5 +201,5 @@ def _prove(
             max_probes=max(experiment.budget - 1, 1),
         )
     except (ProbeError, HybridError, tarfile.TarError) as error:
-        return outcome("not-tested", str(error))
-    return outcome(result.status, result=result)
+        return outcome(CauseStatus.NOT_TESTED, str(error))
+    return outcome(CauseStatus(result.status), result=result)

@@ -20,7 +20,7 @@ from harness.cli.options import (
     scenario_of,
     split_tool,
 )
-from harness.core.bisection import probe_budget
+from harness.core.bisection import Status, probe_budget
 from harness.core.config import load_config
 from harness.core.errors import Interrupted, UserError
 from harness.core.flavour import is_v2
@@ -155,4 +155,4 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         write_atomically(args.json, text)
     say(f"\nwrote {args.results / 'bisect.md'} and {args.results / 'bisect.json'}")
-    return 0 if report.status != "error" else 1
+    return 0 if report.status is not Status.ERROR else 1

@@ -185,7 +185,13 @@ class Behaviour:
         return cls(Verdict(text))
 
 
-CAUSE_STATUSES = ("proven", "over-budget", "not-provable", "not-tested")
+class CauseStatus(StrEnum):
+    """How far the hybrid builds got in proving a diverged step's cause (see ExplainCause)."""
+
+    PROVEN = "proven"
+    OVER_BUDGET = "over-budget"
+    NOT_PROVABLE = "not-provable"
+    NOT_TESTED = "not-tested"
 
 
 @dataclass(frozen=True)
@@ -202,7 +208,7 @@ class ExplainCause:
     needed for the hit (the search's first phase); it stands when the budget ran out later.
     """
 
-    status: str
+    status: CauseStatus
     builds: int
     budget: int
     seconds: float
@@ -214,7 +220,7 @@ class ExplainCause:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "status": self.status,
+            "status": self.status.value,
             "builds": self.builds,
             "budget": self.budget,
             "seconds": self.seconds,
@@ -228,12 +234,12 @@ class ExplainCause:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ExplainCause:
         status = str(data["status"])
-        if status not in CAUSE_STATUSES:
+        if status not in tuple(CauseStatus):
             raise ResultFormatError(
-                f"field 'explain_cause.status' is {status!r} (known: {', '.join(CAUSE_STATUSES)})"
+                f"field 'explain_cause.status' is {status!r} (known: {', '.join(CauseStatus)})"
             )
         return cls(
-            status=status,
+            status=CauseStatus(status),
             builds=int(data["builds"]),
             budget=int(data["budget"]),
             seconds=float(data["seconds"]),

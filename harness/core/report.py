@@ -3,15 +3,46 @@ by the report renderers and the publisher."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from harness.core.bisection import Kind, Observation, Status
 from harness.core.buildkind import LEGACY, Builders
 from harness.core.errors import UserError
-from harness.core.model import CellResult, ResultFormatError, StepRef
+from harness.core.model import Behaviour, CellResult, ResultFormatError, StepRef
 
 REPORT_SCHEMA = 1
+SKIP = "skip"  # the stored form of a probe or cross cell that could not be judged
+_FLAKY = re.compile(r"flaky \((?P<majority>.+) (?P<agreeing>\d+)/(?P<runs>\d+)\)\Z")
+
+
+def observation_to_json(observation: Observation) -> str:
+    """The stored form: a behaviour ("shared", "diverged@3"), "skip", or "flaky (diverged@3
+    2/3)" ("None" as the majority when most runs could not be judged)."""
+    if observation.kind is Kind.SKIP:
+        return SKIP
+    verdict = observation.verdict
+    majority = verdict.to_json() if isinstance(verdict, Behaviour) else str(verdict)
+    if observation.kind is Kind.FLAKY:
+        return f"flaky ({majority} {observation.agreement})"
+    return majority
+
+
+def observation_from_json(text: str, runs: str) -> Observation:
+    """The inverse of ``observation_to_json``, with the stored "agreeing/runs" count."""
+    total = int(runs.partition("/")[2])
+    if text == SKIP:
+        return Observation.skipped(total)
+    if flaky := _FLAKY.match(text):
+        majority = flaky["majority"]
+        return Observation.flaky(
+            None if majority == "None" else Behaviour.from_json(majority),
+            int(flaky["agreeing"]),
+            int(flaky["runs"]),
+        )
+    return Observation.of(Behaviour.from_json(text), total)
 
 
 @dataclass(frozen=True)
@@ -21,19 +52,30 @@ class Probe:
     version: str
     sdk: str | None
     compose: str | None
-    verdict: str  # a behaviour ("shared", "diverged@3"), "skip", or "flaky (...)"
-    runs: str  # agreeing runs / all runs, e.g. "1/1"
+    observation: Observation  # a Behaviour all runs agreed on, a skip, or flaky runs
     stored: bool
     detail: str
     diverged_at: StepRef | None = None
     cell: CellResult | None = None
+
+    @property
+    def runs(self) -> str:
+        """Agreeing runs / all runs, e.g. "1/1"."""
+        return self.observation.agreement
+
+    @property
+    def behaviour(self) -> Behaviour | None:
+        """What every run of the probe showed; None when skipped or flaky."""
+        verdict = self.observation.verdict
+        judged = self.observation.kind is Kind.VERDICT
+        return verdict if judged and isinstance(verdict, Behaviour) else None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "version": self.version,
             "sdk": self.sdk,
             "compose": self.compose,
-            "verdict": self.verdict,
+            "verdict": observation_to_json(self.observation),
             "runs": self.runs,
             "stored": self.stored,
             "detail": self.detail,
@@ -49,8 +91,7 @@ class Probe:
             version=_text(data, "version"),
             sdk=_optional_text(data, "sdk"),
             compose=_optional_text(data, "compose"),
-            verdict=_text(data, "verdict"),
-            runs=_text(data, "runs"),
+            observation=observation_from_json(_text(data, "verdict"), _text(data, "runs")),
             stored=bool(data.get("stored", False)),
             detail=str(data.get("detail", "")),
             diverged_at=StepRef(int(at["step"]), str(at["instruction"])) if at else None,
@@ -64,16 +105,26 @@ class Cross:
 
     compose: str
     sdk: str
-    verdict: str
+    behaviour: Behaviour | None  # None: the cell could not be judged
     detail: str
 
     def to_json(self) -> dict[str, str]:
         return {
             "compose": self.compose,
             "sdk": self.sdk,
-            "verdict": self.verdict,
+            "verdict": self.behaviour.to_json() if self.behaviour else SKIP,
             "detail": self.detail,
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Cross:
+        verdict = str(data["verdict"])
+        return cls(
+            str(data["compose"]),
+            str(data["sdk"]),
+            None if verdict == SKIP else Behaviour.from_json(verdict),
+            str(data["detail"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -98,10 +149,7 @@ class Culprit:
         return cls(
             package=_optional_text(data, "package"),
             reason=_text(data, "reason"),
-            crosses=tuple(
-                Cross(str(c["compose"]), str(c["sdk"]), str(c["verdict"]), str(c["detail"]))
-                for c in _list(data, "crosses")
-            ),
+            crosses=tuple(Cross.from_json(c) for c in _list(data, "crosses")),
             sdks=dict(data["sdks"]) if data.get("sdks") else None,
         )
 
@@ -109,7 +157,7 @@ class Culprit:
 @dataclass(frozen=True)
 class BisectReport:
     package: str
-    status: str
+    status: Status
     low: str
     high: str
     resolved: tuple[str, str]
@@ -137,7 +185,7 @@ class BisectReport:
         data: dict[str, Any] = {
             "schema": REPORT_SCHEMA,
             "package": self.package,
-            "status": self.status,
+            "status": self.status.value,
             "range": {
                 "low": self.low,
                 "high": self.high,
@@ -184,7 +232,7 @@ class BisectReport:
                 raise ResultFormatError("field 'culprit' must be an object or null")
             return cls(
                 package=_text(data, "package"),
-                status=_text(data, "status"),
+                status=Status(_text(data, "status")),
                 low=str(span["low"]),
                 high=str(span["high"]),
                 resolved=(str(resolved[0]), str(resolved[1])),

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
+from harness.core.bisection import Kind, Status
 from harness.core.buildkind import Builders
 from harness.core.report import BisectReport
 from harness.present.sections import Details, Section, Table, Text, render
 from harness.present.tables import environment_lines
 from harness.present.words import (
-    behaviour_text,
     builder_label,
     cli_build_label,
     compose_label,
+    cross_text,
     culprit_sentence,
+    observation_text,
 )
 
 HEADERS = ["#", "version", "docker SDK", "verdict", "runs", "source"]
@@ -25,23 +27,23 @@ HEADERS = ["#", "version", "docker SDK", "verdict", "runs", "source"]
 def answer(report: BisectReport) -> str:
     package, status = report.package, report.status
     low, high = report.resolved
-    if status == "found":
+    if status is Status.FOUND:
         return (
             f"{package} {report.last_old} behaves like {low} ({report.old_verdict}); "
             f"{report.first_new} is the first release that does not ({report.new_verdict})."
         )
-    if status == "no-change":
+    if status is Status.NO_CHANGE:
         return (
             f"Nothing changes between {low} and {high}: both {report.old_verdict}. "
             "Widen the range to find where the behaviour changed."
         )
-    if status == "ambiguous":
+    if status is Status.AMBIGUOUS:
         return (
             f"The change lies in {', '.join(report.candidates)}: releases in between "
             f"could not be tested, so the first one cannot be named "
             f"(last like {low}: {report.last_old})."
         )
-    if status == "flaky":
+    if status is Status.FLAKY:
         return (
             f"{package} {report.flaky} gave different verdicts on repeated runs; the "
             f"search stops there (change lies in {', '.join(report.candidates)})."
@@ -69,8 +71,8 @@ def probe_rows(report: BisectReport) -> list[list[str]]:
             str(n),
             compose_label(p.cell) if p.cell else p.version,
             str(p.sdk or ("none (Go binary)" if p.cell and p.cell.compose_package else "?")),
-            behaviour_text(p.verdict)
-            + (f" ({p.cell.verdict})" if p.verdict == "skip" and p.cell else ""),
+            observation_text(p.observation)
+            + (f" ({p.cell.verdict})" if p.observation.kind is Kind.SKIP and p.cell else ""),
             p.runs,
             "stored" if p.stored else "built",
         ]
@@ -105,12 +107,7 @@ def markdown_sections(report: BisectReport) -> list[Section]:
     table, how to reproduce, the environment (collapsed)."""
     low, high = report.resolved
     crosses = tuple(
-        f"- compose {cross.compose} with docker SDK {cross.sdk}: "
-        + (
-            behaviour_text(cross.verdict)
-            if cross.verdict != "skip"
-            else f"could not be tested ({cross.detail})"
-        )
+        f"- compose {cross.compose} with docker SDK {cross.sdk}: {cross_text(cross)}"
         for cross in (report.culprit.crosses if report.culprit else ())
     )
     status = f"**{report.status}**: {answer(report)}"

@@ -18,7 +18,7 @@ from harness.present import bisect_report, tables
 from harness.present.budget import Page, fit, github_length
 from harness.present.comment_marker import MARKER_ROOM, ResultSet
 from harness.present.sections import Details, Log, Section, Text, fence_for
-from harness.present.words import PREDICATES, behaviour_text, culprit_sentence
+from harness.present.words import PREDICATES, culprit_sentence, observation_text
 
 __all__ = [
     "GITHUB_COMMENT_LIMIT",
@@ -193,7 +193,7 @@ def bisect_headline(bisect: BisectReport) -> list[str]:
             "has no clear answer"
         )
         unsteady = [
-            f"{p.version} ({behaviour_text(p.verdict)} {p.runs})"
+            f"{p.version} ({observation_text(p.observation)} {p.runs})"
             for p in bisect.probes
             if _disagrees(p.runs)
         ]

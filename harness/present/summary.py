@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.core.compat import KNOWN_BROKEN
-from harness.core.model import CellResult, Verdict
+from harness.core.model import CauseStatus, CellResult, Verdict
 from harness.present.words import (
     BUILDER_NAMES,
     builder_label,
@@ -55,7 +55,7 @@ def cell_summary(cell: CellResult) -> list[str]:
     proven = cause_line(cell)
     if proven is not None:
         lines.append(f"why: {proven}")
-    if cell.explain_cause is None or cell.explain_cause.status != "proven":
+    if cell.explain_cause is None or cell.explain_cause.status is not CauseStatus.PROVEN:
         lines += [
             f"differs: {line}" if proven else f"why: {line}" for line in cell.explain_summary or ()
         ]

@@ -10,8 +10,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from harness.core.bisection import Kind, Observation
 from harness.core.buildkind import LEGACY, Builder, Builders
-from harness.core.model import Behaviour, CellResult, Verdict
+from harness.core.model import Behaviour, CauseStatus, CellResult, Verdict
+from harness.core.report import Cross
 
 COMPOSE_CLI_BUILD = "COMPOSE_DOCKER_CLI_BUILD"
 
@@ -58,15 +60,19 @@ def verdict_phrase(result: CellResult) -> str:
     return f"{result.verdict}: {reason[0]}" if reason else str(result.verdict)
 
 
-def behaviour_text(stored: str | None) -> str:
-    """A stored behaviour ("diverged@3", "shared", "skip", "flaky (...)") in words."""
-    if stored is None:
-        return "?"
-    try:
-        behaviour = Behaviour.from_json(stored)
-    except ValueError:
-        return stored
-    return describe(behaviour)
+def observation_text(observation: Observation) -> str:
+    """A probe's outcome in words: its behaviour, "skip", or "flaky (<majority> 2/3)"."""
+    if observation.kind is Kind.SKIP:
+        return "skip"
+    majority = observation.verdict
+    shown = describe(majority) if isinstance(majority, Behaviour) else "untestable"
+    if observation.kind is Kind.FLAKY:
+        return f"flaky ({shown} {observation.agreement})"
+    return shown
+
+
+def cross_text(cross: Cross) -> str:
+    return describe(cross.behaviour) if cross.behaviour else f"could not be tested ({cross.detail})"
 
 
 def describe(behaviour: Behaviour) -> str:
@@ -125,24 +131,24 @@ def cause_line(cell: CellResult) -> str | None:
         return None
     entries = cell.explain or ()
     builds = f"{cause.builds} build{'s' if cause.builds != 1 else ''}"
-    if cause.status == "proven":
+    if cause.status is CauseStatus.PROVEN:
         line = f"cause (proven by {builds}): {changes_text(cause.minimal)}"
         line += _not_a_cause(entries, {str(e["path"]) for e in cause.minimal})
-    elif cause.status == "over-budget" and cause.proven_fields:
+    elif cause.status is CauseStatus.OVER_BUDGET and cause.proven_fields:
         fields = [e for e in cause.minimal if e["field"] in cause.proven_fields]
         line = (
             f"cause (proven per field by {builds}; which paths matter was not narrowed within "
             f"the budget): {changes_text(fields)}"
         )
         line += _not_a_cause(entries, {str(e["path"]) for e in cause.minimal})
-    elif cause.status == "over-budget":
+    elif cause.status is CauseStatus.OVER_BUDGET:
         untested = sum(1 for e in entries if e.get("cause") == "untested")
         line = (
             f"cause not proven within the budget of {cause.budget} builds: narrowed to "
             f"{changes_text(cause.minimal)} ({untested} differences untested)"
         )
         line += _not_a_cause(entries, {str(e["path"]) for e in cause.minimal})
-    elif cause.status == "not-provable":
+    elif cause.status is CauseStatus.NOT_PROVABLE:
         others = "; ".join(_request_text(d) for d in cause.request_differences)
         line = (
             f"cause not in the build context ({builds}): with every difference applied, "
@@ -167,14 +173,14 @@ def cause_key(cell: CellResult) -> str | None:
     if cause is None:
         return None
     innocent = _not_a_cause(cell.explain or (), {str(e["path"]) for e in cause.minimal})
-    if cause.status == "proven":
+    if cause.status is CauseStatus.PROVEN:
         return f"proven cause: {changes_text(cause.minimal)}{innocent}"
-    if cause.status == "over-budget" and cause.proven_fields:
+    if cause.status is CauseStatus.OVER_BUDGET and cause.proven_fields:
         fields = [e for e in cause.minimal if e["field"] in cause.proven_fields]
         return f"proven cause (per field): {changes_text(fields)}{innocent}"
-    if cause.status == "over-budget":
+    if cause.status is CauseStatus.OVER_BUDGET:
         return f"cause not proven within the budget, narrowed to: {changes_text(cause.minimal)}"
-    if cause.status == "not-provable":
+    if cause.status is CauseStatus.NOT_PROVABLE:
         return "cause not in the build context: every difference applied still missed"
     return f"cause not tested: {_IMAGE_IDS.sub('', cause.reason or '')}"
 

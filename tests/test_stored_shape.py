@@ -1,0 +1,58 @@
+"""The committed results read back into typed values and are written out byte for byte the
+same JSON: typed outcomes change nothing in the files' shape."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.core.bisection import Kind, Status
+from harness.core.model import Behaviour, Verdict
+from harness.core.report import BisectReport, MatrixDocument
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+
+
+@pytest.mark.parametrize("name", ["matrix.json", "cli-28/matrix.json", "scenarios/matrix.json"])
+def test_a_committed_matrix_round_trips(name: str) -> None:
+    data = json.loads((RESULTS / name).read_text())
+    assert MatrixDocument.from_json(data).to_json() == data
+
+
+@pytest.mark.parametrize("name", ["bisect.json", "bisect-v2/bisect.json"])
+def test_a_committed_bisect_report_round_trips(name: str) -> None:
+    data = json.loads((RESULTS / name).read_text())
+    assert BisectReport.from_json(data).to_json() == data
+
+
+def test_the_committed_bisect_reads_as_typed_values() -> None:
+    report = BisectReport.from_json(json.loads((RESULTS / "bisect.json").read_text()))
+    assert report.status is Status.FOUND
+    first = report.probes[0]
+    assert first.observation.kind is Kind.VERDICT and first.runs == "1/1"
+    assert first.behaviour == Behaviour(Verdict.DIVERGED, 3)
+    assert report.culprit is not None
+    assert [c.behaviour for c in report.culprit.crosses] == [Behaviour(Verdict.DIVERGED, 3), None]
+
+
+@pytest.mark.parametrize(
+    ("verdict", "runs", "kind"),
+    [("flaky (diverged@3 2/3)", "2/3", Kind.FLAKY), ("flaky (None 2/3)", "2/3", Kind.FLAKY),
+     ("skip", "2/2", Kind.SKIP), ("fails: compose: boom", "1/1", Kind.VERDICT)],
+)  # fmt: skip
+def test_every_stored_probe_form_round_trips(verdict: str, runs: str, kind: Kind) -> None:
+    stored = {
+        **dict.fromkeys(("sdk", "diverged_at", "cell")),
+        "version": "1.0.0",
+        "compose": "1.0.0",
+        "verdict": verdict,
+        "runs": runs,
+        "stored": True,
+        "detail": "",
+    }
+    data = {**json.loads((RESULTS / "bisect.json").read_text()), "probes": [stored]}
+    report = BisectReport.from_json(data)
+    assert report.probes[0].observation.kind is kind
+    assert report.to_json() == data
