@@ -88,13 +88,13 @@ class ResultStore:
     def get(self, key: str) -> CellResult | None:
         path = self._path(key)
         try:
-            text = path.read_text(encoding="utf-8")
+            data = path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as error:
             return self._unusable(path, error.strerror or str(error))
         try:
-            cell = CellResult.from_json(json.loads(text))
+            cell = CellResult.from_json(json.loads(data.decode("utf-8")))
         except (ValueError, ResultFormatError) as error:
             return self._unusable(path, str(error).splitlines()[0])
         if cell.store_key != key:

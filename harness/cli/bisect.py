@@ -20,12 +20,12 @@ from harness.cli.options import (
     scenario_of,
     split_tool,
 )
+from harness.cli.outputs import check_outputs, write_outputs
 from harness.core.bisection import Status, probe_budget
 from harness.core.config import load_config
 from harness.core.errors import Interrupted, UserError
 from harness.core.flavour import is_v2
 from harness.core.releases import ReleaseIndexError, between
-from harness.edges.files import check_writable, write_atomically
 from harness.edges.paths import redact
 from harness.present.bisect_report import markdown_report, terminal_report
 from harness.present.console import say
@@ -92,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("--package docker needs --compose VERSION (the compose release to hold)")
     if args.package == SDK and is_v2(args.compose):
         raise UserError(f"compose {args.compose} is the Go binary: it has no docker SDK to bisect")
+    if args.package == COMPOSE and is_v2(args.low) != is_v2(args.high):
+        raise UserError(
+            f"{args.low} … {args.high} spans docker-compose 1.x (Python) and compose 2.x (the "
+            "Go binary): two different programs, not one history; bisect each side of 2.0 alone"
+        )
     try:
         project, service = project_of(args)
         config = load_config(args.config)
@@ -115,9 +120,10 @@ def main(argv: list[str] | None = None) -> int:
             ),
         )
         scenario_for(request.spec(request.high))
-        for path in (args.results / "bisect.json", args.json):
-            if path is not None:
-                check_writable(path)
+        check_outputs(
+            [args.results / "bisect.json", args.results / "bisect.md", args.json],
+            [args.results / "cells"],
+        )
         releases = load_releases()
         if args.package == SDK:
             releases.exact(COMPOSE, args.compose)
@@ -150,9 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     say("")
     say(terminal_report(report))
     text = redact(json.dumps(report.to_json(), indent=1) + "\n")
-    write_atomically(args.results / "bisect.json", text)
-    write_atomically(args.results / "bisect.md", redact(markdown_report(report)))
-    if args.json:
-        write_atomically(args.json, text)
+    files = [(args.results / "bisect.json", text)]
+    files += [(args.json, text)] if args.json else []
+    files += [(args.results / "bisect.md", redact(markdown_report(report)))]
+    write_outputs(text, files, after="every probe is stored")
     say(f"\nwrote {args.results / 'bisect.md'} and {args.results / 'bisect.json'}")
     return 0 if report.status is not Status.ERROR else 1

@@ -29,6 +29,7 @@ from harness.cli.options import (
     project_of,
     split_tool,
 )
+from harness.cli.outputs import check_outputs, write_outputs
 from harness.core.config import (
     MatrixConfig,
     default_jobs,
@@ -39,7 +40,6 @@ from harness.core.matrix import cell_id, expand_matrix
 from harness.core.model import CellResult, CellSpec
 from harness.core.report import MatrixDocument
 from harness.core.shards import Shard, parse_shard, shard_cells
-from harness.edges.files import check_writable, write_atomically
 from harness.edges.fixtures import load_scenarios
 from harness.edges.paths import redact
 from harness.edges.provision import Tools
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         if project:
             scenario_for(CellSpec(compose="", project=project, service=service))
         if not args.list:
-            check_writable(args.results / "cells")
+            check_outputs(_outputs(args), [args.results / "cells"])
         releases = load_releases()
         cells = matrix_cells(config, releases, project, service)
         if args.list:
@@ -184,6 +184,15 @@ def main(argv: list[str] | None = None) -> int:
         write_tables(args.results, results, config, cli_path)
         say(f"\nwrote {args.results / 'matrix.md'} and {args.results / 'matrix.json'}")
     return 0
+
+
+def _outputs(args: argparse.Namespace) -> list[Path]:
+    """The files this run will write when its work is done."""
+    if args.only:
+        return []
+    if args.shard:
+        return [args.results / args.shard.file_name]
+    return [args.results / "matrix.json", args.results / "matrix.md"]
 
 
 def _all_stored(
@@ -256,6 +265,7 @@ def write_tables(
         reproduce=" ".join(["nox -s matrix", *(["--", *options] if options else [])]),
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    text = json.dumps(document.to_json(), indent=1) + "\n"
-    write_atomically(results_dir / "matrix.json", redact(text))
-    write_atomically(results_dir / "matrix.md", redact(markdown_report(cells)))
+    text = redact(json.dumps(document.to_json(), indent=1) + "\n")
+    files = [(results_dir / "matrix.json", text)]
+    files += [(results_dir / "matrix.md", redact(markdown_report(cells)))]
+    write_outputs(text, files, after="every cell is stored: run again to write the tables")

@@ -21,9 +21,10 @@ from harness.cli.options import (
     seconds,
     split_tool,
 )
+from harness.cli.outputs import check_outputs, write_outputs
 from harness.core.config import load_config
+from harness.core.errors import Interrupted
 from harness.core.model import ORDERS, Verdict
-from harness.edges.files import check_writable, write_atomically
 from harness.present.console import say
 from harness.present.summary import cell_summary
 
@@ -106,15 +107,20 @@ def main(argv: list[str] | None = None) -> int:
     }
     spec = replace(spec, **{key: value for key, value in given.items() if value is not None})
     scenario_for(spec)
-    if args.json:
-        check_writable(args.json)
+    check_outputs([args.json])
     releases = load_releases()
     plan = plan_for(spec, releases, config.compat)
-    with open_runner(config, releases, cli_path, engine_version, host) as runner:
-        result = runner.run(spec, plan)
+    try:
+        with open_runner(config, releases, cli_path, engine_version, host) as runner:
+            result = runner.run(spec, plan)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            "interrupted: the cell's builds were stopped and what it made removed"
+        ) from None
     for line in cell_summary(result):
         say(line)
     if args.json:
-        write_atomically(args.json, json.dumps(result.to_json(), indent=2) + "\n")
+        text = json.dumps(result.to_json(), indent=2) + "\n"
+        write_outputs(text, [(args.json, text)])
         say(f"result written to {args.json}")
     return 0 if result.verdict in EXIT_ZERO else 1

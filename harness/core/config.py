@@ -152,11 +152,17 @@ def load_config(path: Path) -> MatrixConfig:
     return replace(config, compat=parse_config(_read(origin), str(origin)).compat)
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a matrix file is a few kB; /dev/zero would be read forever
+
+
 def _read(path: Path) -> str:
     try:
-        data = path.read_bytes()
+        with path.open("rb") as stream:
+            data = stream.read(MAX_CONFIG_BYTES + 1)
     except OSError as error:
-        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
+        raise ConfigError(f"{path}: cannot read ({error.strerror or error})") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB: not a matrix file")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -184,6 +190,12 @@ def parse_config(text: str, name: str = "matrix.toml") -> MatrixConfig:
             f"{name}: unknown section [{sorted(unknown)[0]}] (valid: "
             f"{', '.join(sorted(_SECTIONS))})"
         )
+    for section in sorted(set(data) & _SECTIONS):
+        if not isinstance(data[section], dict):
+            line = _line_of(text, "", section)
+            where = f"{name}:{line}" if line else name
+            value = f"{data[section]!r:.40}"
+            raise ConfigError(f"{where}: {section} must be a [{section}] table, not {value}")
     matrix = data.get("matrix")
     if not isinstance(matrix, dict):
         raise ConfigError(f"{name}: missing [matrix] section with at least `compose = [...]`")
@@ -406,7 +418,7 @@ def id_problem(value: object) -> str | None:
 
 def _line_of(text: str, section: str, key: str) -> int | None:
     """The 1-based line where ``key`` is set inside ``[section]`` (best effort)."""
-    current = None
+    current = ""  # keys before any [section] header are top-level
     pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
     for number, line in enumerate(text.splitlines(), start=1):
         header = re.match(r"^\s*\[+\s*([\w.-]+)\s*\]+", line)

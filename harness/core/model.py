@@ -404,6 +404,12 @@ class CellResult:
             raise ResultFormatError(f"field 'verdict' is {verdict_text!r} (known: {known})")
         engine, cli = data["engine"], data["cli"]
         at = data.get("diverged_at")
+        if (verdict_text == Verdict.DIVERGED) != (at is not None):
+            raise ResultFormatError(
+                "field 'diverged_at' must name the step of a diverged cell, and only of one"
+            )
+        if at is not None and (not isinstance(at["step"], int) or at["step"] < 1):
+            raise ResultFormatError("field 'diverged_at.step' must be a step number from 1")
         order = tuple(str(name) for name in data["order"])
         if len(order) != 2:
             raise ResultFormatError("field 'order' must name two builders")

@@ -57,15 +57,26 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 def check_writable(path: Path) -> None:
-    """Fail now, before any work, when ``path`` could not be written later.
+    """Fail now, before any work, when the file ``path`` could not be written later (a
+    folder in its place, a file where a folder of its path must be, no permission)."""
+    if path.is_dir():
+        raise WriteError(f"cannot write {path}: it is a folder (name a file)")
+    _check_folder(path.parent, path)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise WriteError(f"cannot write {path}: permission denied")
 
-    Permission bits say nothing for root or on special file systems (/proc), so a file is
-    really created and removed in the folder that will hold ``path`` (or its nearest
-    existing parent, if the folder is still to be made).
-    """
-    folder = path if path.is_dir() else path.parent
+
+def check_folder_writable(folder: Path) -> None:
+    """Fail now, before any work, when files could not be made in ``folder`` later."""
+    _check_folder(folder, folder)
+
+
+def _check_folder(folder: Path, path: Path) -> None:
+    """Permission bits say nothing for root or on special file systems (/proc), so a file is
+    really created and removed in ``folder`` (or its nearest existing parent, if the folder
+    is still to be made)."""
     probe_dir = folder
-    while not probe_dir.exists():
+    while not probe_dir.exists() and not probe_dir.is_symlink():
         probe_dir = probe_dir.parent
     if not probe_dir.is_dir():
         raise WriteError(f"cannot write {path}: {probe_dir} is not a folder")
@@ -75,5 +86,3 @@ def check_writable(path: Path) -> None:
         os.unlink(probe)
     except OSError as error:
         raise WriteError(f"cannot write {path}: {_reason(error)}") from None
-    if path.exists() and not path.is_dir() and not os.access(path, os.W_OK):
-        raise WriteError(f"cannot write {path}: permission denied")
