@@ -206,3 +206,88 @@ def test_tables_that_the_disk_refuses_are_one_line_and_the_json_is_printed(
     assert "every cell is stored: run again to write the tables" in done.stderr
     assert len(json.loads(done.stdout)["cells"]) == 10
     assert list(tmp_path.iterdir()) == []  # no half-written file, no temporary left
+
+
+COMPOSE = "docker-compose.yml"
+DOCKERFILE = "FROM busybox\nADD a.txt /a.txt\n"
+
+
+@pytest.mark.parametrize(
+    ("compose", "dockerfile", "words"),
+    [
+        ("services:\n  web: nginx\n", DOCKERFILE,
+         "service 'web' must be a mapping (e.g. build: .), not a string 'nginx'"),
+        ("services:\n  web: [a, b]\n", DOCKERFILE,
+         "service 'web' must be a mapping (e.g. build: .), not a list"),
+        ("services:\n  web:\n    build:\n      context: .\n      args: A=1\n", DOCKERFILE,
+         "build.args must be a mapping (KEY: value) or a list of \"KEY=value\" strings, not a "
+         "string 'A=1'"),
+        ("services:\n  web:\n    build:\n      context: .\n      args:\n        A: [1, 2]\n",
+         DOCKERFILE, "build.args must be a mapping"),
+        ("services:\n  web:\n    build:\n      context: .\n      args:\n        - A: 1\n",
+         DOCKERFILE, "not a list"),
+        ("services:\n  web:\n    build:\n      context: 5\n", DOCKERFILE,
+         "build.context must be a string, not a number 5"),
+        ("services:\n  web:\n    build: ../elsewhere\n", DOCKERFILE,
+         "build.context '../elsewhere' leaves the project folder"),
+        ("services:\n  web:\n    build:\n      context: .\n      dockerfile: ../Dockerfile\n",
+         DOCKERFILE, "build.dockerfile '../Dockerfile' leaves the project folder"),
+        ("services:\n  web:\n    build: https://github.com/o/r.git\n", DOCKERFILE,
+         "is remote: only a local folder"),
+        ("services:\n  web:\n    build: missing\n", DOCKERFILE,
+         "builds missing, which is not a folder"),
+        ("services:\n  web:\n    build: .\n", b"FROM busybox\n# caf\xe9\nADD a.txt /a.txt\n",
+         "builds Dockerfile: line 2 holds byte 0xe9, which is not UTF-8"),
+        ("services:\n  web:\n    build: .\n", "RUN true\n",
+         "Dockerfile: RUN before the first FROM"),
+    ],
+    ids=["service-string", "service-list", "args-string", "args-value-list", "args-list-of-maps",
+         "context-number", "context-outside", "dockerfile-outside", "context-remote",
+         "context-missing", "dockerfile-not-utf8", "dockerfile-refused"],
+)  # fmt: skip
+def test_a_project_the_harness_cannot_build_is_one_line_before_any_work(
+    no_work: None,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    compose: str,
+    dockerfile: str | bytes,
+    words: str,
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / COMPOSE).write_text(compose)
+    data = dockerfile.encode() if isinstance(dockerfile, str) else dockerfile
+    (project / "Dockerfile").write_bytes(data)
+    (project / "a.txt").write_text("a\n")
+    argv = ["repro", "--compose", "1.20.0", "--config", CONFIG, "--project", str(project)]
+    assert run_harness([*argv, "--service", "web"]) == 2
+    err = _one_line(capsys)
+    assert err.startswith(f"error: --project {project}: ") and words in err
+
+
+def test_a_context_that_leaves_the_project_through_a_link_is_refused(
+    no_work: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "Dockerfile").write_text(DOCKERFILE)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "app").symlink_to(outside)
+    (project / COMPOSE).write_text("services:\n  web:\n    build: app\n")
+    argv = ["matrix", "--config", CONFIG, "--project", str(project), "--service", "web"]
+    assert run_harness([*argv, "--results", str(tmp_path)]) == 2
+    err = _one_line(capsys)
+    assert "builds app, which leaves the project folder (through a link)" in err
+
+
+def test_a_multi_stage_project_is_refused_before_any_work(
+    no_work: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Until the verdict reads several stages (cannot_judge lists it), the refusal comes
+    before the engine starts, not from the cell."""
+    (tmp_path / COMPOSE).write_text("services:\n  web:\n    build: .\n")
+    (tmp_path / "Dockerfile").write_text("FROM busybox AS one\nRUN true\nFROM one\nRUN true\n")
+    argv = ["bisect", "1.20", "1.22", "--config", CONFIG, "--results", str(tmp_path / "r")]
+    assert run_harness([*argv, "--project", str(tmp_path), "--service", "web"]) == 2
+    assert "Dockerfile has several stages" in _one_line(capsys)

@@ -33,6 +33,7 @@ from harness.core.dockerfile import from_image, parse_instructions
 from harness.core.failure import engine_setup_problem, failure_kind
 from harness.core.flavour import compose_buildkit_problem
 from harness.core.history import HistoryError, image_state, judge_history
+from harness.core.judgeable import cannot_judge
 from harness.core.model import CellResult, CellSpec, CliInfo, ExplainCause, Verdict
 from harness.core.scenarios import Scenario
 from harness.core.verdict import Judgement, judge
@@ -243,9 +244,11 @@ def _build_and_judge(
         if ignored
         else (),
     )
-    instructions = parse_instructions(context.dockerfile.read_text())
-    if sum(1 for i in instructions if i.keyword == "FROM") != 1:
-        reason = "multi-stage Dockerfiles are not supported: the verdict reads one image chain"
+    source = context.dockerfile.read_text()
+    instructions = parse_instructions(source)
+    problems = cannot_judge(source)
+    if problems:
+        reason = f"the Dockerfile {'; '.join(problems)}"
         return replace(prepared, judgement=Judgement(Verdict.ERROR, reason=reason))
     legacy = spec.builder.legacy
     notes = list(prepared.notes)

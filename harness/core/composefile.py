@@ -55,6 +55,7 @@ def _where(error: yaml.YAMLError) -> str:
 
 
 def service_build(text: str, service: str) -> ServiceBuild:
+    """The build of ``service``, every field checked for the shape compose gives it."""
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
@@ -63,27 +64,65 @@ def service_build(text: str, service: str) -> ServiceBuild:
     if not isinstance(services, dict):
         raise ComposeFileError("the compose file has no services (a version 2+ file is needed)")
     if service not in services:
+        names = ", ".join(sorted(str(name) for name in services))
+        raise ComposeFileError(f"no service {service!r} in the compose file (services: {names})")
+    definition = services[service]
+    if not isinstance(definition, dict):
         raise ComposeFileError(
-            f"no service {service!r} in the compose file (services: {', '.join(sorted(services))})"
+            f"service {service!r} must be a mapping (e.g. build: .), not {_shape(definition)}"
         )
-    definition = services[service] or {}
     build = definition.get("build")
-    image = str(definition["image"]) if definition.get("image") else None
+    image = definition.get("image")
+    if image is not None and not isinstance(image, str | int | float):
+        raise ComposeFileError(f"service {service!r}: image must be a name, not {_shape(image)}")
+    image = str(image) if image else None
     if isinstance(build, str):
-        return ServiceBuild(context=build, image=image)
+        build = {"context": build}
     if not isinstance(build, dict):
         raise ComposeFileError(f"service {service!r} has no build section")
-    args = build.get("args") or {}
-    if isinstance(args, list):  # ["KEY=value", "KEY"] form
-        args = dict(item.split("=", 1) if "=" in item else (item, "") for item in args)
-    return ServiceBuild(
-        context=str(build.get("context", ".")),
-        dockerfile=str(build.get("dockerfile", "Dockerfile")),
-        args={str(key): "" if value is None else str(value) for key, value in args.items()},
+    where = f"service {service!r}: build"
+    for key in ("context", "dockerfile", "target"):
+        if key in build and not isinstance(build[key], str):
+            raise ComposeFileError(f"{where}.{key} must be a string, not {_shape(build[key])}")
+    result = ServiceBuild(
+        context=build.get("context", "."),
+        dockerfile=build.get("dockerfile", "Dockerfile"),
+        args=_args(build.get("args"), where),
         target=build.get("target"),
         image=image,
-        ignored=tuple(sorted(set(build) - _SUPPORTED)),
+        ignored=tuple(sorted(str(key) for key in set(build) - _SUPPORTED)),
     )
+    for key, path in (("context", result.context), ("dockerfile", result.dockerfile_path)):
+        if "://" in path or path.startswith("git@"):
+            raise ComposeFileError(f"{where}.{key} {path!r} is remote: only a local folder")
+        if posixpath.isabs(path) or posixpath.normpath(path).split("/")[0] == "..":
+            raise ComposeFileError(
+                f"{where}.{key} {path!r} leaves the project folder: the harness copies only it"
+            )
+    return result
+
+
+def _args(value: object, where: str) -> dict[str, str]:
+    """build.args as compose reads them: a mapping of scalars, or a list of "KEY=value"."""
+    scalar = str | int | float | bool | None
+    if value is None:
+        return {}
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        pairs = [item.split("=", 1) if "=" in item else [item, ""] for item in value]
+        return {key: text for key, text in pairs}
+    if isinstance(value, dict) and all(isinstance(item, scalar) for item in value.values()):
+        return {str(key): "" if item is None else str(item) for key, item in value.items()}
+    raise ComposeFileError(
+        f'{where}.args must be a mapping (KEY: value) or a list of "KEY=value" strings, '
+        f"not {_shape(value)}"
+    )
+
+
+def _shape(value: object) -> str:
+    """How a YAML value looks to its author: "a list", "a string 'x'"."""
+    names = {str: "a string", list: "a list", dict: "a mapping", bool: "a boolean"}
+    name = names.get(type(value), "a number" if isinstance(value, int | float) else "null")
+    return f"{name} {value!r:.40}" if isinstance(value, str | int | float) else name
 
 
 # build.network needs compose file format 2.2+ (2.x) or 3.4+ (3.x) for docker-compose 1.x;

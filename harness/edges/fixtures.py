@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.core.composefile import ComposeFileError, service_build
-from harness.core.dockerfile import DockerfileError, from_image
+from harness.core.dockerfile import DockerfileError
+from harness.core.judgeable import cannot_judge
 from harness.core.scenarios import Scenario, ScenarioError, parse_scenarios
 from harness.edges.context import compose_file
 
@@ -37,6 +38,12 @@ def project_scenario(path: Path, service: str) -> Scenario:
         build = service_build(source.read_text(encoding="utf-8"), service)
     except (OSError, UnicodeError, ComposeFileError) as error:
         raise ScenarioError(f"--project {path}: {source.name}: {error}") from None
+    context = (folder / build.context).resolve()
+    where = f"--project {path}: service {service!r} builds {build.context}"
+    if not context.is_relative_to(folder):
+        raise ScenarioError(f"{where}, which leaves the project folder (through a link)")
+    if not context.is_dir():
+        raise ScenarioError(f"{where}, which is not a folder")
     _check_dockerfile(path, folder, service, build.dockerfile_path)
     return Scenario(
         name="project",
@@ -51,13 +58,25 @@ def project_scenario(path: Path, service: str) -> Scenario:
 
 
 def _check_dockerfile(path: Path, folder: Path, service: str, dockerfile: str) -> None:
-    """The Dockerfile the service builds exists and has a FROM: found now, not mid-cell."""
+    """The Dockerfile the service builds is readable, UTF-8 text and one the verdict can
+    judge: found now, before the engine starts, not mid-cell."""
+    where = f"--project {path}: service {service!r} builds {dockerfile}"
+    source = folder / dockerfile
     try:
-        from_image((folder / dockerfile).read_text(encoding="utf-8", errors="replace"))
+        data = source.read_bytes()
     except OSError as error:
+        raise ScenarioError(f"{where}, which cannot be read ({error.strerror or error})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
         raise ScenarioError(
-            f"--project {path}: service {service!r} builds {dockerfile}, which cannot be "
-            f"read ({error.strerror or error})"
+            f"{where}: line {line} holds byte 0x{data[error.start]:02x}, which is not UTF-8 "
+            "(save the Dockerfile as UTF-8)"
         ) from None
+    try:
+        problems = cannot_judge(text)
     except DockerfileError as error:  # what the builder would refuse too
         raise ScenarioError(f"--project {path}: {dockerfile}: {error}") from None
+    if problems:
+        raise ScenarioError(f"--project {path}: {dockerfile} {'; '.join(problems)}")
