@@ -144,3 +144,14 @@ def test_rewriting_from_changes_only_the_from_lines(
     assert [i.text for i in after.steps() if i.keyword != "FROM"] == [
         i.text for i in parsed.steps() if i.keyword != "FROM"
     ]
+
+
+def test_what_the_verdict_cannot_judge_is_only_buildkits_single_history() -> None:
+    from harness.core.judgeable import cannot_judge
+
+    assert cannot_judge(MULTI) == []  # the legacy builder's log names every stage's images
+    assert cannot_judge(MULTI, target="build", legacy=False) == []
+    assert "several stages" in cannot_judge(MULTI, target="test", legacy=False)[0]
+    assert "FROM scratch" in cannot_judge("FROM scratch\nCOPY a /a\n", legacy=False)[0]
+    with pytest.raises(DockerfileError, match="should not be blank"):
+        cannot_judge(MULTI, build_args={"BASE": ""})

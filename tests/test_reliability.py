@@ -281,13 +281,22 @@ def test_a_context_that_leaves_the_project_through_a_link_is_refused(
     assert "builds app, which leaves the project folder (through a link)" in err
 
 
-def test_a_multi_stage_project_is_refused_before_any_work(
-    no_work: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
+@pytest.mark.parametrize(
+    ("build", "words"),
+    [
+        ("      target: nope\n", "target stage nope could not be found"),
+        ("      args:\n        BASE: ''\n", "base name (${BASE}) should not be blank"),
+    ],
+)
+def test_a_multi_stage_build_the_builder_would_refuse_is_refused_before_any_work(
+    no_work: None, capsys: pytest.CaptureFixture[str], tmp_path: Path, build: str, words: str
 ) -> None:
-    """Until the verdict reads several stages (cannot_judge lists it), the refusal comes
-    before the engine starts, not from the cell."""
-    (tmp_path / COMPOSE).write_text("services:\n  web:\n    build: .\n")
-    (tmp_path / "Dockerfile").write_text("FROM busybox AS one\nRUN true\nFROM one\nRUN true\n")
+    """Several stages are judged; an unknown target or a base name that build args leave
+    blank is refused before the engine starts, not from the cell."""
+    (tmp_path / COMPOSE).write_text("services:\n  web:\n    build:\n      context: .\n" + build)
+    (tmp_path / "Dockerfile").write_text(
+        "ARG BASE=busybox\nFROM ${BASE} AS one\nRUN true\nFROM one\nRUN true\n"
+    )
     argv = ["bisect", "1.20", "1.22", "--config", CONFIG, "--results", str(tmp_path / "r")]
     assert run_harness([*argv, "--project", str(tmp_path), "--service", "web"]) == 2
-    assert "Dockerfile has several stages" in _one_line(capsys)
+    assert words in _one_line(capsys)

@@ -42,15 +42,20 @@ def check_against_evidence(cell: dict[str, Any]) -> None:
         assert cell["reason"].split()[0] in ("compose", "cli", "base")
         return
     steps = cell["steps"]
-    assert [s["step"] for s in steps] == list(range(1, len(steps) + 1))
+    numbers = [s["step"] for s in steps]  # an ARG before the first FROM leaves no image
+    assert numbers == list(range(numbers[0], numbers[-1] + 1))
+    # a FROM is never a cache hit in the log; every other shared step must be one
+    reused = [s for s in steps if s["shared"] and not s["instruction"].startswith("FROM")]
+    assert all(cached[s["step"]] for s in reused)
+    assert cell["final_image_reused"] == steps[-1]["shared"]
     if verdict == "shared":
         assert all(s["shared"] for s in steps)
-        assert all(cached[s["step"]] for s in steps[1:])
         assert "explain" not in cell
         return
     at = cell["diverged_at"]["step"]
-    assert all(s["shared"] for s in steps[: at - 1]) and not steps[at - 1]["shared"]
-    assert cached[at] is False and all(cached[s] for s in range(2, at))
+    before = [s for s in steps if s["step"] < at]
+    assert all(s["shared"] for s in before) and not steps[len(before)]["shared"]
+    assert cached[at] is False
     assert cell["explain_summary"], "a diverged cell is explained"
 
 

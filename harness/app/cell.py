@@ -29,24 +29,24 @@ from harness.core.buildkind import Builder
 from harness.core.buildlog import parse_build_log
 from harness.core.compat import KNOWN_BROKEN, InstallPlan, sdk_in_range
 from harness.core.composefile import with_build_network
-from harness.core.dockerfile import from_image, parse_instructions
+from harness.core.dockerfile import DockerfileError, external_stages, parse_dockerfile
 from harness.core.failure import engine_setup_problem, failure_kind
 from harness.core.flavour import compose_buildkit_problem
 from harness.core.history import HistoryError, image_state, judge_history
 from harness.core.judgeable import cannot_judge
 from harness.core.model import CellResult, CellSpec, CliInfo, ExplainCause, Verdict
 from harness.core.scenarios import Scenario
-from harness.core.verdict import Judgement, judge
+from harness.core.verdict import Judgement, StepMismatch, align, judge
 from harness.edges.baseimage import BaseImageError, create_base
 from harness.edges.builders import build_environment, cli_build, cli_shim, compose_build
 from harness.edges.chains import (
     ChainError,
+    ancestor,
     compose_image,
-    dockerfile_image,
-    image_chain,
     image_id,
     remove_cell_artifacts,
     restore_tag,
+    step_images,
 )
 from harness.edges.context import (
     BuildContext,
@@ -58,6 +58,7 @@ from harness.edges.context import (
     observed_owner,
     observed_owners,
     owner_for,
+    read_service_build,
     rewrite_in_copy,
 )
 from harness.edges.engine import Engine
@@ -192,6 +193,7 @@ def run_cell(
         notes=mismatch + builds.notes + judgement.notes,
         steps=judgement.steps,
         diverged_at=judgement.diverged_at.ref if judgement.diverged_at else None,
+        final_image_reused=judgement.final_image_reused,
         logs=logs,
         timings={"install": install_seconds, **builds.timings, **_total(started)},
         owner=asdict(builds.owner) if builds.owner else None,
@@ -222,14 +224,26 @@ def _build_and_judge(
     workdir: Path,
     log: Callable[[str], None],
 ) -> Builds:
-    original_from = from_image((scenario.fixture_dir() / scenario.dockerfile).read_text())
+    source = (scenario.fixture_dir() / scenario.dockerfile).read_bytes().decode()
+    service_build = read_service_build(scenario)
     try:
-        base = create_base(engine.client, scenario.base, original_from, cell_id)
+        users = parse_dockerfile(source)
+        target_steps = users.steps(service_build.target)
+        externals = {
+            stage.index: users.base_of(stage, service_build.args)
+            for stage in external_stages(users, service_build.args)
+        }
+    except DockerfileError as error:
+        return Builds(Judgement(Verdict.ERROR, reason=f"Dockerfile: {error}"))
+    original_from = next(iter(externals.values()), "scratch")
+    try:
+        bases = _derive_bases(engine, scenario.base, externals, cell_id)
     except (BaseImageError, docker.errors.DockerException) as error:
         return Builds(Judgement(Verdict.ERROR, reason=f"base image: {error}"))
+    base = next(iter(bases.values()), None)
     try:
         context = materialize(
-            scenario, workdir / "project", base, owner_for(scenario, spec.uid, spec.gid)
+            scenario, workdir / "project", bases, owner_for(scenario, spec.uid, spec.gid)
         )
     except ContextError as error:
         return Builds(Judgement(Verdict.ERROR, reason=f"working copy: {error}"))
@@ -244,13 +258,22 @@ def _build_and_judge(
         if ignored
         else (),
     )
-    source = context.dockerfile.read_text()
-    instructions = parse_instructions(source)
-    problems = cannot_judge(source)
+    built_steps = parse_dockerfile(context.dockerfile.read_bytes().decode()).steps(
+        context.build.target
+    )
+    instructions = [step for step in target_steps if step.stage is not None]
+    stages = (
+        {stage.index: stage.label for stage in users.stages}
+        if len(users.stages) > 1 or users.stages[0].name
+        else None
+    )
+    legacy = spec.builder.legacy
+    problems = cannot_judge(
+        source, target=context.build.target, build_args=context.build.args, legacy=legacy
+    )
     if problems:
         reason = f"the Dockerfile {'; '.join(problems)}"
         return replace(prepared, judgement=Judgement(Verdict.ERROR, reason=reason))
-    legacy = spec.builder.legacy
     notes = list(prepared.notes)
     if spec.builder.compose is Builder.BUILDKIT:
         problem = compose_buildkit_problem(spec.compose, spec.cli_build)
@@ -317,13 +340,21 @@ def _build_and_judge(
                         )
                     )
                     if legacy:
-                        last, added = dockerfile_image(engine.client, finals[name])
-                        if added:
-                            notes.append(
-                                f"{name} build added a step of its own, not compared: {added}"
+                        aligned = align(built_steps, parse_build_log(logs[name]))
+                        chains[name] = step_images(engine.client, built_steps, aligned.images)
+                        if (
+                            ancestor(engine.client, finals[name], len(aligned.added))
+                            != (chains[name][-1])
+                        ):
+                            raise ChainError(
+                                "the image it tagged is not the last step's image in its log"
                             )
-                        chains[name] = image_chain(engine.client, last, len(instructions))
-                except (ChainError, docker.errors.DockerException) as error:
+                        if aligned.added:
+                            notes.append(
+                                f"{name} build added {len(aligned.added)} step(s) of its own, "
+                                f"not compared: {'; '.join(aligned.added)}"
+                            )
+                except (ChainError, StepMismatch, docker.errors.DockerException) as error:
                     reason = f"{name} image chain: {error}"
                     return stopped(Judgement(Verdict.ERROR, reason=reason))
         finally:
@@ -333,6 +364,7 @@ def _build_and_judge(
     first, second = spec.sides
     first_events, second_events = parse_build_log(logs[first]), parse_build_log(logs[second])
     if not legacy:
+        assert base is not None  # BuildKit without an external base was refused above
         try:
             base_state, first_state, second_state = (
                 image_state(image_config(engine.client, name))
@@ -345,7 +377,9 @@ def _build_and_judge(
                 instructions, base_state, first_state, second_state, first_events, second_events
             )
         )
-    judgement = judge(instructions, chains[first], chains[second], first_events, second_events)
+    judgement = judge(
+        instructions, chains[first], chains[second], first_events, second_events, stages
+    )
     if not (spec.explain and judgement.diverged_at is not None):
         return stopped(judgement)
     explain_started = time.monotonic()
@@ -371,6 +405,21 @@ def _build_and_judge(
         explain_summary=explanation.summary,
         explain_cause=explanation.cause,
     )
+
+
+def _derive_bases(
+    engine: Engine, kind: str, externals: Mapping[int, str], cell_id: str
+) -> dict[int, str]:
+    """A per-cell base for each external image a stage starts from (stage index -> tag): one
+    base per distinct image; never one for a stage or ``scratch``. A fixture's bases are all
+    the one offline busybox image."""
+    tags: dict[str, str] = {}
+    for image in externals.values():
+        if image not in tags and (kind != "busybox" or not tags):
+            tags[image] = create_base(engine.client, kind, image, cell_id, len(tags))
+    return {
+        index: tags.get(image) or next(iter(tags.values())) for index, image in externals.items()
+    }
 
 
 def _run_build(

@@ -282,13 +282,16 @@ def parse_instructions(source: str) -> list[Instruction]:
     return list(parse_dockerfile(source).steps())
 
 
-def replace_from(source: str, image: str) -> str:
+def replace_from(
+    source: str, image: str, build_args: Mapping[str, str | None] | None = None
+) -> str:
     """Point every FROM that names an external image at ``image``, keeping every other byte.
 
     Each cell builds on a base image of its own so no cell can hit another cell's cache.
     """
     parsed = parse_dockerfile(source)
-    return rewrite_bases(source, {stage.index: image for stage in external_stages(parsed, {})})
+    externals = external_stages(parsed, build_args or {})
+    return rewrite_bases(source, {stage.index: image for stage in externals})
 
 
 def external_stages(dockerfile: Dockerfile, build_args: Mapping[str, str | None]) -> list[Stage]:

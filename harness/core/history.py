@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.core.buildlog import StepEvent
@@ -122,9 +122,7 @@ def judge_history(
             for entry in state.history[size + wanted :]
         ]
     judged = judge(instructions, chains[0], chains[1], first_events, second_events)
-    return Judgement(
-        judged.verdict, judged.steps, judged.diverged_at, judged.reason, judged.notes + tuple(notes)
-    )
+    return replace(judged, notes=judged.notes + tuple(notes))
 
 
 def _layers(state: ImageState) -> int:

@@ -100,9 +100,18 @@ class StepRef:
 
     step: int
     instruction: str
+    stage: str | None = None  # the stage's name, else its index (multi-stage Dockerfiles)
 
     def as_json(self) -> dict[str, object]:
-        return {"step": self.step, "instruction": self.instruction}
+        stage = {"stage": self.stage} if self.stage is not None else {}
+        return {"step": self.step, "instruction": self.instruction, **stage}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StepRef:
+        stage = data.get("stage")
+        return cls(
+            int(data["step"]), str(data["instruction"]), None if stage is None else str(stage)
+        )
 
 
 @dataclass(frozen=True)
@@ -115,6 +124,7 @@ class StepComparison:
     second_image: str
     first_cached: bool | None
     second_cached: bool | None
+    stage: str | None = None  # the stage's name, else its index (multi-stage Dockerfiles)
 
     @property
     def shared(self) -> bool:
@@ -122,12 +132,13 @@ class StepComparison:
 
     @property
     def ref(self) -> StepRef:
-        return StepRef(self.step, self.instruction)
+        return StepRef(self.step, self.instruction, self.stage)
 
     def as_json(self) -> dict[str, object]:
         return {
             "step": self.step,
             "instruction": self.instruction,
+            **({"stage": self.stage} if self.stage is not None else {}),
             "shared": self.shared,
             "first": {"image": self.first_image, "cached": self.first_cached},
             "second": {"image": self.second_image, "cached": self.second_cached},
@@ -142,6 +153,7 @@ class StepComparison:
             second_image=str(data["second"]["image"]),
             first_cached=data["first"].get("cached"),
             second_cached=data["second"].get("cached"),
+            stage=None if data.get("stage") is None else str(data["stage"]),
         )
 
 
@@ -276,6 +288,7 @@ class CellResult:
     sdk: str | None = None
     sdk_in_range: bool | None = None
     diverged_at: StepRef | None = None
+    final_image_reused: bool | None = None  # the last Dockerfile step's image, in both builds
     reason: str | None = None
     failure: str | None = None  # a build that failed reproducibly: "compose: <error line>"
     notes: tuple[str, ...] = ()
@@ -350,6 +363,7 @@ class CellResult:
         }
         optional = {
             "cutoff_from": self.cutoff_from,
+            "final_image_reused": self.final_image_reused,
             "failure": self.failure,
             "cell_id": self.cell_id,
             "owner": dict(self.owner) if self.owner is not None else None,
@@ -435,7 +449,8 @@ class CellResult:
             uid=int(data["uid"]),
             gid=int(data["gid"]),
             verdict=Verdict(verdict_text),
-            diverged_at=StepRef(int(at["step"]), str(at["instruction"])) if at else None,
+            diverged_at=StepRef.from_json(at) if at else None,
+            final_image_reused=_bool_or_none(data.get("final_image_reused")),
             reason=optional_text("reason"),
             failure=optional_text("failure"),
             notes=tuple(str(n) for n in data.get("notes", ())),
@@ -468,6 +483,12 @@ class CellResult:
 
     def with_store_key(self, key: str) -> CellResult:
         return replace(self, store_key=key)
+
+
+def _bool_or_none(value: object) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise ResultFormatError("expected true or false")
+    return value
 
 
 def _tuple_or_none(value: object) -> tuple[str, ...] | None:

@@ -94,7 +94,7 @@ class Probe:
             observation=observation_from_json(_text(data, "verdict"), _text(data, "runs")),
             stored=bool(data.get("stored", False)),
             detail=str(data.get("detail", "")),
-            diverged_at=StepRef(int(at["step"]), str(at["instruction"])) if at else None,
+            diverged_at=StepRef.from_json(at) if at else None,
             cell=CellResult.from_json(cell) if cell else None,
         )
 

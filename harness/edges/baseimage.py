@@ -82,16 +82,19 @@ def busybox_rootfs(busybox: Path) -> bytes:
     return buffer.getvalue()
 
 
-def create_base(client: docker.DockerClient, base: str, original_from: str, cell_id: str) -> str:
-    """Make this cell's base image and return its tag."""
-    tag = f"cache-bisect/base:{cell_id}"
+def create_base(
+    client: docker.DockerClient, base: str, original_from: str, cell_id: str, number: int = 0
+) -> str:
+    """Make this cell's base image (its ``number``-th, one per external image) and return its
+    tag."""
+    tag = f"cache-bisect/base:{cell_id}" + (f"-{number}" if number else "")
     labels = cell_labels(cell_id, current_run())
     if base == "busybox":
         changes = [f'LABEL {key}="{value}"' for key, value in labels.items()]
         client.api.import_image_from_data(
             busybox_rootfs(find_static_busybox()),
             repository="cache-bisect/base",
-            tag=cell_id,
+            tag=tag.split(":", 1)[1],
             changes=changes,
         )
         return tag

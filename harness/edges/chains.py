@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import docker
 import docker.errors
 
+from harness.core.dockerfile import Instruction
 from harness.core.errors import RemoteError
 from harness.core.labels import CELL, cell_filter
 
@@ -27,6 +29,44 @@ def image_chain(client: docker.DockerClient, final: str, steps: int) -> list[str
         chain.append(parent)
     chain.reverse()
     return chain
+
+
+def step_images(
+    client: docker.DockerClient, instructions: Sequence[Instruction], logged: Sequence[str | None]
+) -> list[str]:
+    """The full image ID of each Dockerfile step the log names (``None``: an ARG before the
+    first FROM), corroborated by the engine's records: each image exists, and every step
+    after a stage's FROM is a child of the step before it."""
+    images: list[str] = []
+    previous = ""
+    for instruction, short in zip(instructions, logged, strict=True):
+        if short is None:
+            continue
+        try:
+            record = client.api.inspect_image(short)
+        except docker.errors.ImageNotFound:
+            raise ChainError(
+                f"step {instruction.step}: the log's image {short} does not exist"
+            ) from None
+        if instruction.keyword != "FROM" and (record.get("Parent") or "") != previous:
+            raise ChainError(
+                f"step {instruction.step}: the log's image {short} is not a child of step "
+                f"{instruction.step - 1}'s image {previous[7:19]}"
+            )
+        previous = str(record["Id"])
+        images.append(previous)
+    return images
+
+
+def ancestor(client: docker.DockerClient, image: str, generations: int) -> str:
+    """The image ``generations`` Parent links above ``image`` (itself for 0)."""
+    current = client.images.get(image).id
+    for _ in range(generations):
+        parent = client.api.inspect_image(current).get("Parent") or ""
+        if not parent:
+            raise ChainError(f"image {current[:19]} has no parent")
+        current = parent
+    return str(current)
 
 
 # docker-compose 2.x with the classic builder appends this LABEL: an image step that is not in

@@ -15,12 +15,12 @@ import shutil
 import stat
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.core.composefile import ServiceBuild, service_build
-from harness.core.dockerfile import replace_from
+from harness.core.dockerfile import replace_from, rewrite_bases
 from harness.core.errors import UserError
 from harness.core.scenarios import Scenario
 
@@ -72,10 +72,11 @@ class ContextError(UserError):
 
 
 def materialize(
-    scenario: Scenario, target: Path, base_image: str, owner: Owner | None
+    scenario: Scenario, target: Path, base_image: str | Mapping[int, str], owner: Owner | None
 ) -> BuildContext:
     """Copy the scenario's folder into ``target`` (which must not exist) as a build context,
-    with the chosen Dockerfile where the compose file expects it and its FROM on our base.
+    with the chosen Dockerfile where the compose file expects it and its FROM on our base
+    (``base_image``: one for every external image, or one per stage index).
 
     A user's project is copied faithfully (``cp -a``: owners, modes with special bits, hard
     links, xattrs, fifos, links as links); only the FROM of the built Dockerfile changes, in a
@@ -102,9 +103,13 @@ def materialize(
             (target / wanted).unlink(missing_ok=True)
             shutil.copyfile(source / variant, target / wanted, follow_symlinks=False)
             (target / variant).unlink(missing_ok=True)
-    rewrite_in_copy(
-        source, target, wanted, lambda text: replace_from(text, base_image), target.parent
-    )
+
+    def on_our_base(text: str) -> str:
+        if isinstance(base_image, str):
+            return replace_from(text, base_image, build.args)
+        return rewrite_bases(text, base_image)  # each stage's FROM on its own base
+
+    rewrite_in_copy(source, target, wanted, on_our_base, target.parent)
     if owner is not None:
         _normalise(target, owner, scenario)
     return BuildContext(target, target / wanted, build, owner)

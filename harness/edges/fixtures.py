@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.core.composefile import ComposeFileError, service_build
+from harness.core.composefile import ComposeFileError, ServiceBuild, service_build
 from harness.core.dockerfile import DockerfileError
 from harness.core.judgeable import cannot_judge
 from harness.core.scenarios import Scenario, ScenarioError, parse_scenarios
@@ -44,7 +44,7 @@ def project_scenario(path: Path, service: str) -> Scenario:
         raise ScenarioError(f"{where}, which leaves the project folder (through a link)")
     if not context.is_dir():
         raise ScenarioError(f"{where}, which is not a folder")
-    _check_dockerfile(path, folder, service, build.dockerfile_path)
+    _check_dockerfile(path, folder, service, build)
     return Scenario(
         name="project",
         description=f"the user's project {folder.name}, service {service}",
@@ -57,9 +57,11 @@ def project_scenario(path: Path, service: str) -> Scenario:
     )
 
 
-def _check_dockerfile(path: Path, folder: Path, service: str, dockerfile: str) -> None:
+def _check_dockerfile(path: Path, folder: Path, service: str, build: ServiceBuild) -> None:
     """The Dockerfile the service builds is readable, UTF-8 text and one the verdict can
-    judge: found now, before the engine starts, not mid-cell."""
+    judge (with the service's target and build args): found now, before the engine starts,
+    not mid-cell."""
+    dockerfile = build.dockerfile_path
     where = f"--project {path}: service {service!r} builds {dockerfile}"
     source = folder / dockerfile
     try:
@@ -75,7 +77,7 @@ def _check_dockerfile(path: Path, folder: Path, service: str, dockerfile: str) -
             "(save the Dockerfile as UTF-8)"
         ) from None
     try:
-        problems = cannot_judge(text)
+        problems = cannot_judge(text, target=build.target, build_args=build.args)
     except DockerfileError as error:  # what the builder would refuse too
         raise ScenarioError(f"--project {path}: {dockerfile}: {error}") from None
     if problems:

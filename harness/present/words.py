@@ -44,6 +44,11 @@ PREDICATES = {
 }
 
 
+# A miss in a builder stage can leave the final image reused: a COPY --from hashes the copied
+# files' content and header (not their times), so the final stage can hit again.
+FINAL_REUSED = " — the final image was reused anyway"
+
+
 def mark(result: CellResult) -> str:
     step = result.diverged_at.step if result.diverged_at else "?"
     return MARKS[result.verdict].format(step=step)
@@ -53,7 +58,10 @@ def verdict_phrase(result: CellResult) -> str:
     """The verdict as a short sentence, with the step or the first line of the reason."""
     if result.verdict is Verdict.DIVERGED and result.diverged_at:
         at = result.diverged_at
-        return f"diverged at step {at.step}: {at.instruction}"
+        stage = f" (stage {at.stage})" if at.stage is not None else ""
+        return f"diverged at step {at.step}{stage}: {at.instruction}" + (
+            FINAL_REUSED if result.final_image_reused else ""
+        )
     if result.verdict is Verdict.SHARED:
         return "shared: the second build reused every step of the first"
     reason = (result.reason or "").strip().splitlines()
