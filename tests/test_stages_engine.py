@@ -1,0 +1,78 @@
+"""A user's multi-stage project on the real engine: build args before FROM resolved from the
+compose file, a per-cell base for each external image, compose's LABEL steps (its builder label
+and ``build.labels``) set aside by instruction, and a verdict per stage."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.app.runner import CellRunner
+from harness.core.model import CellSpec, Verdict
+from harness.edges.baseimage import busybox_rootfs, find_static_busybox
+from harness.edges.engine import Engine
+
+pytestmark = pytest.mark.engine
+
+
+@pytest.fixture
+def project(engine: Engine, tmp_path: Path) -> Iterator[Path]:
+    """Two images of the user's (a build base and a runtime base) and a checkout (uid 1000)."""
+    tag = uuid.uuid4().hex[:8]
+    images = [f"ms-test/build:{tag}", f"ms-test/runtime:{tag}"]
+    for image in images:
+        repository, _, version = image.partition(":")
+        engine.client.api.import_image_from_data(
+            busybox_rootfs(find_static_busybox()), repository=repository, tag=version
+        )
+    folder = tmp_path / "app"
+    (folder / "src").mkdir(parents=True)
+    (folder / "Dockerfile").write_text(
+        "ARG BASE=ms-test/missing:0\n"
+        "FROM ${BASE} AS build\nCOPY src /src\nRUN cat /src/a > /out\n\n"
+        f"FROM {images[1]}\nCOPY --from=build /out /out\n"
+    )
+    (folder / "src" / "a").write_text("a\n")
+    (folder / "docker-compose.yml").write_text(
+        "version: '2.3'\nservices:\n  web:\n    build:\n      context: .\n"
+        f"      args:\n        BASE: {images[0]}\n"
+        "      labels:\n        org.example.a: '1'\n        org.example.b: '2'\n"
+    )
+    for path in [folder, *folder.rglob("*")]:
+        os.chown(path, 1000, 1000)
+    before = {image.id for image in engine.client.images.list(all=True)}
+    yield folder
+    after = {image.id for image in engine.client.images.list(all=True)}
+    for image in images:
+        engine.client.images.remove(image, force=True)
+    assert not after - before, "the cells left images behind"
+
+
+def test_compose_2_labels_and_stages(runner: CellRunner, project: Path) -> None:
+    cell = runner.run(CellSpec(compose="2.40.3", project=str(project), service="web"))
+    assert cell.verdict is Verdict.SHARED, cell.reason
+    assert [(s.step, s.stage) for s in cell.steps] == [
+        (2, "build"), (3, "build"), (4, "build"), (5, "1"), (6, "1"),
+    ]  # fmt: skip
+    assert cell.steps[0].instruction == "FROM ${BASE} AS build"  # the user's line, not ours
+    added = [note for note in cell.notes if "compose build added 3 step(s)" in note]
+    assert added and "LABEL org.example.a=1" in added[0] and "image.builder=classic" in added[0]
+    assert cell.final_image_reused is True
+
+
+def test_compose_1_misses_in_the_builder_stage_and_reuses_the_final_image(
+    runner: CellRunner, project: Path
+) -> None:
+    spec = CellSpec(compose="1.29.2", cli_build="0", project=str(project), service="web")
+    cell = runner.run(spec)
+    assert cell.verdict is Verdict.DIVERGED, cell.reason
+    assert cell.diverged_at is not None
+    assert (cell.diverged_at.step, cell.diverged_at.stage) == (3, "build")
+    assert cell.diverged_at.instruction == "COPY src /src"
+    assert [s.shared for s in cell.steps] == [True, False, False, True, True]
+    assert cell.final_image_reused is True
+    assert any("compose build added 2 step(s)" in note for note in cell.notes)
