@@ -76,3 +76,36 @@ def test_compose_1_misses_in_the_builder_stage_and_reuses_the_final_image(
     assert [s.shared for s in cell.steps] == [True, False, False, True, True]
     assert cell.final_image_reused is True
     assert any("compose build added 2 step(s)" in note for note in cell.notes)
+
+
+def test_onbuild_triggers_of_the_base_run_in_the_measured_builds(
+    runner: CellRunner, engine: Engine, tmp_path: Path
+) -> None:
+    """The base's ``ONBUILD ADD`` runs inside each measured build's FROM step (the per-cell base
+    keeps the trigger armed): docker-py's uid 1000 against the CLI's 0 misses right there."""
+    tag = uuid.uuid4().hex[:8]
+    parent = f"ms-test/onbuild:{tag}"
+    engine.client.api.import_image_from_data(
+        busybox_rootfs(find_static_busybox()),
+        repository="ms-test/onbuild",
+        tag=tag,
+        changes=["ONBUILD ADD blah.txt /blah.txt"],
+    )
+    folder = tmp_path / "app"
+    folder.mkdir()
+    (folder / "Dockerfile").write_text(f"FROM {parent}\nRUN cat /blah.txt\n")
+    (folder / "blah.txt").write_text("blah\n")
+    (folder / "docker-compose.yml").write_text("version: '2'\nservices:\n  web:\n    build: .\n")
+    for path in [folder, *folder.rglob("*")]:
+        os.chown(path, 1000, 1000)
+    try:
+        spec = CellSpec(compose="1.29.2", cli_build="0", project=str(folder), service="web")
+        cell = runner.run(spec)
+        onbuild = engine.client.api.inspect_image(parent)["Config"]["OnBuild"]
+    finally:
+        engine.client.images.remove(parent, force=True)
+    assert onbuild == ["ADD blah.txt /blah.txt"]  # the user's image keeps its trigger
+    assert cell.verdict is Verdict.DIVERGED, cell.reason
+    assert cell.diverged_at is not None and cell.diverged_at.step == 1
+    assert "# Executing 1 build trigger" in cell.logs["compose"]
+    assert "# Executing 1 build trigger" in cell.logs["cli"]

@@ -1,18 +1,22 @@
 """A base image per cell, so no cell can reuse another cell's (or the user's) layer cache.
 
 The legacy builder's cache key of a step starts from its parent image ID. Each cell imports
-its own base (a rootfs with the static busybox, or the Dockerfile's registry image plus a
-label), carrying the cell's label: every image and container the builds derive from it
-inherits the label, which is how cleanup finds exactly what the harness created.
+its own base (a rootfs with the static busybox, or the Dockerfile's image plus a label, its
+ONBUILD triggers kept armed), carrying the cell's label: every image and container the builds
+derive from it inherits the label, which is how cleanup finds exactly what the harness created.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import shutil
 import struct
 import tarfile
+import tempfile
 from pathlib import Path
+from typing import IO
 
 import docker
 
@@ -98,14 +102,73 @@ def create_base(
             changes=changes,
         )
         return tag
-    dockerfile = f"FROM {original_from}\n" + "".join(
-        f'LABEL {key}="{value}"\n' for key, value in labels.items()
-    )
+    parent = _local_or_pulled(client, original_from)
     try:
+        if client.api.inspect_image(parent)["Config"].get("OnBuild"):
+            _relabelled_copy(client, parent, tag, labels)
+            return tag
+        dockerfile = f"FROM {original_from}\n" + "".join(
+            f'LABEL {key}="{value}"\n' for key, value in labels.items()
+        )
         client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
     except docker.errors.DockerException as error:
         raise BaseImageError(
-            f"cannot make a base from {original_from} (does the engine reach a registry?): "
-            f"{str(error).splitlines()[0][:200]}"
+            f"cannot make a base from {original_from}: {str(error).splitlines()[0][:200]}"
         ) from None
     return tag
+
+
+def _relabelled_copy(
+    client: docker.DockerClient, parent: str, tag: str, labels: dict[str, str]
+) -> None:
+    """Load a copy of ``parent`` (same layers and config) with our labels added, as ``tag``.
+
+    An image with ONBUILD triggers cannot be derived by a build (the build runs the triggers
+    and clears them, so the measured builds would not), nor by a commit (the engine gives the
+    commit the creating container's command); a saved copy keeps everything but the labels.
+    """
+    with tempfile.TemporaryDirectory(prefix="cache-bisect-base-") as folder:
+        saved, loaded = Path(folder) / "saved.tar", Path(folder) / "loaded.tar"
+        with saved.open("wb") as out:
+            for chunk in client.images.get(parent).save(named=False):
+                out.write(chunk)
+        with tarfile.open(saved) as source, tarfile.open(loaded, "w") as target:
+            manifest = json.load(_member(source, "manifest.json"))
+            config = json.load(_member(source, manifest[0]["Config"]))
+            own = config.setdefault("config", {})
+            own["Labels"] = {**(own.get("Labels") or {}), **labels}
+            body = json.dumps(config).encode()
+            name = f"{hashlib.sha256(body).hexdigest()}.json"
+            manifest[0].update(Config=name, RepoTags=[tag])
+            skip = {"manifest.json", "repositories", manifest[0]["Config"]}
+            for member in source.getmembers():
+                if member.name not in skip:
+                    target.addfile(member, source.extractfile(member) if member.isfile() else None)
+            for entry, data in ((name, body), ("manifest.json", json.dumps(manifest).encode())):
+                info = tarfile.TarInfo(entry)
+                info.size = len(data)
+                target.addfile(info, io.BytesIO(data))
+        with loaded.open("rb") as stream:
+            client.images.load(stream.read())
+
+
+def _member(archive: tarfile.TarFile, name: str) -> IO[bytes]:
+    found = archive.extractfile(name)
+    if found is None:
+        raise BaseImageError(f"the saved image has no {name}")
+    return found
+
+
+def _local_or_pulled(client: docker.DockerClient, image: str) -> str:
+    """The image's ID in this engine, pulled first if the engine does not have it."""
+    try:
+        return str(client.images.get(image).id)
+    except docker.errors.ImageNotFound:
+        pass
+    try:
+        return str(client.images.pull(image).id)
+    except docker.errors.DockerException as error:
+        raise BaseImageError(
+            f"{image} is not in the engine and cannot be pulled ({str(error)[:160]}): point "
+            "DOCKER_HOST or --engine at the engine that has it"
+        ) from None
