@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from harness.core.buildlog import StepEvent
 from harness.core.dockerfile import Instruction
+from harness.core.errors import RemoteError
 from harness.core.model import StepComparison, Verdict
 
 
@@ -28,7 +29,7 @@ class Judgement:
     final_image_reused: bool | None = None
 
 
-class StepMismatch(ValueError):
+class StepMismatch(RemoteError):
     """A build log whose steps are not the Dockerfile's; the message says where."""
 
 
