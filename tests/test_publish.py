@@ -800,6 +800,11 @@ def test_repo_and_issue_are_required_to_post(capsys, tmp_path, missing):
         ("matrix.json", '{"schema": 1, "cells": [1]}', "cell 1: a cell result must be"),
         ("matrix.json", '{"schema": 1, "config": "\\ud800", "cells": []}', "matrix.json: config:"),
         ("bisect.json", '{"candidates": 3}', "bisect.json: "),
+        (
+            "matrix.json",
+            json.dumps({"schema": 1, "reproduce": "x" * 70_000, "cells": []}),
+            "cannot publish these results: a budget of",
+        ),
     ],
 )
 def test_missing_or_broken_results_files(capsys, tmp_path, name, content, expected):

@@ -5,8 +5,9 @@ it was measured with), found again by its hidden last-line marker, which records
 and a digest of the text above it, and edited in place, so repeated runs don't spam the issue.
 After posting, the comments are listed again and duplicates that races left are removed (the
 oldest stays). A comment whose digest does not match (a person's, or one a person edited) is
-never edited or removed. Every failure is one line on stderr: 2 for bad input, 1 when GitHub
-says no. Every line printed goes through one function that removes the token and control
+never edited or removed. Every failure is a harness error, one line from ``python -m
+harness``: 2 for bad input, 1 when GitHub says no (the client scrubs the token from its
+messages). Notes and the body go through one function that removes the token and control
 characters.
 """
 

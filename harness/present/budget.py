@@ -13,9 +13,7 @@ from dataclasses import dataclass, replace
 
 from harness.present.sections import Details, Log, Section, Table, Text, render
 
-__all__ = ["CUT_ORDER", "Fitted", "Page", "fit", "github_length"]
-
-CUT_ORDER = ("collapsed sections", "logs", "table rows", "report text", "headline lines")
+__all__ = ["Fitted", "Page", "fit", "github_length"]
 
 
 def github_length(text: str) -> int:
@@ -154,7 +152,7 @@ _Fits = Callable[[Page, Sequence[str]], bool]
 
 def fit(page: Page, budget: int) -> Fitted:
     """The page as markdown within ``budget`` (counted by ``github_length``), cut in
-    ``CUT_ORDER``, each cut named in a note above the tail."""
+    the order the module names, each cut named in a note above the tail."""
 
     def fits(candidate: Page, cuts: Sequence[str]) -> bool:
         return github_length(_text(candidate, cuts)) <= budget

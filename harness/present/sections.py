@@ -75,7 +75,7 @@ def _table(section: Table) -> str:
     return text
 
 
-@functools.lru_cache(maxsize=512)  # a page being fitted renders its sections many times
+@functools.lru_cache(maxsize=64)  # a page being fitted renders its sections many times
 def _one(section: Section) -> str:
     if isinstance(section, Text):
         return "\n".join(section.lines)
