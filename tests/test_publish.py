@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import stamina
 from ghfake import BODY_LIMIT, FakeGitHub
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from harness import __version__
@@ -325,6 +325,7 @@ def test_rows_go_last_from_the_end_and_the_cut_is_minimal():
     assert GITHUB_COMMENT_LIMIT - 2 * len(row) < github_length(posted) <= GITHUB_COMMENT_LIMIT
 
 
+@example(count=16, reason="0", limit=2_395, what="matrix")  # a newline in the marker's room
 @settings(max_examples=40, deadline=None)
 @given(
     count=st.integers(min_value=0, max_value=300),

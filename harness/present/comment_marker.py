@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from harness.present.budget import github_length
+
 __all__ = [
     "MARKER_ROOM",
     "ResultSet",
@@ -71,9 +73,9 @@ def _marker(result_set: ResultSet, author: str, text: str) -> str:
     return f"{_PREFIX}{result_set.what} set={result_set.key}{by} sha256={digest} -->"
 
 
-MARKER_ROOM = len("\n\n") + len(
-    _marker(ResultSet("matrix", (), (), ()), _LONGEST_LOGIN, "")
-)  # the most a marker adds to a body: sized for the longest login GitHub gives
+MARKER_ROOM = github_length(
+    "\n\n" + _marker(ResultSet("matrix", (), (), ()), _LONGEST_LOGIN, "")
+)  # the most a marker adds to a body, as GitHub may count it: for the longest login it gives
 
 
 def signed(text: str, result_set: ResultSet, author: str | None) -> str:
