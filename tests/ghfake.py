@@ -7,7 +7,7 @@ character body limit (422), 404/410 issues, app tokens that may not read ``/user
 post as a user of type Bot, and canned responses (e.g. a secondary rate limit, a 502, a reset
 connection, an answer dripped byte by byte, a POST that is stored but answered with an error,
 raw bytes such as a corrupt gzip body, an answer that never ends) queued with ``script``;
-DELETE of a comment; comments that show in listings only some listings late (as GitHub's
+DELETE of a comment; comments that appear in listings some listings late (as GitHub's
 replicas may), and hooks that let another run act between two requests of a run. Every
 request is recorded for assertions. It is served under an Enterprise-style path prefix so
 base-path handling is exercised too.
