@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.core.buildkind import Builders
-from harness.core.model import CellResult
+from harness.core.model import CellResult, CliInfo, EngineInfo
 from harness.present.tables import MAX_COLUMNS, markdown_report, table_groups, table_rows
 from tests.factories import cell_result
 
@@ -55,3 +55,19 @@ def test_scenarios_and_builders_split_into_narrow_tables_with_summaries() -> Non
     single = table_groups([c for c in cells if c.scenario == "seed" and c.builders.legacy])
     assert [title for title, _ in single] == [""]
     assert "3 cells: 3 shared the cache." in report
+
+
+def test_cells_of_several_engines_and_clis_get_a_table_each_titled_with_both() -> None:
+    new = EngineInfo("28.5.2+dfsg4", "1.51", "overlay2", managed=True)
+    cells = [
+        cell_result("1.27.4", "diverged"),
+        cell_result("1.27.4", "diverged", engine=new, cli=CliInfo("docker", "28.5.2+dfsg4")),
+        cell_result("1.27.4", "shared", engine=new, cli=CliInfo("docker", "20.10.24+dfsg1")),
+    ]
+    titles = [title for title, _ in table_groups(cells)]
+    assert titles == [
+        f"Engine {cells[0].engine.version}, CLI {cells[0].cli.version}",
+        "Engine 28.5.2+dfsg4, CLI 28.5.2+dfsg4",
+        "Engine 28.5.2+dfsg4, CLI 20.10.24+dfsg1",
+    ]
+    assert "### Engine 28.5.2+dfsg4, CLI 20.10.24+dfsg1" in markdown_report(cells)

@@ -29,6 +29,7 @@ from harness.present.words import (
     compose_label,
     mark,
     proof_cost,
+    tools_label,
 )
 
 Cell = CellResult
@@ -89,17 +90,20 @@ def table_rows(cells: Iterable[Cell]) -> tuple[list[str], list[list[str]]]:
 
 
 def table_groups(cells: Iterable[Cell]) -> list[tuple[str, list[Cell]]]:
-    """The cells split into tables, one per scenario and builder, each with its title (a
-    single group has none); the columns left are the COMPOSE_DOCKER_CLI_BUILD settings, so no
-    table is wider than ``MAX_COLUMNS``."""
-    groups: dict[tuple[str, Builders], list[Cell]] = {}
+    """The cells split into tables, one per engine and CLI, scenario and builder, each with
+    its title (what varies between the tables; a single group has none); the columns left
+    are the COMPOSE_DOCKER_CLI_BUILD settings, so no table is wider than ``MAX_COLUMNS``."""
+    groups: dict[tuple[str, str, str, Builders], list[Cell]] = {}
     for cell in cells:
-        groups.setdefault((cell.scenario, cell.builders), []).append(cell)
-    several_scenarios = len({scenario for scenario, _ in groups}) > 1
-    several_builders = len({builder for _, builder in groups}) > 1
+        key = (cell.engine.version, cell.cli.version, cell.scenario, cell.builders)
+        groups.setdefault(key, []).append(cell)
+    several_tools = len({key[:2] for key in groups}) > 1
+    several_scenarios = len({key[2] for key in groups}) > 1
+    several_builders = len({key[3] for key in groups}) > 1
     tables = []
-    for (scenario, builder), members in groups.items():
-        parts = [f"scenario {scenario}"] if several_scenarios else []
+    for (engine, cli, scenario, builder), members in groups.items():
+        parts = [tools_label(engine, cli)] if several_tools else []
+        parts += [f"scenario {scenario}"] if several_scenarios else []
         parts += [builder_label(builder)] if several_builders else []
         tables.append((", ".join(parts), members))
     return tables

@@ -276,3 +276,8 @@ def planned_out_line(reason: str, cells: Sequence[str]) -> str:
     """One line for the cells a run leaves out before building, and why."""
     shown = ", ".join(cells[:6]) + (f" and {len(cells) - 6} more" if len(cells) > 6 else "")
     return f"planned out {len(cells)} cells ({shown}): {reason}"
+
+
+def tools_label(engine: str, cli: str) -> str:
+    """What a table was measured with: the engine's and the reference CLI's versions."""
+    return f"Engine {engine}, CLI {cli}"
