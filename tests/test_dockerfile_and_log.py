@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.core.buildlog import parse_build_log
+from harness.core.buildlog import builder_seen, parse_build_log
 from harness.core.dockerfile import DockerfileError, from_image, parse_instructions, replace_from
 
 SEED = """# comment
@@ -79,3 +79,11 @@ def test_build_log_with_the_parsers_coloured_warning() -> None:
         (1, False, "0123456789ab"),
         (2, True, "123456789abc"),
     ]
+
+
+def test_the_builder_a_log_shows_it_used() -> None:
+    legacy = "Building test\nStep 1/4 : FROM cache-bisect/base:x\n ---> b255548dc8da\n"
+    buildkit = '#0 building with "default" instance using docker driver\n#1 [internal] load\n'
+    assert builder_seen(legacy) == "legacy"
+    assert builder_seen("\x1b[33mwarning\x1b[0m\n" + buildkit) == "buildkit"
+    assert builder_seen("ERROR: failed to connect\n") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -19,8 +20,9 @@ from harness.core.flavour import (
     reported_version,
 )
 from harness.core.matrix import cell_id
-from harness.core.model import CellSpec
+from harness.core.model import CellResult, CellSpec
 from harness.core.releases import Release
+from tests.factories import cell_result
 
 WHEN = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -57,7 +59,7 @@ def test_builder_spellings() -> None:
     assert str(Builders.parse("compose=buildkit,cli=buildkit")) == "buildkit"
     assert str(Builders()) == "legacy" and Builders().legacy
     for bad in ("bk", "compose=bk", "engine=legacy", "compose=legacy,compose=buildkit", ""):
-        with pytest.raises(UserError, match="is not legacy or buildkit, or per side"):
+        with pytest.raises(UserError, match="is not legacy or buildkit or default, or per side"):
             Builders.parse(bad)
     assert cell_id(CellSpec(compose="2.40.3", builder=Builders.parse("buildkit"))) == "2.40.3-bk"
     assert cell_id(
@@ -137,3 +139,15 @@ def test_cells_that_cannot_run_with_the_cli_are_known_before_building(
     spec = CellSpec(compose=compose, cli_build=cli_build, builder=Builders.parse(builder))
     found = cannot_run(spec, cli_buildkit)
     assert found is None if why is None else why in (found or "")
+
+
+def test_default_is_a_builder_of_its_own_and_what_was_used_is_kept() -> None:
+    default = Builders.parse("default")
+    assert default == Builders(Builder.DEFAULT, Builder.DEFAULT) and str(default) == "default"
+    assert not default.legacy and cell_id(CellSpec(compose="2.40.3", builder=default)).endswith(
+        "-default"
+    )
+    used = Builders.parse("compose=legacy,cli=buildkit")
+    cell = cell_result("1.27.4", "diverged", 2, builder=default, builders_used=used)
+    again = CellResult.from_json(json.loads(json.dumps(cell.to_json())))
+    assert again.builders_used == used and again.builder == default

@@ -1,8 +1,9 @@
 """Today's engines and CLIs, provisioned by version from Debian's archive (the harness's own
 provisioning code fetches them into the test cache), each checked by a verdict the engine
 gives: on Engine 28.5 with CLI 28.5 + buildx, compose 1.27.4's legacy build misses the CLI's
-cache at ADD (uid/gid) while compose 2.40.3 and the CLI share it with BuildKit; Engine 26.1
-shares the BuildKit cache too."""
+cache at ADD (uid/gid) while compose 2.40.3 and the CLI share it with BuildKit, and as typed
+(no DOCKER_BUILDKIT) compose 1.27.4 (legacy) and the CLI (BuildKit) part at step 2; Engine
+26.1 shares the BuildKit cache too."""
 
 from __future__ import annotations
 
@@ -69,6 +70,13 @@ def test_engine_and_cli_28_5_by_version(private_cache: Path, tmp_path: Path) -> 
     )
     assert buildkit["verdict"] == "shared", buildkit.get("reason")
     assert buildkit["cli"]["config"]  # the CLI's own buildx plugin, found through it
+    # As people type them: compose 1.27.4's own build is legacy, the 28.5 CLI's is BuildKit
+    typed = repro(
+        tmp_path, "--compose", "1.27.4", "--engine", "28.5", "--cli", "28.5", "--builder", "default"
+    )
+    assert typed["builder"] == "default"
+    assert typed["builders_used"] == "compose=legacy,cli=buildkit"
+    assert typed["verdict"] == "diverged" and typed["diverged_at"]["step"] == 2
     assert not _daemons(private_cache)  # the last run out stopped the private engine
     cli = Tools(private_cache).cli("28.5")
     assert cli.config and (Path(cli.config) / "cli-plugins" / "docker-buildx").exists()

@@ -25,8 +25,8 @@ import docker.errors
 
 from harness import __version__
 from harness.app.explain import Experiment, explain
-from harness.core.buildkind import Builder
-from harness.core.buildlog import parse_build_log
+from harness.core.buildkind import Builder, Builders
+from harness.core.buildlog import builder_seen, parse_build_log
 from harness.core.compat import KNOWN_BROKEN, InstallPlan, sdk_in_range
 from harness.core.composefile import with_build_network
 from harness.core.dockerfile import DockerfileError, external_stages, parse_dockerfile
@@ -101,6 +101,14 @@ class Builds:
     explain: tuple[Mapping[str, object], ...] | None = None
     explain_summary: tuple[str, ...] | None = None
     explain_cause: ExplainCause | None = None
+    builders_used: Builders | None = None  # what the logs show, when not what was asked
+
+
+def _builder_used(asked: Builder, log: str) -> Builder:
+    """The builder a side used: the one it was told, or (default) the one its log shows."""
+    if asked is not Builder.DEFAULT:
+        return asked
+    return Builder.BUILDKIT if builder_seen(log) == "buildkit" else Builder.LEGACY
 
 
 def run_cell(
@@ -203,6 +211,7 @@ def run_cell(
         explain=builds.explain,
         explain_summary=builds.explain_summary,
         explain_cause=builds.explain_cause,
+        builders_used=builds.builders_used,
         build_steps={
             name: [asdict(event) for event in parse_build_log(logs.get(name, ""))]
             for name in ("compose", "cli")
@@ -275,8 +284,10 @@ def _build_and_judge(
         reason = f"the Dockerfile {'; '.join(problems)}"
         return replace(prepared, judgement=Judgement(Verdict.ERROR, reason=reason))
     notes = list(prepared.notes)
-    if spec.builder.compose is Builder.BUILDKIT:
-        problem = compose_buildkit_problem(spec.compose, spec.cli_build)
+    problem = compose_buildkit_problem(spec.compose, spec.cli_build)
+    # default: compose 2.x, or 1.x's CLI build, may pick BuildKit, whose RUN needs network none
+    maybe_buildkit = spec.builder.compose is Builder.DEFAULT and problem is None
+    if spec.builder.compose is Builder.BUILDKIT or maybe_buildkit:
         if problem:
             return replace(prepared, judgement=Judgement(Verdict.ERROR, reason=problem))
         rewrite_in_copy(
@@ -301,6 +312,7 @@ def _build_and_judge(
     with _holding(context.build.image):  # parallel cells of one project share its tag
         users_tag = image_id(engine.client, context.build.image) if context.build.image else None
         finals: dict[str, str] = {}
+        used: dict[str, Builder] = {}
         chains: dict[str, list[str]] = {}
         logs: dict[str, str] = {}
         timings: dict[str, float] = {}
@@ -339,7 +351,8 @@ def _build_and_judge(
                             engine.client, project, scenario.service, cell_id, context.build.image
                         )
                     )
-                    if legacy:
+                    used[name] = _builder_used(spec.builder.of(name), completed.output)
+                    if used[name] is Builder.LEGACY:
                         aligned = align(built_steps, parse_build_log(logs[name]))
                         chains[name] = step_images(engine.client, built_steps, aligned.images)
                         if (
@@ -360,7 +373,13 @@ def _build_and_judge(
         finally:
             if context.build.image:
                 restore_tag(engine.client, context.build.image, users_tag)
-    prepared = replace(prepared, notes=tuple(notes))
+    builders_used = Builders(used["compose"], used["cli"])
+    legacy = builders_used.legacy
+    prepared = replace(
+        prepared,
+        notes=tuple(notes),
+        builders_used=builders_used if spec.builder != builders_used else None,
+    )
     first, second = spec.sides
     first_events, second_events = parse_build_log(logs[first]), parse_build_log(logs[second])
     if not legacy:
@@ -444,7 +463,7 @@ def _run_build(
             env = {**env, "DOCKER_HOST": proxy.host}
         if name == "cli":
             tag = f"cache-bisect/cli:{cell_id}"
-            buildkit = spec.builder.cli is Builder.BUILDKIT
+            buildkit = spec.builder.cli is not Builder.LEGACY  # default may be BuildKit
             return cli_build(cli, context.path, tag, context.build, env, spec.timeout, buildkit)
         return compose_build(
             installed.compose_exe, context.path, project, service, env, spec.timeout

@@ -87,8 +87,10 @@ def add_condition(p: argparse.ArgumentParser) -> None:
         type=builder,
         default="legacy",
         metavar="BUILDER",
-        help="legacy (default) or buildkit for both builds, or per side to cross them: "
-        "compose=buildkit,cli=legacy (a side not named is legacy). BuildKit RUN steps run "
+        help="legacy (the default here) or buildkit for both builds, or per side to cross "
+        "them: compose=buildkit,cli=legacy (a side not named is legacy); or 'default': "
+        "neither side is told (no DOCKER_BUILDKIT), as people type the commands, and the "
+        "result records the builder each side's log shows it used. BuildKit RUN steps run "
         "with no network; docker-compose 1.x reaches BuildKit only with the CLI build",
     )
     p.add_argument(

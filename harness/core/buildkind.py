@@ -16,6 +16,7 @@ from harness.core.errors import UserError
 class Builder(StrEnum):
     LEGACY = "legacy"
     BUILDKIT = "buildkit"
+    DEFAULT = "default"  # not told (no DOCKER_BUILDKIT): the tool's own default, as typed
 
 
 class Side(StrEnum):

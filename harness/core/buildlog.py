@@ -30,6 +30,15 @@ class StepEvent:
     image: str | None
 
 
+def builder_seen(log: str) -> str | None:
+    """The builder a build log shows it used: ``legacy`` (``Step k/N`` lines) or
+    ``buildkit`` (``#N`` vertices); None when the log shows neither (the build failed early)."""
+    if _parse_legacy(log):
+        return "legacy"
+    clean = _ANSI.sub("", log)
+    return "buildkit" if re.search(r"^#\d+ ", clean, re.MULTILINE) else None
+
+
 def parse_build_log(log: str) -> list[StepEvent]:
     """Extract one event per ``Step k/N`` header, in order (BuildKit vertices if none)."""
     legacy = _parse_legacy(log)

@@ -34,7 +34,7 @@ def cell_id(spec: CellSpec) -> str:
     if spec.scenario != "seed":
         parts.append(spec.scenario)
     if not spec.builder.legacy:
-        short = {Builder.LEGACY: "legacy", Builder.BUILDKIT: "bk"}
+        short = {Builder.LEGACY: "legacy", Builder.BUILDKIT: "bk", Builder.DEFAULT: "default"}
         compose, cli = short[spec.builder.compose], short[spec.builder.cli]
         parts.append(compose if spec.builder.same else f"compose{compose}-cli{cli}")
     if spec.engine:

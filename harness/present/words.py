@@ -102,14 +102,18 @@ def condition_phrase(scenario: str, cli_build: str, builder: Builders = LEGACY) 
     return phrase if builder.legacy else f"{phrase}, {builder_label(builder)}"
 
 
-BUILDER_NAMES = {Builder.LEGACY: "legacy builder", Builder.BUILDKIT: "BuildKit"}
+BUILDER_NAMES = {
+    Builder.LEGACY: "legacy builder",
+    Builder.BUILDKIT: "BuildKit",
+    Builder.DEFAULT: "each tool's default builder",
+}
 
 
 def builder_label(builder: Builders) -> str:
     """The builders of a cell: "legacy builder", "BuildKit", "compose BuildKit vs CLI legacy"."""
     if builder.same:
         return BUILDER_NAMES[builder.cli]
-    short = {Builder.LEGACY: "legacy", Builder.BUILDKIT: "BuildKit"}
+    short = {Builder.LEGACY: "legacy", Builder.BUILDKIT: "BuildKit", Builder.DEFAULT: "default"}
     return f"compose {short[builder.compose]} vs CLI {short[builder.cli]}"
 
 
