@@ -26,7 +26,8 @@ SDK = releases("3.1.4", "4.4.4")
 
 def test_committed_matrix_is_valid() -> None:
     config = load_config(ROOT / "matrix.toml")
-    assert config.cli_build == ("default", "0", "1")
+    assert config.cli_build == ("default", "1")
+    assert config.engine == ("20.10", "28.5") and config.cli == ("20.10", "28.5")
     assert config.run.explain is True
     assert config.latest_patch_only is True
     assert config.compat.overrides, "the compat rules are part of the committed matrix"
