@@ -1,14 +1,18 @@
 """Benchmark: the default matrix cold, sequential vs parallel with warm venvs, and a fully
 stored rerun with the managed engine, in one run.
 
-    python bench/matrix_overhead.py [--config matrix.toml] [--jobs 2]
+    python bench/matrix_overhead.py [--config matrix.toml] [--jobs 2] [--results DIR]
+                                    [--skip-warm]
 
 Cold = a fresh harness cache (new venvs, fresh result store; uv's own download cache is
 whatever the machine has), default --jobs. Warm = the venvs exist: every cell is built again
 (--force), once with --jobs 1 and once with --jobs N, and their verdicts are compared.
 Stored rerun = every cell in the store, with the managed engine (no DOCKER_HOST; needs root
 and dockerd): through ``python -m harness`` and through ``nox -s matrix``; it must start no
-engine. Overhead ratio = wall time / time the two builders spent building.
+engine. Overhead ratio = wall time / time the two builders spent building. With engines and
+CLIs by version (matrix.toml's engine and cli axes), cold includes fetching them.
+``--results DIR`` keeps the cold run's tables and cells there (e.g. to regenerate results/),
+and the stored rerun reads them; ``--skip-warm`` leaves out the two warm runs.
 """
 
 from __future__ import annotations
@@ -82,13 +86,16 @@ def main() -> int:
         type=Path,
         help="an existing CACHE_BISECT_HOME whose venvs are warm: skip the cold run",
     )
+    parser.add_argument("--results", type=Path, help="where the cold run writes (default: temp)")
+    parser.add_argument("--skip-warm", action="store_true", help="no warm --jobs 1 / N runs")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, {platform.platform()}, load {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="cache-bisect-bench-") as scratch:
         cache, results = args.cache or Path(scratch) / "cache", Path(scratch) / "results"
         if args.cache is None:
-            cold, _ = run_matrix(args.config, results / "cold", cache)
-            builds, installs, cells = build_seconds(results / "cold")
+            cold_dir = args.results or results / "cold"
+            cold, _ = run_matrix(args.config, cold_dir, cache)
+            builds, installs, cells = build_seconds(cold_dir)
             print(f"cells: {cells}")
             print(
                 f"cold (fresh venvs, default --jobs): {cold:.1f}s wall, {builds:.1f}s building, "
@@ -97,21 +104,26 @@ def main() -> int:
             )
             print(f"cold overhead ratio (wall / build time): {cold / builds:.2f}")
 
-        sequential, _ = run_matrix(args.config, results / "seq", cache, "--force", "--jobs", "1")
-        parallel, _ = run_matrix(
-            args.config, results / "par", cache, "--force", "--jobs", str(args.jobs)
-        )
-        same = verdicts(results / "seq") == verdicts(results / "par")
-        print(
-            f"warm venvs, every cell built: --jobs 1 {sequential:.1f}s, --jobs {args.jobs} "
-            f"{parallel:.1f}s: {sequential / parallel:.2f}x faster; same verdicts: {same}"
-        )
+        same = True
+        if not args.skip_warm:
+            sequential, _ = run_matrix(
+                args.config, results / "seq", cache, "--force", "--jobs", "1"
+            )
+            parallel, _ = run_matrix(
+                args.config, results / "par", cache, "--force", "--jobs", str(args.jobs)
+            )
+            same = verdicts(results / "seq") == verdicts(results / "par")
+            print(
+                f"warm venvs, every cell built: --jobs 1 {sequential:.1f}s, --jobs {args.jobs} "
+                f"{parallel:.1f}s: {sequential / parallel:.2f}x faster; same verdicts: {same}"
+            )
 
         if os.geteuid() != 0 or shutil.which("dockerd") is None:
             print("stored rerun with the managed engine: skipped (needs root and dockerd)")
             return 0 if same else 1
-        stored = results / "managed"
-        run_matrix(args.config, stored, cache, managed=True)  # fills the store on that engine
+        stored = args.results if args.results and args.cache is None else results / "managed"
+        if stored != args.results:
+            run_matrix(args.config, stored, cache, managed=True)  # fills the store on that engine
         direct, out = run_matrix(args.config, stored, cache, managed=True)
         through_nox, nox_out = run_matrix(args.config, stored, cache, managed=True, nox=True)
         started = STARTED_ENGINE in out or STARTED_ENGINE in nox_out
