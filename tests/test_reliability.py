@@ -8,6 +8,7 @@ import json
 import random
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from harness.cli import matrix as matrix_cli
 from harness.cli import repro as repro_cli
 from harness.cli.outputs import OutputLost, write_outputs
 from harness.core.config import ConfigError, load_config
+from harness.edges.runs import WORKDIR_PREFIX, remove_orphan_workdirs, workdir_prefix
 from tests.factories import cell_result
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -300,3 +302,29 @@ def test_a_multi_stage_build_the_builder_would_refuse_is_refused_before_any_work
     argv = ["bisect", "1.20", "1.22", "--config", CONFIG, "--results", str(tmp_path / "r")]
     assert run_harness([*argv, "--project", str(tmp_path), "--service", "web"]) == 2
     assert words in _one_line(capsys)
+
+
+_KILLED_RUN = """
+import sys, tempfile, time
+from harness.edges.runs import workdir_prefix
+print(tempfile.mkdtemp(prefix=workdir_prefix(), dir=sys.argv[1]), flush=True)
+time.sleep(600)
+"""
+
+
+def test_work_folders_of_killed_runs_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_RUN, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE
+    )
+    assert child.stdout is not None
+    killed = Path(child.stdout.readline().decode().strip())
+    (killed / "context").mkdir()
+    (killed / "context" / "Dockerfile").write_text("FROM a\n")
+    child.kill()  # SIGKILL: the run had no chance to remove its folder
+    child.wait()
+    live = Path(tempfile.mkdtemp(prefix=workdir_prefix(), dir=tmp_path))  # this run's own
+    other = tmp_path / f"{WORKDIR_PREFIX}not-ours"
+    other.mkdir()
+    (tmp_path / f"{killed.name[:-1]}x").symlink_to(killed)  # a link named like one: kept
+    assert remove_orphan_workdirs(tmp_path) == [killed]
+    assert not killed.exists() and live.is_dir() and other.is_dir()

@@ -9,6 +9,7 @@ the build context is a fresh copy that is removed too.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import shutil
 import threading
@@ -62,6 +63,7 @@ from harness.edges.context import (
     rewrite_in_copy,
 )
 from harness.edges.engine import Engine
+from harness.edges.engineloss import ENGINE_ERRORS, watching
 from harness.edges.imageconfig import image_config
 from harness.edges.process import Completed
 from harness.edges.recorder import RecordingProxy
@@ -171,14 +173,22 @@ def run_cell(
     cell_id = uuid.uuid4().hex[:12]
     cell_dir = workdir / f"cell-{cell_id}"
     cell_dir.mkdir(parents=True)
-    interrupted = True
+    what = f"the cell of compose {spec.compose} ({cell_id})"
     try:
-        builds = _build_and_judge(spec, scenario, engine, cli, installed, cell_id, cell_dir, log)
-        interrupted = False
-    finally:
+        with watching(engine.client, engine.host, what):
+            builds = _build_and_judge(
+                spec, scenario, engine, cli, installed, cell_id, cell_dir, log
+            )
+    except BaseException:
+        # The first error wins: a cleanup that fails too (the engine gone) must not hide it.
         # An abandoned request may still land in the engine after we stop: keep sweeping.
-        remove_cell_artifacts(engine.client, cell_id, settle_seconds=5 if interrupted else 0)
+        with contextlib.suppress(*ENGINE_ERRORS):
+            remove_cell_artifacts(engine.client, cell_id, settle_seconds=5)
+        raise
+    finally:
         shutil.rmtree(cell_dir, ignore_errors=True)
+    with watching(engine.client, engine.host, what):
+        remove_cell_artifacts(engine.client, cell_id)
     judgement = builds.judgement
     logs = {"install": installed.install_log, **builds.logs}
     mismatch = (

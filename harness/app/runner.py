@@ -30,6 +30,7 @@ from harness.edges.engine import Engine
 from harness.edges.fixtures import get_scenario, project_scenario
 from harness.edges.index import ReleaseIndex
 from harness.edges.provision import Tools
+from harness.edges.runs import workdir_prefix
 from harness.edges.venvs import EnvironmentFactory
 
 AXIS = "compose (1.x and 2.x)"  # the merged list's own key, apart from the packages' lists
@@ -163,7 +164,7 @@ class CellRunner:
 
         plan = plan or plan_for(spec, self.releases, self.compat)
         scenario = self.scenario(spec)
-        with tempfile.TemporaryDirectory(prefix="cache-bisect-") as workdir:
+        with tempfile.TemporaryDirectory(prefix=workdir_prefix()) as workdir:
             return run_cell(
                 spec,
                 plan=plan,

@@ -16,7 +16,7 @@ from harness.edges.engine import Engine, connect, peek
 from harness.edges.index import ReleaseIndex
 from harness.edges.paths import cache_dir
 from harness.edges.provision import Tools
-from harness.edges.runs import remove_orphans, stop_orphan_processes
+from harness.edges.runs import remove_orphan_workdirs, remove_orphans, stop_orphan_processes
 from harness.edges.venvs import EnvironmentFactory
 from harness.present.console import say
 
@@ -134,3 +134,6 @@ def _clear_orphans(engine: Engine) -> None:
     if removed:
         runs = ", ".join(f"pid {run.split(':')[-2]}" for run in removed)
         say(f"removed {sum(removed.values())} engine objects left by killed runs ({runs})")
+    folders = remove_orphan_workdirs()
+    if folders:
+        say(f"removed {len(folders)} work folders left by killed runs")

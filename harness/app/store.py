@@ -81,6 +81,7 @@ class ResultStore:
     def __init__(self, root: Path, warn: Callable[[str], None] | None = None) -> None:
         self.root = root
         self.warn = warn
+        self._warned: set[Path] = set()  # a rerun looks a cell up twice: say it once
 
     def _path(self, key: str) -> Path:
         return self.root / f"{key}.json"
@@ -104,7 +105,8 @@ class ResultStore:
         return cell
 
     def _unusable(self, path: Path, why: str) -> CellResult | None:
-        if self.warn:
+        if self.warn and path not in self._warned:
+            self._warned.add(path)
             self.warn(f"warning: ignoring stored cell {path} ({why}); building it again")
         return None  # absent: the caller builds the cell again
 

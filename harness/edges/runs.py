@@ -1,10 +1,12 @@
-"""Which run made an engine object or a process, and clearing what killed runs left behind.
+"""Which run made an engine object, a process or a work folder, and clearing what killed
+runs left behind.
 
-A run is ``host:pid:start``. SIGKILL gives a run no chance to remove its cell's images or
-stop its uv / docker-compose children (they run in sessions of their own), so every run
-first stops processes and removes engine objects of runs on this host that are no longer
-alive. Children carry their run in ``CACHE_BISECT_RUN``, engine objects in a label. Anything
-without our run marker, other hosts' and live runs' things are never touched.
+A run is ``host:pid:start``. SIGKILL gives a run no chance to remove its cell's images, its
+cells' work folders or stop its uv / docker-compose children (they run in sessions of their
+own), so every run first stops processes and removes engine objects and work folders of runs
+on this host that are no longer alive. Children carry their run in ``CACHE_BISECT_RUN``,
+engine objects in a label, work folders in their name. Anything without our run marker, other
+hosts' and live runs' things are never touched.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
+import shutil
 import signal
 import socket
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -124,3 +129,29 @@ def remove_orphans(client: docker.DockerClient) -> dict[str, int]:
 
 def _remove_run(client: docker.DockerClient, run: str) -> int:
     return remove_labelled(client, {"label": f"{RUN}={run}"})
+
+
+WORKDIR_PREFIX = "cache-bisect-run-"
+_WORKDIR = re.compile(rf"^{WORKDIR_PREFIX}(\d+)-([0-9?]+)-[a-z0-9_]+$")
+
+
+def workdir_prefix() -> str:
+    """The name a work folder of this run starts with (its pid and start time)."""
+    _, pid, start = parse_run(current_run()) or ("", os.getpid(), "?")
+    return f"{WORKDIR_PREFIX}{pid}-{start}-"
+
+
+def remove_orphan_workdirs(root: Path | None = None) -> list[Path]:
+    """Remove the work folders (cell contexts, captures) of killed runs; the folders removed.
+    Only folders named by this module, of runs on this host that are gone."""
+    removed = []
+    folder = Path(tempfile.gettempdir()) if root is None else root
+    for entry in folder.glob(f"{WORKDIR_PREFIX}*"):
+        match = _WORKDIR.match(entry.name)
+        if not match or entry.is_symlink() or not entry.is_dir():
+            continue
+        run = run_label(socket.gethostname(), int(match.group(1)), match.group(2))
+        if run != current_run() and run_is_gone(run):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
