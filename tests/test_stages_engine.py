@@ -5,6 +5,7 @@ and ``build.labels``) set aside by instruction, and a verdict per stage."""
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from harness.app.runner import CellRunner
-from harness.core.model import CellSpec, Verdict
+from harness.core.model import CauseStatus, CellSpec, Verdict
 from harness.edges.baseimage import busybox_rootfs, find_static_busybox
 from harness.edges.engine import Engine
 
 pytestmark = pytest.mark.engine
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -109,3 +111,32 @@ def test_onbuild_triggers_of_the_base_run_in_the_measured_builds(
     assert cell.diverged_at is not None and cell.diverged_at.step == 1
     assert "# Executing 1 build trigger" in cell.logs["compose"]
     assert "# Executing 1 build trigger" in cell.logs["cli"]
+
+
+def test_a_dockerfile_outside_the_context_is_explained(
+    runner: CellRunner, engine: Engine, tmp_path: Path
+) -> None:
+    """The CLI sends such a context without the end-of-archive blocks; explain reads it as
+    the engine does and proves the cause instead of stopping at Python's tarfile."""
+    tag = uuid.uuid4().hex[:8]
+    engine.client.api.import_image_from_data(
+        busybox_rootfs(find_static_busybox()), repository="ms-test/outside", tag=tag
+    )
+    folder = tmp_path / "app"
+    shutil.copytree(ROOT / "fixtures" / "custom-dockerfile", folder)
+    dockerfile = folder / "docker" / "Custom.Dockerfile"
+    dockerfile.write_text(
+        dockerfile.read_text().replace("cache-bisect/busybox", f"ms-test/outside:{tag}")
+    )
+    for path in [folder, *folder.rglob("*")]:
+        os.chown(path, 1000, 1000)
+    spec = CellSpec(
+        compose="1.29.2", cli_build="0", project=str(folder), service="test", explain=True
+    )
+    try:
+        cell = runner.run(spec)
+    finally:
+        engine.client.images.remove(f"ms-test/outside:{tag}", force=True)
+    assert cell.verdict is Verdict.DIVERGED, cell.reason
+    assert cell.explain_cause is not None
+    assert cell.explain_cause.status is CauseStatus.PROVEN, cell.explain_summary

@@ -21,7 +21,7 @@ from typing import Any
 
 from harness.core.errors import RemoteError
 from harness.core.httpcapture import CapturedBuild
-from harness.core.tardiff import normalize_path, record_key
+from harness.core.tardiff import normalize_path, open_context, record_key
 
 # Header fields a change sets on the member (tardiff's field name -> TarInfo attribute); the
 # PAX record of the same field is dropped, since a stale record would win when read.
@@ -89,7 +89,7 @@ def hybrid_context(base: bytes, other: bytes, changes: Iterable[tuple[str, str]]
     out = io.BytesIO()
     seen: set[str] = set()
     with (
-        tarfile.open(fileobj=io.BytesIO(base), mode="r:") as source,
+        open_context(base) as source,
         tarfile.open(
             fileobj=out, mode="w", format=tarfile.PAX_FORMAT if records else tar_format(base)
         ) as target,
@@ -122,7 +122,7 @@ def hybrid_context(base: bytes, other: bytes, changes: Iterable[tuple[str, str]]
 def _members(tar_bytes: bytes) -> dict[str, tuple[tarfile.TarInfo, bytes | None]]:
     """Every member with its content, by normalized path (the last of a repeated path)."""
     members: dict[str, tuple[tarfile.TarInfo, bytes | None]] = {}
-    with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:") as archive:
+    with open_context(tar_bytes) as archive:
         for member in archive:
             members[normalize_path(member.name)] = (member, _content(archive, member))
     return members
@@ -217,7 +217,7 @@ def engine_stripped(tar_bytes: bytes, dockerfile: str = "Dockerfile") -> frozens
     ``dockerignore.ReadAll`` and ``fileutils.Matches``.
     """
     patterns: list[str] | None = None
-    with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:") as archive:
+    with open_context(tar_bytes) as archive:
         for member in archive:
             if normalize_path(member.name) == ".dockerignore" and member.isreg():
                 patterns = read_dockerignore(_content(archive, member) or b"")

@@ -100,11 +100,28 @@ def normalize_path(name: str) -> str:
     return path.rstrip("/") or "."
 
 
+_BLOCK = 512
+
+
+def as_the_engine_reads(tar_bytes: bytes) -> bytes:
+    """A context tar completed as Go's archive/tar reads it: that reader stops where the
+    stream ends, so a context sent without its last member's padding or the end-of-archive
+    blocks (the CLI's ReplaceFileTarWrapper, with a Dockerfile from outside the context) is
+    whole to the engine. Python's tarfile wants them: add what is missing (zero blocks after
+    complete ones end the archive in both readers, so a complete tar reads the same)."""
+    return tar_bytes + b"\0" * (-len(tar_bytes) % _BLOCK + 2 * _BLOCK)
+
+
+def open_context(tar_bytes: bytes) -> tarfile.TarFile:
+    """A build context opened for reading as the engine reads it (see as_the_engine_reads)."""
+    return tarfile.open(fileobj=io.BytesIO(as_the_engine_reads(tar_bytes)), mode="r:")
+
+
 def read_entries(tar_bytes: bytes) -> dict[str, TarEntry]:
     """Every member by normalized path; a repeated path keeps its last member, as extraction
     does."""
     entries: dict[str, TarEntry] = {}
-    with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:") as archive:
+    with open_context(tar_bytes) as archive:
         for member in archive:
             entry = _entry(archive, member, raw_name(tar_bytes, member))
             entries[entry.path] = entry
