@@ -20,22 +20,28 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import docker.errors
 
 from harness import __version__
-from harness.app.explain import Experiment, explain
+from harness.app.explain import Experiment, Explanation, explain
 from harness.core.buildkind import Builder, Builders
 from harness.core.buildlog import builder_seen, parse_build_log
 from harness.core.compat import KNOWN_BROKEN, InstallPlan, sdk_in_range
 from harness.core.composefile import with_build_network
-from harness.core.dockerfile import DockerfileError, external_stages, parse_dockerfile
+from harness.core.dockerfile import DockerfileError, Instruction, external_stages, parse_dockerfile
 from harness.core.failure import engine_setup_problem, failure_kind
 from harness.core.flavour import compose_buildkit_problem
 from harness.core.history import HistoryError, image_state, judge_history
 from harness.core.judgeable import cannot_judge
-from harness.core.model import CellResult, CellSpec, CliInfo, ExplainCause, Verdict
+from harness.core.model import (
+    CellResult,
+    CellSpec,
+    CliInfo,
+    ExplainCause,
+    StepComparison,
+    Verdict,
+)
 from harness.core.scenarios import Scenario
 from harness.core.verdict import Judgement, StepMismatch, align, judge
 from harness.edges.baseimage import BaseImageError, create_base
@@ -113,6 +119,15 @@ def _builder_used(asked: Builder, log: str) -> Builder:
     return Builder.BUILDKIT if builder_seen(log) == "buildkit" else Builder.LEGACY
 
 
+class _Stop(Exception):
+    """The cell's build ends early; ``judgement`` says why (mapped to a result in ``run``)."""
+
+    def __init__(self, judgement: Judgement, failure: str | None = None) -> None:
+        super().__init__(judgement.reason)
+        self.judgement = judgement
+        self.failure = failure
+
+
 def run_cell(
     spec: CellSpec,
     *,
@@ -126,35 +141,34 @@ def run_cell(
 ) -> CellResult:
     """Run the cell and return what it observed."""
     started = time.monotonic()
-    started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    common: dict[str, Any] = {
-        "harness": __version__,
-        "compose": spec.compose,
-        "sdk_requested": spec.sdk,
-        "engine": engine.info,
-        "cli": cli,
-        "scenario": scenario.name,
-        "cli_build": spec.cli_build,
-        "order": spec.sides,
-        "uid": spec.uid,
-        "gid": spec.gid,
-        "started_at": started_at,
-        "overrides": tuple(rule.as_json() for rule in plan.overrides),
-        "cutoff": plan.cutoff.isoformat() if plan.cutoff else None,
-        "builder": spec.builder,
-        "compose_package": plan.package if plan.package != "docker-compose" else None,
-        "cutoff_from": plan.cutoff_from or None,
-    }
+    asked = CellResult(
+        harness=__version__,
+        compose=spec.compose,
+        sdk_requested=spec.sdk,
+        python=platform.python_version(),
+        engine=engine.info,
+        cli=cli,
+        scenario=scenario.name,
+        cli_build=spec.cli_build,
+        order=spec.sides,
+        uid=spec.uid,
+        gid=spec.gid,
+        verdict=Verdict.UNINSTALLABLE,
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        overrides=tuple(rule.as_json() for rule in plan.overrides),
+        cutoff=plan.cutoff.isoformat() if plan.cutoff else None,
+        builder=spec.builder,
+        compose_package=plan.package if plan.package != "docker-compose" else None,
+        cutoff_from=plan.cutoff_from or None,
+    )  # what every result records, whatever happens next
     known = [
         rule
         for rule in plan.broken
         if not rule.needs_file or context_has(scenario, rule.needs_file)
     ]
     if known:  # a combination known not to work: its reason is the answer, nothing is run
-        return CellResult(
-            **common,
-            python=platform.python_version(),
-            verdict=Verdict.UNINSTALLABLE,
+        return replace(
+            asked,
             reason=f"{KNOWN_BROKEN}: " + "; ".join(rule.reason for rule in known),
             timings=_total(started),
         )
@@ -162,10 +176,8 @@ def run_cell(
     installed = environments.ensure(plan)
     install_seconds = round(time.monotonic() - started, 3)
     if isinstance(installed, InstallFailure):
-        return CellResult(
-            **common,
-            python=platform.python_version(),
-            verdict=Verdict.UNINSTALLABLE,
+        return replace(
+            asked,
             reason=installed.log_tail,
             logs={"install": installed.log},
             timings={"install": install_seconds, **_total(started)},
@@ -176,9 +188,7 @@ def run_cell(
     what = f"the cell of compose {spec.compose} ({cell_id})"
     try:
         with watching(engine.client, engine.host, what):
-            builds = _build_and_judge(
-                spec, scenario, engine, cli, installed, cell_id, cell_dir, log
-            )
+            builds = CellBuild(spec, scenario, engine, cli, installed, cell_id, cell_dir, log).run()
     except BaseException:
         # The first error wins: a cleanup that fails too (the engine gone) must not hide it.
         # An abandoned request may still land in the engine after we stop: keep sweeping.
@@ -197,8 +207,8 @@ def run_cell(
         if installed.reports and installed.reports != spec.compose
         else ()
     )  # fmt: skip
-    return CellResult(
-        **common,
+    return replace(
+        asked,
         compose_reports=installed.reports,
         sdk=installed.sdk,
         python=installed.python,
@@ -233,207 +243,291 @@ def _total(started: float) -> dict[str, float]:
     return {"total": round(time.monotonic() - started, 3)}
 
 
-def _build_and_judge(
-    spec: CellSpec,
-    scenario: Scenario,
-    engine: Engine,
-    cli: CliInfo,
-    installed: Environment,
-    cell_id: str,
-    workdir: Path,
-    log: Callable[[str], None],
-) -> Builds:
-    source = (scenario.fixture_dir() / scenario.dockerfile).read_bytes().decode()
-    service_build = read_service_build(scenario)
-    try:
-        users = parse_dockerfile(source)
-        target_steps = users.steps(service_build.target)
-        externals = {
-            stage.index: users.base_of(stage, service_build.args)
-            for stage in external_stages(users, service_build.args)
-        }
-    except DockerfileError as error:
-        return Builds(Judgement(Verdict.ERROR, reason=f"Dockerfile: {error}"))
-    original_from = next(iter(externals.values()), "scratch")
-    try:
-        bases = _derive_bases(engine, scenario.base, externals, cell_id)
-    except (BaseImageError, docker.errors.DockerException) as error:
-        return Builds(Judgement(Verdict.ERROR, reason=f"base image: {error}"))
-    base = next(iter(bases.values()), None)
-    try:
-        context = materialize(
-            scenario, workdir / "project", bases, owner_for(scenario, spec.uid, spec.gid)
-        )
-    except ContextError as error:
-        return Builds(Judgement(Verdict.ERROR, reason=f"working copy: {error}"))
-    ignored = context.build.ignored
-    prepared = Builds(
-        Judgement(Verdict.ERROR),  # replaced by what the builds show
-        owner=observed_owner(context),
-        owners=observed_owners(context),
-        base={"from": original_from, "kind": scenario.base},
-        build_options=tuple(context.build.cli_options()),
-        notes=(f"build options not mirrored by docker build: {', '.join(ignored)}",)
-        if ignored
-        else (),
-    )
-    built_steps = parse_dockerfile(context.dockerfile.read_bytes().decode()).steps(
-        context.build.target
-    )
-    instructions = [step for step in target_steps if step.stage is not None]
-    stages = (
-        {stage.index: stage.label for stage in users.stages}
-        if len(users.stages) > 1 or users.stages[0].name
-        else None
-    )
-    legacy = spec.builder.legacy
-    problems = cannot_judge(
-        source, target=context.build.target, build_args=context.build.args, legacy=legacy
-    )
-    if problems:
-        reason = f"the Dockerfile {'; '.join(problems)}"
-        return replace(prepared, judgement=Judgement(Verdict.ERROR, reason=reason))
-    notes = list(prepared.notes)
-    problem = compose_buildkit_problem(spec.compose, spec.cli_build)
-    # default: compose 2.x, or 1.x's CLI build, may pick BuildKit, whose RUN needs network none
-    maybe_buildkit = spec.builder.compose is Builder.DEFAULT and problem is None
-    if spec.builder.compose is Builder.BUILDKIT or maybe_buildkit:
-        if problem:
-            return replace(prepared, judgement=Judgement(Verdict.ERROR, reason=problem))
-        rewrite_in_copy(
-            scenario.fixture_dir(),
-            context.path,
-            Path(compose_file(context.path).name),
-            lambda text: with_build_network(text, scenario.service, "none"),
-            workdir,
-        )
-        notes.append("compose file: build.network set to none (BuildKit RUN needs no network)")
-    if spec.explain and not legacy:
-        notes.append("explain is legacy-only: BuildKit sends the context over its own session")
-    prepared = replace(prepared, notes=tuple(notes))
-    shim = cli_shim(cli, workdir / "cli-shim")
-    envs = {
-        side: build_environment(
-            engine.host, shim, spec.cli_build, spec.builder.of(side), cli.config
-        )
-        for side in ("compose", "cli")
-    }
-    project = f"cachebisect{cell_id}"
-    with _holding(context.build.image):  # parallel cells of one project share its tag
-        users_tag = image_id(engine.client, context.build.image) if context.build.image else None
-        finals: dict[str, str] = {}
-        used: dict[str, Builder] = {}
-        chains: dict[str, list[str]] = {}
-        logs: dict[str, str] = {}
-        timings: dict[str, float] = {}
+@dataclass(frozen=True)
+class _Prepared:
+    """What the builds start from: the per-cell base of the first external stage (None: only
+    scratch or stages), the working copy, the target's steps as the user's Dockerfile has
+    them and as the built copy has them, and the stages' labels (None: one unnamed stage)."""
 
-        def stopped(judgement: Judgement) -> Builds:
-            return replace(prepared, judgement=judgement, logs=logs, timings=timings)
+    base: str | None
+    context: BuildContext
+    instructions: list[Instruction]
+    built_steps: tuple[Instruction, ...]
+    stages: dict[int, str] | None
 
+
+@dataclass
+class CellBuild:
+    """The two builds of one cell and their judgement: the inputs every phase needs, and what
+    the phases observed so far (an early stop reports exactly that much)."""
+
+    spec: CellSpec
+    scenario: Scenario
+    engine: Engine
+    cli: CliInfo
+    installed: Environment
+    cell_id: str
+    workdir: Path
+    log: Callable[[str], None]
+    seen: Builds = field(default_factory=lambda: Builds(Judgement(Verdict.ERROR)))
+    notes: list[str] = field(default_factory=list)
+    logs: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def project(self) -> str:
+        return f"cachebisect{self.cell_id}"
+
+    @property
+    def cli_tag(self) -> str:
+        return f"cache-bisect/cli:{self.cell_id}"
+
+    def run(self) -> Builds:
+        """Build both sides and judge; every early stop becomes a result here, once."""
         try:
-            for name in spec.sides:
-                log(
-                    f"building with {'docker-compose' if name == 'compose' else 'docker build'} ..."
+            return self._observed(*self._judged())
+        except _Stop as stop:
+            return replace(self._observed(stop.judgement), failure=stop.failure)
+
+    def _observed(self, judgement: Judgement, explanation: Explanation | None = None) -> Builds:
+        return replace(
+            self.seen,
+            judgement=judgement,
+            logs=self.logs,
+            timings=self.timings,
+            notes=tuple(self.notes),
+            explain=explanation.entries if explanation else None,
+            explain_summary=explanation.summary if explanation else None,
+            explain_cause=explanation.cause if explanation else None,
+        )
+
+    def _judged(self) -> tuple[Judgement, Explanation | None]:
+        prepared = self._prepare()
+        instructions = prepared.instructions
+        finals, chains, used = self._build_both(prepared)
+        first, second = self.spec.sides
+        events = parse_build_log(self.logs[first]), parse_build_log(self.logs[second])
+        if not used.legacy:  # a side used BuildKit: no image per step, judge the histories
+            assert prepared.base is not None  # BuildKit without an external base was refused
+            try:
+                base_state, first_state, second_state = (
+                    image_state(image_config(self.engine.client, name))
+                    for name in (prepared.base, finals[first], finals[second])
                 )
-                completed = _run_build(
-                    name, spec, scenario.service, context, cli, installed, envs[name], project,
-                    cell_id, engine.host, workdir,
-                )  # fmt: skip
-                logs[name] = completed.output
-                timings[f"build_{name}"] = round(completed.seconds, 3)
-                if completed.timed_out:
-                    reason = f"{name} build exceeded {spec.timeout:.0f}s"
-                    return stopped(Judgement(Verdict.TIMEOUT, reason=reason))
-                setup = None if completed.ok else engine_setup_problem(completed.output)
-                if setup:  # the engine's set-up, not the versions: no failure kind, a skip
-                    return stopped(Judgement(Verdict.ERROR, reason=f"{name} build failed: {setup}"))
-                if not completed.ok:
-                    failure = completed.error_lines(3)
-                    judgement = Judgement(Verdict.ERROR, reason=f"{name} build failed: {failure}")
-                    cell_text = {str(workdir): "<cell>", project: "<project>", cell_id: "<id>"}
-                    kind = failure_kind(name, completed.error_lines(1), cell_text)
-                    return replace(stopped(judgement), failure=kind)
-                try:
-                    finals[name] = (
-                        f"cache-bisect/cli:{cell_id}"
-                        if name == "cli"
-                        else compose_image(
-                            engine.client, project, scenario.service, cell_id, context.build.image
-                        )
-                    )
-                    used[name] = _builder_used(spec.builder.of(name), completed.output)
-                    if used[name] is Builder.LEGACY:
-                        aligned = align(built_steps, parse_build_log(logs[name]))
-                        chains[name] = step_images(engine.client, built_steps, aligned.images)
-                        if (
-                            ancestor(engine.client, finals[name], len(aligned.added))
-                            != (chains[name][-1])
-                        ):
-                            raise ChainError(
-                                "the image it tagged is not the last step's image in its log"
-                            )
-                        if aligned.added:
-                            notes.append(
-                                f"{name} build added {len(aligned.added)} step(s) of its own, "
-                                f"not compared: {'; '.join(aligned.added)}"
-                            )
-                except (ChainError, StepMismatch, docker.errors.DockerException) as error:
-                    reason = f"{name} image chain: {error}"
-                    return stopped(Judgement(Verdict.ERROR, reason=reason))
-        finally:
-            if context.build.image:
-                restore_tag(engine.client, context.build.image, users_tag)
-    builders_used = Builders(used["compose"], used["cli"])
-    legacy = builders_used.legacy
-    prepared = replace(
-        prepared,
-        notes=tuple(notes),
-        builders_used=builders_used if spec.builder != builders_used else None,
-    )
-    first, second = spec.sides
-    first_events, second_events = parse_build_log(logs[first]), parse_build_log(logs[second])
-    if not legacy:
-        assert base is not None  # BuildKit without an external base was refused above
+            except (HistoryError, KeyError, docker.errors.DockerException) as error:
+                raise _Stop(Judgement(Verdict.ERROR, reason=f"image history: {error}")) from None
+            return judge_history(instructions, base_state, first_state, second_state, *events), None
+        judgement = judge(instructions, chains[first], chains[second], *events, prepared.stages)
+        if not (self.spec.explain and judgement.diverged_at is not None):
+            return judgement, None
+        return judgement, self._explain(judgement.diverged_at, len(instructions))
+
+    def _prepare(self) -> _Prepared:
+        """The cell's base images and working copy, checked before anything is built."""
+        spec, scenario = self.spec, self.scenario
+        source = (scenario.fixture_dir() / scenario.dockerfile).read_bytes().decode()
+        service_build = read_service_build(scenario)
         try:
-            base_state, first_state, second_state = (
-                image_state(image_config(engine.client, name))
-                for name in (base, finals[first], finals[second])
+            users = parse_dockerfile(source)
+            target_steps = users.steps(service_build.target)
+            externals = {
+                stage.index: users.base_of(stage, service_build.args)
+                for stage in external_stages(users, service_build.args)
+            }
+        except DockerfileError as error:
+            raise _Stop(Judgement(Verdict.ERROR, reason=f"Dockerfile: {error}")) from None
+        original_from = next(iter(externals.values()), "scratch")
+        try:
+            bases = _derive_bases(self.engine, scenario.base, externals, self.cell_id)
+        except (BaseImageError, docker.errors.DockerException) as error:
+            raise _Stop(Judgement(Verdict.ERROR, reason=f"base image: {error}")) from None
+        try:
+            context = materialize(
+                scenario, self.workdir / "project", bases, owner_for(scenario, spec.uid, spec.gid)
             )
-        except (HistoryError, KeyError, docker.errors.DockerException) as error:
-            return stopped(Judgement(Verdict.ERROR, reason=f"image history: {error}"))
-        return stopped(
-            judge_history(
-                instructions, base_state, first_state, second_state, first_events, second_events
-            )
+        except ContextError as error:
+            raise _Stop(Judgement(Verdict.ERROR, reason=f"working copy: {error}")) from None
+        ignored = context.build.ignored
+        self.seen = replace(
+            self.seen,
+            owner=observed_owner(context),
+            owners=observed_owners(context),
+            base={"from": original_from, "kind": scenario.base},
+            build_options=tuple(context.build.cli_options()),
         )
-    judgement = judge(
-        instructions, chains[first], chains[second], first_events, second_events, stages
-    )
-    if not (spec.explain and judgement.diverged_at is not None):
-        return stopped(judgement)
-    explain_started = time.monotonic()
-    experiment = Experiment(
-        engine=engine,
-        cell_id=cell_id,
-        first=first,
-        steps=len(instructions),
-        diverged=judgement.diverged_at,
-        timeout=spec.timeout,
-    )
-    explanation = explain(
-        workdir / "capture-compose",
-        workdir / "capture-cli",
-        judgement.diverged_at.instruction,
-        experiment,
-        log,
-    )
-    timings["explain"] = round(time.monotonic() - explain_started, 3)
-    return replace(
-        stopped(judgement),
-        explain=explanation.entries,
-        explain_summary=explanation.summary,
-        explain_cause=explanation.cause,
-    )
+        if ignored:
+            self.notes.append(f"build options not mirrored by docker build: {', '.join(ignored)}")
+        built_steps = parse_dockerfile(context.dockerfile.read_bytes().decode()).steps(
+            context.build.target
+        )
+        stages = (
+            {stage.index: stage.label for stage in users.stages}
+            if len(users.stages) > 1 or users.stages[0].name
+            else None
+        )
+        problems = cannot_judge(
+            source,
+            target=context.build.target,
+            build_args=context.build.args,
+            legacy=spec.builder.legacy,
+        )
+        if problems:
+            raise _Stop(Judgement(Verdict.ERROR, reason=f"the Dockerfile {'; '.join(problems)}"))
+        problem = compose_buildkit_problem(spec.compose, spec.cli_build)
+        # default: compose 2.x, or 1.x's CLI build, may pick BuildKit, whose RUN needs network none
+        maybe_buildkit = spec.builder.compose is Builder.DEFAULT and problem is None
+        if spec.builder.compose is Builder.BUILDKIT or maybe_buildkit:
+            if problem:
+                raise _Stop(Judgement(Verdict.ERROR, reason=problem))
+            rewrite_in_copy(
+                scenario.fixture_dir(),
+                context.path,
+                Path(compose_file(context.path).name),
+                lambda text: with_build_network(text, scenario.service, "none"),
+                self.workdir,
+            )
+            self.notes.append(
+                "compose file: build.network set to none (BuildKit RUN needs no network)"
+            )
+        if spec.explain and not spec.builder.legacy:
+            self.notes.append(
+                "explain is legacy-only: BuildKit sends the context over its own session"
+            )
+        return _Prepared(
+            base=next(iter(bases.values()), None),
+            context=context,
+            instructions=[step for step in target_steps if step.stage is not None],
+            built_steps=built_steps,
+            stages=stages,
+        )
+
+    def _build_both(
+        self, prepared: _Prepared
+    ) -> tuple[dict[str, str], dict[str, list[str]], Builders]:
+        """Each side's final image, the builders the sides used and, for a side that used the
+        legacy builder, its chain of step images."""
+        shim = cli_shim(self.cli, self.workdir / "cli-shim")
+        envs = {
+            side: build_environment(
+                self.engine.host, shim, self.spec.cli_build, self.spec.builder.of(side),
+                self.cli.config,
+            )
+            for side in ("compose", "cli")
+        }  # fmt: skip
+        finals: dict[str, str] = {}
+        chains: dict[str, list[str]] = {}
+        used: dict[str, Builder] = {}
+        context = prepared.context
+        client, tag = self.engine.client, context.build.image
+        with _holding(tag):  # parallel cells of one project share its tag
+            users_tag = image_id(client, tag) if tag else None
+            try:
+                for name in self.spec.sides:
+                    self._build(name, context, envs[name])
+                    try:
+                        finals[name] = (
+                            self.cli_tag
+                            if name == "cli"
+                            else compose_image(
+                                client, self.project, self.scenario.service, self.cell_id, tag
+                            )
+                        )
+                        used[name] = _builder_used(self.spec.builder.of(name), self.logs[name])
+                        if used[name] is Builder.LEGACY:
+                            chains[name] = self._step_images(name, finals[name], prepared)
+                    except (ChainError, StepMismatch, docker.errors.DockerException) as error:
+                        reason = f"{name} image chain: {error}"
+                        raise _Stop(Judgement(Verdict.ERROR, reason=reason)) from None
+            finally:
+                if tag:
+                    restore_tag(client, tag, users_tag)
+        builders = Builders(used["compose"], used["cli"])
+        self.seen = replace(
+            self.seen, builders_used=builders if self.spec.builder != builders else None
+        )
+        return finals, chains, builders
+
+    def _step_images(self, name: str, final: str, prepared: _Prepared) -> list[str]:
+        """Each step's image from the side's own log, checked against the engine's records."""
+        client = self.engine.client
+        aligned = align(prepared.built_steps, parse_build_log(self.logs[name]))
+        images = step_images(client, prepared.built_steps, aligned.images)
+        if ancestor(client, final, len(aligned.added)) != images[-1]:
+            raise ChainError("the image it tagged is not the last step's image in its log")
+        if aligned.added:
+            self.notes.append(
+                f"{name} build added {len(aligned.added)} step(s) of its own, "
+                f"not compared: {'; '.join(aligned.added)}"
+            )
+        return images
+
+    def _build(self, name: str, context: BuildContext, env: dict[str, str]) -> None:
+        """One side's build, its log and time kept; a build that did not finish stops the cell."""
+        self.log(f"building with {'docker-compose' if name == 'compose' else 'docker build'} ...")
+        completed = self._run_build(name, context, env)
+        self.logs[name] = completed.output
+        self.timings[f"build_{name}"] = round(completed.seconds, 3)
+        if completed.timed_out:
+            reason = f"{name} build exceeded {self.spec.timeout:.0f}s"
+            raise _Stop(Judgement(Verdict.TIMEOUT, reason=reason))
+        if completed.ok:
+            return
+        setup = engine_setup_problem(completed.output)
+        if setup:  # the engine's set-up, not the versions: no failure kind, a skip
+            raise _Stop(Judgement(Verdict.ERROR, reason=f"{name} build failed: {setup}"))
+        judgement = Judgement(
+            Verdict.ERROR, reason=f"{name} build failed: {completed.error_lines(3)}"
+        )
+        cell_text = {str(self.workdir): "<cell>", self.project: "<project>", self.cell_id: "<id>"}
+        raise _Stop(judgement, failure_kind(name, completed.error_lines(1), cell_text))
+
+    def _run_build(self, name: str, context: BuildContext, env: dict[str, str]) -> Completed:
+        """One build; with ``explain``, through a recording proxy that keeps what the client
+        sent."""
+        spec = self.spec
+        with ExitStack() as stack:
+            if spec.explain and spec.builder.legacy:
+                proxy = stack.enter_context(
+                    RecordingProxy(
+                        self.engine.host,
+                        self.workdir / f"{name}.sock",
+                        self.workdir / f"capture-{name}",
+                    )
+                )
+                env = {**env, "DOCKER_HOST": proxy.host}
+            if name == "cli":
+                buildkit = spec.builder.cli is not Builder.LEGACY  # default may be BuildKit
+                return cli_build(
+                    self.cli, context.path, self.cli_tag, context.build, env, spec.timeout, buildkit
+                )
+            return compose_build(
+                self.installed.compose_exe,
+                context.path,
+                self.project,
+                self.scenario.service,
+                env,
+                spec.timeout,
+            )
+
+    def _explain(self, diverged: StepComparison, steps: int) -> Explanation:
+        started = time.monotonic()
+        experiment = Experiment(
+            engine=self.engine,
+            cell_id=self.cell_id,
+            first=self.spec.sides[0],
+            steps=steps,
+            diverged=diverged,
+            timeout=self.spec.timeout,
+        )
+        explanation = explain(
+            self.workdir / "capture-compose",
+            self.workdir / "capture-cli",
+            diverged.instruction,
+            experiment,
+            self.log,
+        )
+        self.timings["explain"] = round(time.monotonic() - started, 3)
+        return explanation
 
 
 def _derive_bases(
@@ -473,7 +567,7 @@ def _run_build(
             env = {**env, "DOCKER_HOST": proxy.host}
         if name == "cli":
             tag = f"cache-bisect/cli:{cell_id}"
-            buildkit = spec.builder.cli is not Builder.LEGACY  # default may be BuildKit
+            buildkit = spec.builder.cli is Builder.BUILDKIT
             return cli_build(cli, context.path, tag, context.build, env, spec.timeout, buildkit)
         return compose_build(
             installed.compose_exe, context.path, project, service, env, spec.timeout
