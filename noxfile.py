@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import nox
 
@@ -129,6 +130,30 @@ def engine(session: nox.Session) -> None:
     """Tests on a real Docker engine and the real package index (they never skip)."""
     _install(session)
     session.run("python", "-m", "pytest", "--strict-markers", *ENGINE, *(session.posargs or ["-q"]))
+
+
+NOWHERE = {"DOCKER_HOST": "unix:///nonexistent", "CACHE_BISECT_ENGINE": "external"}
+
+
+@nox.session
+def honest(session: nox.Session) -> None:
+    """Engine tests run against no engine must all fail: lists any that pass (they test
+    nothing the engine does, so they are mislabelled or check too little)."""
+    _install(session)
+    report = Path(session.create_tmp()) / "no-engine.xml"
+    session.run(
+        "python", "-m", "pytest", "--strict-markers", "-m", "engine", "-q",
+        "-p", "no:cacheprovider", f"--junitxml={report}", *session.posargs,
+        env=NOWHERE, success_codes=[0, 1],
+    )  # fmt: skip
+    passed = [
+        f"{case.get('classname')}::{case.get('name')}"
+        for case in ElementTree.parse(report).iter("testcase")
+        if not any(child.tag in ("failure", "error", "skipped") for child in case)
+    ]
+    if passed:
+        session.error(f"{len(passed)} engine tests pass with no engine: {', '.join(passed)}")
+    session.log("every engine test fails without an engine")
 
 
 @nox.session
