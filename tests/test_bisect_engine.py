@@ -53,16 +53,3 @@ def test_bisect_finds_the_release_that_shares_the_cache(engine: Engine, tmp_path
     again = bisect(*args, env=env)
     assert again.returncode == 0
     assert "2 probes, 0 new builds" in again.stdout
-
-
-def test_bisect_bad_bound_lists_the_nearest_releases(tmp_path: Path) -> None:
-    done = bisect("1.20.7", "1.22", "--results", str(tmp_path), env={})
-    assert done.returncode == 2
-    assert done.stderr.count("\n") == 1
-    assert "1.20.7" in done.stderr and "1.20.1" in done.stderr and "1.21.0" in done.stderr
-
-
-def test_bisect_sdk_needs_the_compose_to_hold(tmp_path: Path) -> None:
-    done = bisect("3.1", "3.3", "--package", "docker", env={})
-    assert done.returncode == 2
-    assert "--package docker needs --compose VERSION" in done.stderr

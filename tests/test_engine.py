@@ -22,6 +22,7 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.engine
+@pytest.mark.dockerd
 def test_private_engine_starts_and_stops(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -56,6 +57,7 @@ def test_a_private_engine_is_not_trusted_after_its_setup_changed(
 
 
 @pytest.mark.engine
+@pytest.mark.dockerd
 def test_the_fingerprint_follows_dockerd_and_its_command(tmp_path: Path) -> None:
     first, second = ManagedDockerd(tmp_path / "a"), ManagedDockerd(tmp_path / "b")
     assert first.fingerprint() == first.fingerprint() != second.fingerprint()

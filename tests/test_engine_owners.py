@@ -15,7 +15,7 @@ import pytest
 
 from harness.edges.engine import ManagedDockerd
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.dockerd]
 
 # A run: takes its lease, says the daemon's pid, uses the engine until told to leave.
 RUN = """

@@ -249,3 +249,24 @@ def test_bad_bisect_options_are_one_line_before_any_work(
         bisect_cli.main(argv)
     _, err = capsys.readouterr()
     assert exit_.value.code == 2 and words in err and err.count("\n") == 1
+
+
+@pytest.mark.network
+def test_bisect_bad_bound_lists_the_nearest_releases(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Needs the package index (the nearest releases), never the engine."""
+    code = harness("bisect", "1.20.7", "1.22", "--results", str(tmp_path))
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1
+    assert "1.20.7" in err and "1.20.1" in err and "1.21.0" in err
+
+
+def test_bisect_sdk_needs_the_compose_to_hold(
+    no_work: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert harness("bisect", "3.1", "3.3", "--package", "docker") == 2
+    _, err = capsys.readouterr()
+    assert err == (
+        "error: --package docker needs --compose VERSION (the compose release to hold)\n"
+    )

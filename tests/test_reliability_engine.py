@@ -114,6 +114,7 @@ def _labelled(client: docker.DockerClient) -> int:
     )
 
 
+@pytest.mark.dockerd  # kills an engine of its own mid-build
 def test_an_engine_lost_mid_cell_is_one_line_and_the_next_run_clears_what_is_left(
     own_engine: ManagedDockerd, slow_project: Path, tmp_path: Path
 ) -> None:

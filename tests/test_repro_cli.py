@@ -85,6 +85,7 @@ def test_bad_config_is_one_line(tmp_path: Path) -> None:
     assert f"{config}:3: [matrix] cli_build: 'sometimes' is not one of" in done.stderr
 
 
+@pytest.mark.network  # the release list comes first: checked before the engine
 def test_no_engine_is_one_clear_line(tmp_path: Path) -> None:
     nowhere = f"unix://{tmp_path}/none.sock"
     done = repro(

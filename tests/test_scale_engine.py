@@ -118,6 +118,7 @@ def test_cells_spread_over_two_engines_answer_as_one_engine(
     assert {r.engine.name for r in single} == {hosts[0]}
 
 
+@pytest.mark.dockerd  # two private engines of its own
 def test_matrix_command_takes_several_engines(two_engines: list[Engine], tmp_path: Path) -> None:
     config = _config(tmp_path, 'compose = ["1.20.0"]\ncli_build = ["default", "1"]')
     hosts = [engine.host for engine in two_engines]

@@ -17,7 +17,7 @@ import pytest
 
 from harness.edges.provision import Tools
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.dockerd]
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -139,20 +139,8 @@ def main(argv: list[str] | None = None) -> int:
                 say(cell_id(spec))
             return 0
         if args.merge:
-            if args.only:
-                raise UserError("--merge combines whole matrices: drop --only")
-            store = ResultStore(args.results / "cells", warn=say)
-            merged = merge_shards(args.merge, cells, into=store)
-            say(terminal_table(merged))
-            write_tables(args.results, merged, config, cli_path)
-            say(f"\nwrote {args.results / 'matrix.md'} and {args.results / 'matrix.json'}")
-            return 0
-        matrix = cells
-        if args.shard:
-            cells = shard_cells(cells, args.shard)
-            say(f"shard {args.shard}: {len(cells)} of {len(matrix)} cells")
-        if args.only:
-            cells = _select(cells, args.only)
+            return _merge(args, cells, config, cli_path)
+        matrix, cells = cells, _chosen(args, cells)
         for spec in cells:
             plan_for(spec, releases, config.compat)  # every version exists before the engine
         clis = ReferenceClis(reference_cli(config, cli_path), Tools(log=say))
@@ -181,9 +169,36 @@ def main(argv: list[str] | None = None) -> int:
         path = write_manifest(args.results, args.shard, matrix, cells, results, config.source)
         say(f"\nwrote {path}: combine the shards with --merge")
     elif not args.only:
-        write_tables(args.results, results, config, cli_path)
-        say(f"\nwrote {args.results / 'matrix.md'} and {args.results / 'matrix.json'}")
+        _write(args.results, results, config, cli_path)
     return 0
+
+
+def _merge(
+    args: argparse.Namespace, cells: list[CellSpec], config: MatrixConfig, cli_path: str | None
+) -> int:
+    """Combine the stored cells of --shard runs into the tables."""
+    if args.only:
+        raise UserError("--merge combines whole matrices: drop --only")
+    store = ResultStore(args.results / "cells", warn=say)
+    merged = merge_shards(args.merge, cells, into=store)
+    say(terminal_table(merged))
+    _write(args.results, merged, config, cli_path)
+    return 0
+
+
+def _chosen(args: argparse.Namespace, cells: list[CellSpec]) -> list[CellSpec]:
+    """The cells this run builds: its shard (said), then only the ones named."""
+    if args.shard:
+        matrix, cells = cells, shard_cells(cells, args.shard)
+        say(f"shard {args.shard}: {len(cells)} of {len(matrix)} cells")
+    return _select(cells, args.only) if args.only else cells
+
+
+def _write(
+    results: Path, cells: list[CellResult], config: MatrixConfig, cli_path: str | None
+) -> None:
+    write_tables(results, cells, config, cli_path)
+    say(f"\nwrote {results / 'matrix.md'} and {results / 'matrix.json'}")
 
 
 def _outputs(args: argparse.Namespace) -> list[Path]:
