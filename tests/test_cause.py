@@ -115,14 +115,35 @@ def test_not_provable_names_what_else_differed_in_the_requests() -> None:
         seconds=1.0,
         request_differences=(
             {"where": "query", "name": "buildargs", "compose": '{"A": "1"}', "cli": None},
+            {"where": "header", "name": "user-agent", "compose": "docker-py", "cli": "Docker"},
         ),
     )
     result = _seed_cell(cause, [UNTESTED] * 4)
+    replayed = {"path": "", "field": "query:buildargs", "compose": '{"A": "1"}', "cli": None}
+    result = replace(result, explain=(*(result.explain or ()), {**replayed, "cause": UNTESTED}))
     line = cause_line(result)
     assert line is not None
-    assert line.startswith("cause not in the build context (2 builds): with every difference")
-    assert line.endswith("""also differ in query buildargs '{"A": "1"}' vs none""")
+    assert line.startswith("cause not in what the clients sent (2 builds): with every difference")
+    assert line.endswith("also differ in header user-agent 'docker-py' vs 'Docker'")
     assert any(text.startswith("differs: blah.txt") for text in cell_summary(result))
+
+
+def test_a_request_cause_is_named_as_the_build_request_s_and_innocent_parameters_counted() -> None:
+    cachefrom = {"path": "", "field": "query:cachefrom", "compose": None, "cli": '["gone"]'}
+    cause = replace(PROVEN_SEED, minimal=(cachefrom,))
+    innocent = [
+        {"path": "", "field": f"query:{name}", "compose": "0", "cli": None, "cause": NOT_A_CAUSE}
+        for name in ("shmsize", "memory")
+    ]
+    result = replace(
+        cell("1.27.4", "default", "diverged", 2),
+        explain=({**cachefrom, "cause": PROVEN}, *innocent),
+        explain_cause=cause,
+    )
+    assert cause_line(result) == (
+        "cause (proven by 5 builds): the build request's query:cachefrom none→'[\"gone\"]' "
+        "— 2 build request parameters differ but do not matter"
+    )
 
 
 def test_the_matrix_groups_cells_by_proven_cause_not_by_raw_diff() -> None:

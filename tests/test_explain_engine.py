@@ -63,13 +63,17 @@ def test_seed_cause_is_uid_and_gid_not_the_owner_names(runner: CellRunner, engin
     assert cell["verdict"] == "diverged" and cell["diverged_at"]["step"] == 3
     cause = check_probes(cell)
     assert cause["status"] == "proven"
-    labels = {(e["path"], e["field"]): e["cause"] for e in cell["explain"]}
+    labels = {(e["path"], e["field"]): e["cause"] for e in cell["explain"] if e["path"]}
     assert labels == {
         ("blah.txt", "uid"): "proven",
         ("blah.txt", "gid"): "proven",
         ("blah.txt", "uname"): "not-a-cause",
         ("blah.txt", "gname"): "not-a-cause",
     }
+    # docker-py's query parameters differ from the CLI's (dockerfile, nocache, pull, ...):
+    # replayed with the CLI's values they are ruled out like the context's fields
+    request = {e["field"]: e["cause"] for e in cell["explain"] if not e["path"]}
+    assert request and set(request.values()) == {"not-a-cause"}, request
     assert cell["timings"]["explain"] > 0
     assert no_images_left(engine, cell)
 
@@ -169,68 +173,114 @@ def _capture(folder: Path, query: str, context: bytes) -> None:
     (folder / "conn-0001.bin").write_bytes(head.encode() + context)
 
 
-def test_a_cause_outside_the_context_is_not_provable_and_names_the_request(
+def _request_context(dockerfile: str, uname: str = "") -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in (("Dockerfile", dockerfile.encode()), ("x.txt", b"x\n")):
+            info = tarfile.TarInfo(name)
+            info.size, info.uname = len(data), uname if name == "x.txt" else ""
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _step_image(engine: Engine, cell_id: str, context: bytes, query: str, steps: int) -> str:
+    return build_step_image(
+        engine.client,
+        engine.host,
+        path="/v1.41/build",
+        query={name: [value] for name, value in (p.split("=", 1) for p in query.split("&") if p)},
+        headers={"content-type": "application/x-tar"},
+        context=context,
+        steps=steps,
+        step=steps,
+        cell_id=cell_id,
+        timeout=120,
+    )
+
+
+def _explain(
+    engine: Engine, tmp_path: Path, cell_id: str, sides: dict[str, tuple[str, bytes]], step: int
+) -> tuple[Any, list[str]]:
+    """Build each side's request in order (compose first), capture them as the proxy would,
+    and explain the last step."""
+    images = [_step_image(engine, cell_id, body, query, step) for query, body in sides.values()]
+    for name, (query, body) in sides.items():
+        _capture(tmp_path / name, quote(query, safe="=&"), body)
+    diverged = StepComparison(step, "RUN ...", images[0], images[1], False, False)
+    experiment = Experiment(engine, cell_id, "compose", step, diverged, timeout=120)
+    return explain(tmp_path / "compose", tmp_path / "cli", "RUN ...", experiment, log=print), images
+
+
+def test_a_build_arg_is_a_request_cause_proven_by_replaying_the_request(
     engine: Engine, tmp_path: Path
 ) -> None:
-    """Same files (but an owner name), different build args: every context difference applied
-    still misses, and the result names the build args."""
+    """Same files (but an owner name), different build args: the replayed request with the
+    other client's build args alone hits; the owner name does not matter."""
     cell_id = f"probe{uuid.uuid4().hex[:8]}"
     base = create_base(engine.client, "busybox", "busybox", cell_id)
     dockerfile = f"FROM {base}\nCOPY x.txt /x.txt\nARG FLAVOUR\nRUN echo $FLAVOUR > /f\n"
-
-    def context(uname: str) -> bytes:
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as archive:
-            for name, data in (("Dockerfile", dockerfile.encode()), ("x.txt", b"x\n")):
-                info = tarfile.TarInfo(name)
-                info.size, info.uname = len(data), uname if name == "x.txt" else ""
-                archive.addfile(info, io.BytesIO(data))
-        return buffer.getvalue()
-
-    def step_image(uname: str, flavour: str) -> str:
-        return build_step_image(
-            engine.client,
-            engine.host,
-            path="/v1.41/build",
-            query={"buildargs": [json.dumps({"FLAVOUR": flavour})]},
-            headers={"content-type": "application/x-tar"},
-            context=context(uname),
-            steps=4,
-            step=4,
-            cell_id=cell_id,
-            timeout=120,
-        )
-
     try:
-        first, second = step_image("dev", "mild"), step_image("", "spicy")
-        _capture(
-            tmp_path / "compose",
-            f"buildargs={quote(json.dumps({'FLAVOUR': 'mild'}))}",
-            context("dev"),
-        )
-        _capture(
-            tmp_path / "cli", f"buildargs={quote(json.dumps({'FLAVOUR': 'spicy'}))}", context("")
-        )
-        diverged = StepComparison(4, "RUN echo $FLAVOUR > /f", first, second, False, False)
-        experiment = Experiment(engine, cell_id, "compose", 4, diverged, timeout=120)
-        explanation = explain(
-            tmp_path / "compose", tmp_path / "cli", diverged.instruction, experiment, log=print
+        explanation, _ = _explain(
+            engine,
+            tmp_path,
+            cell_id,
+            {
+                "compose": (
+                    f"buildargs={json.dumps({'FLAVOUR': 'mild'})}",
+                    _request_context(dockerfile, "dev"),
+                ),
+                "cli": (
+                    f"buildargs={json.dumps({'FLAVOUR': 'spicy'})}",
+                    _request_context(dockerfile),
+                ),
+            },
+            step=4,
         )
     finally:
         remove_cell_artifacts(engine.client, cell_id)
     cause = explanation.cause
-    assert cause is not None and cause.status == "not-provable", cause
-    assert cause.builds == 2  # the control, then every difference applied
-    assert [p["hit"] for p in cause.probes] == [False, False]
+    assert cause is not None and cause.status == "proven", cause
     assert [(e["path"], e["field"], e["cause"]) for e in explanation.entries] == [
-        ("x.txt", "uname", "untested")
+        ("x.txt", "uname", "not-a-cause"),
+        ("", "query:buildargs", "proven"),
     ]
-    assert {
-        "where": "query",
-        "name": "buildargs",
-        "compose": '{"FLAVOUR": "mild"}',
-        "cli": '{"FLAVOUR": "spicy"}',
-    } in cause.request_differences
+    assert [(e["compose"], e["cli"]) for e in cause.minimal] == [
+        ('{"FLAVOUR": "mild"}', '{"FLAVOUR": "spicy"}')
+    ]
+    assert "build request: query:buildargs" in explanation.summary[-1]
+
+
+def test_cache_from_naming_a_missing_image_is_a_lookup_miss_proven_by_replaying_it(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The second client asks for ``cachefrom`` a missing image: the engine then uses no cache
+    at all and makes a new image of the same cache entry. The control replay of the first
+    request gets the newer of the two equal images (the second's), which still counts as the
+    first's entry; replaying the second's ``cachefrom`` alone reproduces the miss."""
+    cell_id = f"probe{uuid.uuid4().hex[:8]}"
+    base = create_base(engine.client, "busybox", "busybox", cell_id)
+    dockerfile = f"FROM {base}\nCOPY x.txt /x.txt\n"
+    context = _request_context(dockerfile)
+    try:
+        explanation, images = _explain(
+            engine,
+            tmp_path,
+            cell_id,
+            {
+                "compose": ("", context),
+                "cli": (f"cachefrom={json.dumps(['cache-bisect/missing:' + cell_id])}", context),
+            },
+            step=2,
+        )
+    finally:
+        remove_cell_artifacts(engine.client, cell_id)
+    assert images[0] != images[1]  # the second build missed, though the contexts are equal
+    cause = explanation.cause
+    assert cause is not None and cause.status == "proven", cause
+    assert cause.probes[0]["image"] == images[1]  # the control: the newer image of the entry
+    assert [(e["path"], e["field"], e["cause"]) for e in explanation.entries] == [
+        ("", "query:cachefrom", "proven")
+    ]
 
 
 def test_an_xattr_only_one_client_sent_is_a_proven_cause(engine: Engine, tmp_path: Path) -> None:
@@ -291,3 +341,16 @@ def test_an_xattr_only_one_client_sent_is_a_proven_cause(engine: Engine, tmp_pat
         ("ping", "xattr:security.capability", "proven"),
     ]
     assert [e["cli"] for e in cause.minimal] == ["hex:" + capability.hex()]
+
+
+def test_a_compose_v2_legacy_cell_is_explained_past_compose_s_own_label_step(
+    runner: CellRunner, engine: Engine
+) -> None:
+    """Compose 2.x's request carries its builder label, so every replay of it ends with a
+    LABEL step the Dockerfile does not have: the probe still reads the Dockerfile's step."""
+    cell = runner.run(CellSpec(compose="2.18.1", explain=True)).to_json()
+    assert cell["verdict"] == "diverged", cell["reason"]
+    cause = check_probes(cell)
+    assert cause["status"] == "proven", cause
+    print(cause["builds"], [p["applied"] for p in cause["probes"]])
+    assert no_images_left(engine, cell)

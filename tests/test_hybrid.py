@@ -11,13 +11,16 @@ from hypothesis import strategies as st
 
 from harness.core.httpcapture import CapturedBuild
 from harness.core.hybrid import (
+    REQUEST,
     HybridError,
     dockerignore_matches,
     engine_stripped,
     hybrid_context,
+    hybrid_request,
     probe_headers,
     probe_query,
     read_dockerignore,
+    request_changes,
     request_differences,
 )
 from harness.core.tardiff import diff_entries, read_entries
@@ -198,6 +201,36 @@ def test_request_differences_name_api_query_and_headers_but_not_framing_or_tags(
         ("query", "buildargs", '{"A": "1"}', None),
         ("header", "user-agent", "docker-sdk-python/2.7.0", "Docker-Client/28"),
     ]
+
+
+def test_request_changes_are_the_api_version_and_each_query_parameter_a_probe_can_replay() -> None:
+    compose = _request(
+        "/v1.25/build?t=a",
+        {"t": ["a"], "cachefrom": ['["gone"]'], "rm": ["True"], "shmsize": ["0"]},
+        {"user-agent": "docker-sdk-python/4.4.4"},
+    )
+    cli = _request("/v1.41/build?t=b", {"t": ["b"], "rm": ["1"], "labels": ["{}"]}, {})
+    changes = request_changes(compose, cli)
+    assert [(d.path, d.field, d.compose, d.cli) for d in changes] == [
+        (REQUEST, "api:version", "1.25", "1.41"),
+        (REQUEST, "query:cachefrom", '["gone"]', None),
+        (REQUEST, "query:labels", None, "{}"),
+        (REQUEST, "query:shmsize", "0", None),
+    ]
+    path, query = hybrid_request(compose, cli, [d.field for d in changes])
+    assert path == "/v1.41/build?t=a"
+    assert query == {"t": ["a"], "rm": ["True"], "labels": ["{}"]}
+    assert hybrid_request(compose, cli, []) == (compose.path, compose.query)
+    path, query = hybrid_request(compose, cli, ["query:shmsize"])
+    assert (path, query) == (
+        "/v1.25/build?t=a",
+        {"t": ["a"], "cachefrom": ['["gone"]'], "rm": ["True"]},
+    )
+    unversioned = _request("/build", {}, {})
+    assert hybrid_request(unversioned, compose, ["api:version"])[0] == "/v1.25/build"
+    assert hybrid_request(compose, unversioned, ["api:version"])[0] == "/build?t=a"
+    with pytest.raises(HybridError, match="header:user-agent"):
+        hybrid_request(compose, cli, ["header:user-agent"])
 
 
 def test_a_probe_replays_the_request_without_a_tag_and_removes_its_containers() -> None:

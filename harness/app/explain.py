@@ -1,15 +1,20 @@
 """Why a cell diverged: the two build contexts as the clients sent them, diffed field by field
-for the files the diverged step reads (captured by ``harness.edges.recorder``), and — with an
-:class:`Experiment` — which of those differences *cause* the miss, proven by builds.
+for the files the diverged step reads (captured by ``harness.edges.recorder``), with how the
+two build requests differ, and — with an :class:`Experiment` — which of those differences
+*cause* the miss, proven by builds.
 
-The experiment rebuilds the first client's captured context with a subset of the differences
-set to the second client's values, through the engine's build API with the first client's
-own request, and checks whether the diverged step now gets the second client's image
-(compared by image ID: "Using cache" may be a hit on an earlier probe's image). ddmin
-(:mod:`harness.core.minimise`) picks the subsets. A control build of the unchanged context
-comes first: if it does not give the first client's image, the rewrite itself changes the
-cache key and no probe could be trusted. Probes derive from the cell's labelled base, so the
-cell's cleanup removes them; nothing is kept between cells.
+The experiment replays the first client's captured request with a subset of the differences
+(context fields and request parameters alike) set to the second client's values, and checks
+whether the diverged step now gets the second client's cache entry: an image of the same
+parent with the same compared config (:mod:`harness.core.cacheidentity`), not one exact image
+ID, since the engine returns the newest of several equal entries. When both clients' images
+are one cache entry, the second client missed on the lookup (``cachefrom`` naming a missing
+image, say), and a probe reproduces that when it makes a new image instead of reusing one.
+ddmin (:mod:`harness.core.minimise`) picks the subsets. A control replay of the unchanged
+request comes first and must reach the first client's cache entry: if it does not, no probe
+could be trusted, and the result says whether the rebuilt context differs from the captured
+one. Probes derive from the cell's labelled base, so the cell's cleanup removes them; nothing
+is kept between cells.
 """
 
 from __future__ import annotations
@@ -24,12 +29,15 @@ from typing import Any
 from harness.core import cause as causes
 from harness.core.httpcapture import CapturedBuild, contexts_in
 from harness.core.hybrid import (
+    REQUEST,
     HybridError,
     dockerfile_of,
     engine_stripped,
     hybrid_context,
+    hybrid_request,
     probe_headers,
     probe_query,
+    request_changes,
     request_differences,
 )
 from harness.core.minimise import MinimiseResult, minimise
@@ -43,10 +51,11 @@ from harness.core.tardiff import (
     summarize,
 )
 from harness.edges.engine import Engine
-from harness.edges.hybrid import ProbeError, build_step_image
+from harness.edges.hybrid import ProbeError, build_step_image, cell_images, step_identity
 
 # Extra builds a diverged cell may spend proving its cause, the control build included. The
-# seed's four differences need five; a cell needing more is reported over budget.
+# seed's four context differences and docker-py's five query parameters need seven; a cell
+# needing more is reported over budget.
 EXPLAIN_BUDGET = 16
 
 
@@ -89,14 +98,17 @@ def explain(
         return Explanation((), (f"no build context was captured from {missing}",))
     requests = {"compose": compose_builds[-1], "cli": cli_builds[-1]}
     entries = {name: read_entries(build.body) for name, build in requests.items()}
-    differences = diff_entries(entries["compose"], entries["cli"], sources_filter(instruction))
-    summary = tuple(summarize(differences)) or (
-        f"the files `{instruction}` reads are identical in both contexts",
-    )
+    in_context = diff_entries(entries["compose"], entries["cli"], sources_filter(instruction))
+    in_request = request_changes(requests["compose"], requests["cli"])
+    differences = in_context + in_request
+    summary = (
+        tuple(summarize(in_context))
+        or (f"the files `{instruction}` reads are identical in both contexts",)
+    ) + tuple(f"build request{line}" for line in summarize(in_request))  # line: ": field ..."
     if experiment is None:
         return Explanation(tuple(d.as_json() for d in differences), summary)
     log(f"explain: proving the cause with at most {experiment.budget} hybrid builds ...")
-    stripped = _stripped_everywhere(differences, requests, entries)
+    stripped = _stripped_everywhere(in_context, requests, entries)
     search = causes.plan(differences, stripped)
     cause, result = _prove(search, requests, experiment)
     labels = causes.labels(search, result)
@@ -142,14 +154,18 @@ def _prove(
     second = requests["cli" if experiment.first == "compose" else "compose"]
     probes: list[dict[str, Any]] = []
     others = tuple(d.as_json() for d in request_differences(requests["compose"], requests["cli"]))
+    client = experiment.engine.client
 
     def build(changes: frozenset[causes.Change]) -> str:
-        context = hybrid_context(first.body, second.body, sorted(changes))
-        image = build_step_image(
-            experiment.engine.client,
+        context = hybrid_context(
+            first.body, second.body, sorted(c for c in changes if c[0] != REQUEST)
+        )
+        path, query = hybrid_request(first, second, sorted(f for p, f in changes if p == REQUEST))
+        return build_step_image(
+            client,
             experiment.engine.host,
-            path=first.path,
-            query=probe_query(first.query),
+            path=path,
+            query=probe_query(query),
             headers=probe_headers(first.headers),
             context=context,
             steps=experiment.steps,
@@ -157,14 +173,6 @@ def _prove(
             cell_id=experiment.cell_id,
             timeout=experiment.timeout,
         )
-        return image
-
-    def probe(changes: frozenset[causes.Change]) -> bool:
-        image = build(changes)
-        hit = image == experiment.diverged.second_image
-        applied = [f"{path} {field}" for path, field in sorted(changes)]
-        probes.append({"applied": applied, "image": image, "hit": hit})
-        return hit
 
     def outcome(
         status: CauseStatus,
@@ -183,15 +191,28 @@ def _prove(
         return cause, result
 
     try:
+        wanted = step_identity(client, experiment.diverged.second_image)
+        # One cache entry on both sides: the second client missed on the lookup, not the key.
+        lookup = wanted == step_identity(client, experiment.diverged.first_image)
+
+        def probe(changes: frozenset[causes.Change]) -> bool:
+            applied = [f"{path} {field}".strip() for path, field in sorted(changes)]
+            before = cell_images(client, experiment.cell_id) if lookup else frozenset()
+            try:
+                image = build(changes)
+            except ProbeError as error:  # a build that fails does not reach the entry: a miss
+                probes.append(
+                    {"applied": applied, "image": None, "hit": False, "error": str(error)}
+                )
+                return False
+            hit = step_identity(client, image) == wanted and (not lookup or image not in before)
+            probes.append({"applied": applied, "image": image, "hit": hit})
+            return hit
+
         control = build(frozenset())
         probes.append({"applied": [], "image": control, "hit": False, "control": True})
-        if control != experiment.diverged.first_image:
-            return outcome(
-                CauseStatus.NOT_TESTED,
-                f"the first client's context, rebuilt as captured, gave step "
-                f"{experiment.diverged.step} another image ({control[:19]}, not "
-                f"{experiment.diverged.first_image[:19]}): a rewritten context is not faithful",
-            )
+        if step_identity(client, control) != step_identity(client, experiment.diverged.first_image):
+            return outcome(CauseStatus.NOT_TESTED, _unfaithful(first, second, experiment, control))
         if not search.changes:
             return outcome(CauseStatus.NOT_PROVABLE, "no difference in the context can matter")
         result = minimise(
@@ -203,3 +224,23 @@ def _prove(
     except (ProbeError, HybridError, tarfile.TarError) as error:
         return outcome(CauseStatus.NOT_TESTED, str(error))
     return outcome(CauseStatus(result.status), result=result)
+
+
+def _unfaithful(
+    first: CapturedBuild, second: CapturedBuild, experiment: Experiment, control: str
+) -> str:
+    """Why the control missed: the rebuilt context differs from the captured one (named), or
+    it does not and the replayed request reached another cache entry."""
+    step = experiment.diverged.step
+    rebuilt = hybrid_context(first.body, second.body, [])
+    changed = summarize(diff_entries(read_entries(first.body), read_entries(rebuilt)))
+    images = f"({control[:19]}, not {experiment.diverged.first_image[:19]})"
+    if changed:
+        return (
+            f"the first client's context, rebuilt as captured, gave step {step} another cache "
+            f"entry {images}: a rewritten context is not faithful ({'; '.join(changed)})"
+        )
+    return (
+        f"the first client's request, replayed with a context equal to the captured one in "
+        f"every field, gave step {step} another cache entry {images}"
+    )

@@ -21,7 +21,7 @@ from typing import Any
 
 from harness.core.errors import RemoteError
 from harness.core.httpcapture import CapturedBuild
-from harness.core.tardiff import normalize_path, open_context, record_key
+from harness.core.tardiff import Difference, normalize_path, open_context, record_key
 
 # Header fields a change sets on the member (tardiff's field name -> TarInfo attribute); the
 # PAX record of the same field is dropped, since a stale record would win when read.
@@ -346,6 +346,50 @@ def request_differences(compose: CapturedBuild, cli: CapturedBuild) -> list[Requ
         if left != right:
             found.append(RequestDifference("header", name, left, right))
     return found
+
+
+# The path of a difference in the build request rather than the context: no context path is
+# empty (the context's root is ".").
+REQUEST = ""
+
+
+def request_changes(compose: CapturedBuild, cli: CapturedBuild) -> list[Difference]:
+    """The request differences a probe can replay, as differences of the ``REQUEST`` path:
+    the API version (``api:version``) and each query parameter (``query:NAME``: cachefrom,
+    labels, buildargs, target, networkmode, shmsize, extrahosts, platform, ...), where the
+    legacy builder reads its parameters. The tag and container removal are left out: every
+    probe sets them itself. Headers (authentication, user agent, framing) stay informational.
+    """
+    found: list[Difference] = []
+    for difference in request_differences(compose, cli):
+        if difference.where == "api":
+            found.append(Difference(REQUEST, "api:version", difference.compose, difference.cli))
+        elif difference.where == "query" and difference.name not in _PROBE_QUERY:
+            field = f"query:{difference.name}"
+            found.append(Difference(REQUEST, field, difference.compose, difference.cli))
+    return found
+
+
+def hybrid_request(
+    base: CapturedBuild, other: CapturedBuild, fields: Iterable[str]
+) -> tuple[str, dict[str, list[str]]]:
+    """``base``'s request path and query with each request field (``api:version``,
+    ``query:NAME``) set to ``other``'s; a parameter ``other`` did not send is dropped."""
+    path = base.path
+    query = {name: list(values) for name, values in base.query.items()}
+    for field in fields:
+        where, _, name = field.partition(":")
+        if where == "api":
+            version = api_version(other)
+            rest = _API_PREFIX.sub("/", path, count=1)
+            path = f"/v{version}{rest}" if version else rest
+        elif where == "query" and name in other.query:
+            query[name] = list(other.query[name])
+        elif where == "query":
+            query.pop(name, None)
+        else:
+            raise HybridError(f"cannot replay a {field!r} difference of the request")
+    return path, query
 
 
 def _joined(values: list[str] | None) -> str | None:

@@ -2,8 +2,11 @@
 
 The request replays the captured one — the same API version path, query parameters
 (buildargs, dockerfile, labels, ...) and headers — with the tag dropped and intermediate
-containers removed, so only the context differs from what the client asked for. The step's
-image is read from the engine's own image chain, as the cell's verdict is. Every image a
+containers removed, so only the context (and the request parameters explain chose to change)
+differs from what the client asked for. The step's image is read from the engine's own image
+chain, as the cell's verdict is, counted from the step total the engine itself announces:
+LABEL steps the engine appends for the request's ``labels`` (compose's own, 1.x and 2.x) come
+after the Dockerfile's steps and do not shift them. Every image a
 probe leaves derives from the cell's labelled base, so it carries the cell's label and the
 cell's cleanup removes it; a probe image without any cell's label is removed at once.
 """
@@ -19,12 +22,14 @@ import docker
 import docker.errors
 import httpx
 
+from harness.core.cacheidentity import cache_identity
 from harness.core.errors import RemoteError
-from harness.core.labels import CELL
+from harness.core.labels import CELL, cell_filter
 from harness.edges.chains import ChainError, image_chain
 from harness.edges.recorder import unix_socket_path
 
 _BUILT = re.compile(r"Successfully built ([0-9a-f]{12,64})")
+_STEP = re.compile(r"^Step \d+/(\d+) : ")
 
 
 class ProbeError(RemoteError):
@@ -46,17 +51,38 @@ def build_step_image(
 ) -> str:
     """Build ``context`` with the request's ``path``, ``query`` and ``headers``; return the
     image ID of ``step`` (1-based) of the ``steps``-step Dockerfile."""
-    final = _build(host, path, query, headers, context, timeout)
+    final, announced = _build(host, path, query, headers, context, timeout)
+    if announced is not None and announced < steps:
+        raise ProbeError(f"probe build ran {announced} steps, the Dockerfile has {steps}")
     try:
         labels = client.api.inspect_image(final).get("Config", {}).get("Labels") or {}
         if labels.get(CELL) != cell_id:
             if CELL not in labels:  # no cell's cleanup would find it: ours to remove now
                 client.images.remove(final, force=True)
             raise ProbeError(f"probe image {final[:19]} does not carry the cell label")
-        chain = image_chain(client, final, steps)
+        chain = image_chain(client, final, announced or steps)
     except (ChainError, docker.errors.DockerException) as error:
         raise ProbeError(f"probe image chain: {error}") from None
     return chain[step - 1]
+
+
+def step_identity(client: docker.DockerClient, image: str) -> str:
+    """The cache identity of a step's image (see :mod:`harness.core.cacheidentity`)."""
+    try:
+        inspected = client.api.inspect_image(image)
+    except docker.errors.DockerException as error:
+        raise ProbeError(f"inspect {image[:19]}: {error}") from None
+    return cache_identity(inspected.get("Parent") or "", inspected.get("ContainerConfig"))
+
+
+def cell_images(client: docker.DockerClient, cell_id: str) -> frozenset[str]:
+    """Every image carrying the cell's label, intermediate ones included."""
+    try:
+        return frozenset(
+            image.id for image in client.images.list(all=True, filters=cell_filter(cell_id))
+        )
+    except docker.errors.DockerException as error:
+        raise ProbeError(f"list the cell's images: {error}") from None
 
 
 def _build(
@@ -66,11 +92,13 @@ def _build(
     headers: Mapping[str, str],
     context: bytes,
     timeout: float,
-) -> str:
-    """POST the build and return the final image's ID from the progress stream."""
+) -> tuple[str, int | None]:
+    """POST the build; the final image's ID and the step total the engine announced, from
+    the progress stream."""
     transport = httpx.HTTPTransport(uds=unix_socket_path(host))
     params = httpx.QueryParams({name: list(values) for name, values in query.items()})
     final: str | None = None
+    announced: int | None = None
     try:
         with (
             httpx.Client(transport=transport, base_url="http://docker", timeout=timeout) as http,
@@ -95,11 +123,15 @@ def _build(
                 aux = message.get("aux")
                 if isinstance(aux, dict) and isinstance(aux.get("ID"), str):
                     final = aux["ID"]
-                built = _BUILT.search(str(message.get("stream", "")))
+                stream = str(message.get("stream", ""))
+                step = _STEP.match(stream)
+                if step and announced is None:
+                    announced = int(step.group(1))
+                built = _BUILT.search(stream)
                 if built and final is None:
                     final = built.group(1)
     except httpx.HTTPError as error:
         raise ProbeError(f"probe build: {error}") from None
     if final is None:
         raise ProbeError("probe build reported no image")
-    return final
+    return final, announced

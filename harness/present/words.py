@@ -12,6 +12,7 @@ from typing import Any
 
 from harness.core.bisection import Kind, Observation
 from harness.core.buildkind import LEGACY, Builder, Builders
+from harness.core.hybrid import REQUEST
 from harness.core.model import Behaviour, CauseStatus, CellResult, Verdict
 from harness.core.report import Cross
 
@@ -161,10 +162,14 @@ def cause_line(cell: CellResult) -> str | None:
         )
         line += _not_a_cause(entries, {str(e["path"]) for e in cause.minimal})
     elif cause.status is CauseStatus.NOT_PROVABLE:
-        others = "; ".join(_request_text(d) for d in cause.request_differences)
+        replayed = {str(e["field"]) for e in entries if e["path"] == REQUEST}
+        others = "; ".join(
+            _request_text(d) for d in cause.request_differences if _replayed_as(d) not in replayed
+        )
         line = (
-            f"cause not in the build context ({builds}): with every difference applied, "
-            f"step {cell.diverged_at.step if cell.diverged_at else '?'} still missed; "
+            f"cause not in what the clients sent ({builds}): with every difference of the "
+            f"context and the request's parameters applied, step "
+            f"{cell.diverged_at.step if cell.diverged_at else '?'} still missed; "
             + (
                 f"the build requests also differ in {others}"
                 if others
@@ -193,7 +198,7 @@ def cause_key(cell: CellResult) -> str | None:
     if cause.status is CauseStatus.OVER_BUDGET:
         return f"cause not proven within the budget, narrowed to: {changes_text(cause.minimal)}"
     if cause.status is CauseStatus.NOT_PROVABLE:
-        return "cause not in the build context: every difference applied still missed"
+        return "cause not in what the clients sent: every difference applied still missed"
     return f"cause not tested: {_IMAGE_IDS.sub('', cause.reason or '')}"
 
 
@@ -230,6 +235,9 @@ def changes_text(entries: Sequence[Mapping[str, Any]]) -> str:
         return f"{_fields_text(first)} of {', '.join(by_path)}"
     parts = []
     for path, found in by_path.items():
+        if path == REQUEST:
+            parts.append(f"the build request's {_fields_text(found)}")
+            continue
         present = next((e for e in found if e["field"] == "present"), None)
         if present is not None:
             side = "compose" if present["compose"] else "cli"
@@ -247,13 +255,17 @@ def _fields_text(found: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _not_a_cause(entries: Sequence[Mapping[str, Any]], cause_paths: set[str]) -> str:
-    innocent = [e for e in entries if e.get("cause") == "not-a-cause"]
-    if not innocent:
-        return ""
-    fields = "/".join(dict.fromkeys(str(e["field"]) for e in innocent))
-    paths = {str(e["path"]) for e in innocent}
-    where = "" if paths <= cause_paths and len(paths) == 1 else f" ({len(paths)} paths)"
-    return f" — {fields}{where} differ but do not matter"
+    innocent = [e for e in entries if e.get("cause") == "not-a-cause" and e["path"] != REQUEST]
+    requested = sum(1 for e in entries if e.get("cause") == "not-a-cause" and e["path"] == REQUEST)
+    parts = []
+    if innocent:
+        fields = "/".join(dict.fromkeys(str(e["field"]) for e in innocent))
+        paths = {str(e["path"]) for e in innocent}
+        where = "" if paths <= cause_paths and len(paths) == 1 else f" ({len(paths)} paths)"
+        parts.append(f"{fields}{where}")
+    if requested:
+        parts.append(f"{requested} build request parameter{'s' if requested != 1 else ''}")
+    return f" — {' and '.join(parts)} differ but do not matter" if parts else ""
 
 
 def _value(field: str, value: object) -> str:
@@ -264,6 +276,15 @@ def _value(field: str, value: object) -> str:
     if isinstance(value, str) and field != "mode":
         return repr(value)
     return str(value)
+
+
+def _replayed_as(difference: Mapping[str, Any]) -> str:
+    """The explain field a request difference is replayed as (``api:version``, ``query:X``)."""
+    return (
+        "api:version"
+        if difference["where"] == "api"
+        else f"{difference['where']}:{difference['name']}"
+    )
 
 
 def _request_text(difference: Mapping[str, Any]) -> str:
