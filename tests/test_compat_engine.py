@@ -1,5 +1,6 @@
 """The harness's own compat rules on a real engine: a user's matrix file needs none of its own,
-SDK 6 installs under an old compose, and a combination known not to work says why."""
+SDK 6 installs under an old compose, and a combination a rule calls broken is built, the rule a
+note beside what the run showed."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.app.runner import CellRunner, plan_for
+from harness.core.compat import builtin_compat
 from harness.core.config import load_config
 from harness.core.model import CellSpec
 
@@ -31,15 +33,26 @@ def test_sdk_6_under_compose_1_20_keeps_its_own_floors(runner: CellRunner) -> No
     assert {"docker==6.1.3", "requests==2.26.0", "urllib3==1.26.12"} <= set(result.freeze)
 
 
-def test_a_combination_known_not_to_work_is_reported_not_run(runner: CellRunner) -> None:
+def test_a_combination_a_rule_calls_broken_is_built_and_the_rule_is_only_a_note(
+    runner: CellRunner,
+) -> None:
+    """The verdict and the failure's words come from the run; the rule stands beside them."""
     result = runner.run(CellSpec(compose="1.29.2", sdk="7.0.0"))
-    assert result.verdict == "uninstallable"
-    assert result.reason is not None and "ssl_version" in result.reason
-    assert "install" not in result.logs and result.steps == ()
+    assert result.verdict == "error", result.reason
+    assert result.failure is not None and "ssl_version" in result.failure  # compose's own words
+    assert "install" in result.logs and "ssl_version" in result.logs["compose"]
+    assert [note for note in result.notes if note.startswith("known not to work")] == [
+        "known not to work (a compat rule, not this run): " + _rule_reason("ssl_version")
+    ]
 
 
-def test_sdk_6_under_compose_1_21_2_is_known_not_to_work(runner: CellRunner) -> None:
+def test_sdk_6_under_compose_1_21_2_fails_in_the_sdk_s_error_path(runner: CellRunner) -> None:
     """Seen on this engine: compose's legacy network lookup fails inside SDK 6's error path."""
     result = runner.run(CellSpec(compose="1.21.2", sdk="6.1.3"))
-    assert result.verdict == "uninstallable"
-    assert result.reason is not None and "bytes-like object" in result.reason
+    assert result.verdict == "error", result.reason
+    assert result.failure is not None and "bytes-like object" in result.failure
+    assert any("known not to work" in note for note in result.notes)
+
+
+def _rule_reason(words: str) -> str:
+    return next(rule.reason for rule in builtin_compat().broken if words in rule.reason)

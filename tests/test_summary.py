@@ -16,10 +16,6 @@ def test_an_uninstallable_cell_says_what_could_not_be_installed() -> None:
     assert not any("not installed" in line for line in lines)
     auto = cell_summary(cell_result("1.19.0", "uninstallable"))
     assert "with the docker SDK it resolves to could not be installed" in auto[0]
-    known = cell_result(
-        "1.29.2", "uninstallable", sdk_requested="7.0.0", reason="known not to work: SDK 7"
-    )
-    assert "docker SDK 7.0.0 is known not to work on Python" in cell_summary(known)[0]
 
 
 def test_every_owner_in_the_context_is_reported() -> None:

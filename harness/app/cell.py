@@ -27,7 +27,7 @@ from harness import __version__
 from harness.app.explain import Experiment, Explanation, explain
 from harness.core.buildkind import Builder, Builders
 from harness.core.buildlog import builder_seen, parse_build_log
-from harness.core.compat import KNOWN_BROKEN, InstallPlan, sdk_in_range
+from harness.core.compat import KNOWN_BROKEN, Broken, InstallPlan, sdk_in_range
 from harness.core.composefile import with_build_network
 from harness.core.dockerfile import DockerfileError, Instruction, external_stages, parse_dockerfile
 from harness.core.failure import engine_setup_problem, failure_kind
@@ -166,12 +166,11 @@ def run_cell(
         for rule in plan.broken
         if not rule.needs_file or context_has(scenario, rule.needs_file)
     ]
-    if known:  # a combination known not to work: its reason is the answer, nothing is run
-        return replace(
-            asked,
-            reason=f"{KNOWN_BROKEN}: " + "; ".join(rule.reason for rule in known),
-            timings=_total(started),
-        )
+    # A rule never answers for the engine: the combination is built, and the rule is a note
+    # beside what the run showed.
+    rule_notes = tuple(
+        f"{KNOWN_BROKEN} (a compat rule, not this run): {rule.reason}" for rule in known
+    )
     log(f"installing docker-compose {spec.compose} (sdk {spec.sdk}) ...")
     installed = environments.ensure(plan)
     install_seconds = round(time.monotonic() - started, 3)
@@ -179,6 +178,7 @@ def run_cell(
         return replace(
             asked,
             reason=installed.log_tail,
+            notes=rule_notes,
             logs={"install": installed.log},
             timings={"install": install_seconds, **_total(started)},
         )
@@ -218,7 +218,11 @@ def run_cell(
         verdict=judgement.verdict,
         reason=judgement.reason,
         failure=builds.failure,
-        notes=mismatch + builds.notes + judgement.notes,
+        notes=mismatch
+        + rule_notes
+        + _contradicted(known, judgement.verdict)
+        + builds.notes
+        + judgement.notes,
         steps=judgement.steps,
         diverged_at=judgement.diverged_at.ref if judgement.diverged_at else None,
         final_image_reused=judgement.final_image_reused,
@@ -237,6 +241,13 @@ def run_cell(
             for name in ("compose", "cli")
         },
     )
+
+
+def _contradicted(known: list[Broken], verdict: Verdict) -> tuple[str, ...]:
+    """A rule that says "known not to work" where both builds ran: the run wins, said once."""
+    if known and verdict in (Verdict.SHARED, Verdict.DIVERGED):
+        return ("both builds ran: the compat rule above does not hold for this run",)
+    return ()
 
 
 def _total(started: float) -> dict[str, float]:

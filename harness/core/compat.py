@@ -6,7 +6,8 @@ Resolving "as of the release date" (uv --exclude-newer) gives users' dependency 
 time. Some of those pins cannot build or import on a current Python; each rule replaces one
 package for the compose versions (Pythons, explicit SDKs) where the evidence says it must, and
 every applied rule is recorded in the cell's result. A ``broken`` rule names a combination known
-not to work at all: the cell reports its reason instead of installing and building.
+not to work at all: the cell still installs and builds it (a verdict comes from the engine,
+never from a table), and the rule's reason is a note beside the real result.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ class Override:
 
 @dataclass(frozen=True)
 class Broken:
-    """A combination known not to work on this Python: reported with ``reason``, never run.
+    """A combination known not to work on this Python: built like any other, with ``reason``
+    noted beside what the run showed.
 
     ``needs_file``: the rule holds only when the build context has that file, non-empty.
     """
@@ -106,7 +108,7 @@ class Compat:
 
 
 RULES_FILE = "compat_rules.toml"
-KNOWN_BROKEN = "known not to work"  # how a broken rule's reason starts in a cell's result
+KNOWN_BROKEN = "known not to work"  # how a broken rule's note starts in a cell's result
 
 
 def builtin_compat() -> Compat:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from harness.core.compat import KNOWN_BROKEN
 from harness.core.model import CauseStatus, CellResult, Verdict
 from harness.present.words import (
     BUILDER_NAMES,
@@ -23,9 +22,10 @@ def cell_summary(cell: CellResult) -> list[str]:
             if cell.sdk_requested == "auto"
             else f"docker SDK {cell.sdk_requested}"
         )
-        known = (cell.reason or "").startswith(KNOWN_BROKEN)
-        outcome = "is known not to work" if known else "could not be installed"
-        first = f"docker-compose {cell.compose} with {wanted} {outcome} on Python {cell.python}"
+        first = (
+            f"docker-compose {cell.compose} with {wanted} could not be installed on Python "
+            f"{cell.python}"
+        )
     else:
         used = cell.builders_used or builders  # default: what each side's log shows it used
         what = (
