@@ -156,6 +156,30 @@ def test_expectations_match_behaviours() -> None:
     assert works is not None and works.matches("shared") and not works.matches("diverged@3")
 
 
+def test_expectations_are_keyed_by_the_reference_cli_engine_and_order() -> None:
+    """The 20.10 CLI sends file-type bits in the mode (0100644), the 28.x CLI does not: the
+    same cell is expected to behave differently with each."""
+    scenario = parse_scenarios(
+        '[a]\ndescription="d"\nvaries="v"\nfixture="f"\ndockerfile="D"\nservice="s"\n'
+        'base="busybox"\nowner="root"\n'
+        '[[a.expect]]\nbehaviour="diverged@2"\norder="cli-first"\nsource="s"\n'
+        '[[a.expect]]\nbehaviour="diverged@3"\npath="sdk"\ncli="<23"\nsource="s"\n'
+        '[[a.expect]]\nbehaviour="fails"\nengine=">=27"\nsource="s"\n'
+        '[[a.expect]]\nbehaviour="shared"\nsource="s"\n'
+    )["a"]
+
+    def expected(cli: str | None, engine: str | None = "20.10.24", order: str = "compose-first"):
+        found = scenario.expected("1.27.4", "default", "4.4.4", cli, engine, order)
+        return found.behaviour if found else None
+
+    assert expected("20.10.24+dfsg1") == "diverged@3"
+    assert expected("28.2.2") == "shared"
+    assert expected("28.2.2", order="cli-first") == "diverged@2"
+    assert expected("28.2.2", engine="28.2.2") == "fails"
+    assert expected(None) == "shared" and expected("not-a-version") == "shared"
+    assert scenario.expected("1.29.2", "default", "4.4.4", "20.10.24").behaviour == "shared"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -184,6 +208,18 @@ def test_expectations_match_behaviours() -> None:
             '[a]\ndescription="d"\nvaries="v"\nfixture="f"\ndockerfile="D"\nservice="s"\n'
             'base="busybox"\nowner="root"\n[[a.expect]]\nbehaviour="shared"\n',
             "behaviour and source must be",
+        ),
+        (
+            '[a]\ndescription="d"\nvaries="v"\nfixture="f"\ndockerfile="D"\nservice="s"\n'
+            'base="busybox"\nowner="root"\n[[a.expect]]\nbehaviour="shared"\nsource="s"\n'
+            'cli="new"\n',
+            "compose, sdk, cli and engine must be PEP 440 ranges",
+        ),
+        (
+            '[a]\ndescription="d"\nvaries="v"\nfixture="f"\ndockerfile="D"\nservice="s"\n'
+            'base="busybox"\nowner="root"\n[[a.expect]]\nbehaviour="shared"\nsource="s"\n'
+            'order="random"\n',
+            "order must be one of compose-first, cli-first",
         ),
     ],
 )

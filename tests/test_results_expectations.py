@@ -20,7 +20,14 @@ def test_every_committed_scenario_cell_agrees_with_its_expectation() -> None:
     }
     disagreeing = []
     for cell in cells:
-        expectation = scenarios[cell.scenario].expected(cell.compose, cell.cli_build, cell.sdk)
+        expectation = scenarios[cell.scenario].expected(
+            cell.compose,
+            cell.cli_build,
+            cell.sdk,
+            cell.cli.version,
+            cell.engine.version,
+            f"{cell.order[0]}-first",
+        )
         behaviour = Behaviour.of(cell)
         observed = behaviour.to_json() if behaviour else f"skip ({cell.reason})"
         if expectation is None or not expectation.matches(observed):

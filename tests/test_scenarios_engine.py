@@ -23,7 +23,14 @@ CASES = [("1.19.0", "default"), ("1.20.0", "default"), ("1.29.2", "0")]
 def check_expectation(cell: dict[str, Any]) -> None:
     """The cell shows the behaviour its scenario declares for this release."""
     scenario = SCENARIOS[cell["scenario"]]
-    expectation = scenario.expected(cell["compose"], cell["cli_build"], cell["sdk"])
+    expectation = scenario.expected(
+        cell["compose"],
+        cell["cli_build"],
+        cell["sdk"],
+        cell["cli"]["version"],
+        cell["engine"]["version"],
+        f"{cell['order'][0]}-first",
+    )
     assert expectation is not None, f"{cell['scenario']} declares nothing for this cell"
     behaviour = Behaviour.of(CellResult.from_json(cell))
     observed = behaviour.to_json() if behaviour else f"skip ({cell['reason']})"

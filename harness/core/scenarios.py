@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from harness.core.errors import UserError
 
@@ -18,7 +18,8 @@ _BASES = ("busybox", "registry")
 _OWNERS = ("checkout", "root", "preserve")
 _KEYS = {"description", "varies", "fixture", "dockerfile", "service", "base", "owner"}
 _OPTIONAL = {"umask": "022", "executable": (), "expect": ()}
-_EXPECT_KEYS = {"behaviour", "source", "path", "compose", "sdk"}
+_EXPECT_KEYS = {"behaviour", "source", "path", "compose", "sdk", "cli", "engine", "order"}
+_ORDERS = ("compose-first", "cli-first")
 _PATHS = ("sdk", "cli")
 # docker-compose hands the build to the docker CLI with COMPOSE_DOCKER_CLI_BUILD=1 from 1.25.0,
 # and by default from 1.28.0 (compose CHANGELOG 1.25.0, 1.28.0).
@@ -40,6 +41,17 @@ def build_path(compose: str, cli_build: str) -> str:
     return "sdk"
 
 
+def _within(wanted: str, version: str | None) -> bool:
+    if not wanted:
+        return True
+    if version is None:
+        return False
+    try:
+        return SpecifierSet(wanted).contains(version, prereleases=True)
+    except InvalidVersion:  # a version PEP 440 cannot read is outside every range
+        return False
+
+
 @dataclass(frozen=True)
 class Expectation:
     """What a scenario is expected to show where the scope matches, and the upstream source
@@ -50,15 +62,33 @@ class Expectation:
     path: str = ""  # "sdk", "cli" or "" for both (see build_path)
     compose: str = ""  # PEP 440 range of docker-compose releases
     sdk: str = ""  # PEP 440 range of the docker SDK the cell ran with
+    # PEP 440 ranges of the reference CLI's and the engine's versions: the 20.10 and 28.x CLIs
+    # write different modes, so some scenarios behave differently with each
+    cli: str = ""
+    engine: str = ""
+    order: str = ""  # "compose-first", "cli-first" or "" for both
 
-    def applies(self, compose: str, cli_build: str, sdk: str | None) -> bool:
+    def applies(
+        self,
+        compose: str,
+        cli_build: str,
+        sdk: str | None,
+        cli: str | None = None,
+        engine: str | None = None,
+        order: str = "compose-first",
+    ) -> bool:
+        """Does the scope hold? A cell whose CLI or engine version is unknown (None) is outside
+        any scope that names one."""
         if self.path and self.path != build_path(compose, cli_build):
+            return False
+        if self.order and self.order != order:
             return False
         if Version(compose) not in SpecifierSet(self.compose):
             return False
-        if self.sdk:
-            return sdk is not None and SpecifierSet(self.sdk).contains(sdk, prereleases=True)
-        return True
+        return all(
+            _within(wanted, version)
+            for wanted, version in ((self.sdk, sdk), (self.cli, cli), (self.engine, engine))
+        )
 
     def matches(self, observed: str | None) -> bool:
         """Does a result's behaviour (its stored form, None for a skip) fit this one?"""
@@ -85,8 +115,19 @@ class Scenario:
     root: str = ""  # the folder the fixture is in (a project's fixture is absolute)
     expect: tuple[Expectation, ...] = ()  # first that applies wins
 
-    def expected(self, compose: str, cli_build: str, sdk: str | None) -> Expectation | None:
-        return next((e for e in self.expect if e.applies(compose, cli_build, sdk)), None)
+    def expected(
+        self,
+        compose: str,
+        cli_build: str,
+        sdk: str | None,
+        cli: str | None = None,
+        engine: str | None = None,
+        order: str = "compose-first",
+    ) -> Expectation | None:
+        return next(
+            (e for e in self.expect if e.applies(compose, cli_build, sdk, cli, engine, order)),
+            None,
+        )
 
     @property
     def umask_bits(self) -> int:
@@ -159,10 +200,14 @@ def _parse_expect(name: str, value: object) -> list[Expectation]:
             )
         if item.get("path", "") not in ("", *_PATHS):
             raise ScenarioError(f"{where}: path must be one of {', '.join(_PATHS)}")
+        if item.get("order", "") not in ("", *_ORDERS):
+            raise ScenarioError(f"{where}: order must be one of {', '.join(_ORDERS)}")
         try:
-            SpecifierSet(item.get("compose", ""))
-            SpecifierSet(item.get("sdk", ""))
+            for key in ("compose", "sdk", "cli", "engine"):
+                SpecifierSet(item.get(key, ""))
         except (InvalidSpecifier, TypeError):
-            raise ScenarioError(f"{where}: compose and sdk must be PEP 440 ranges") from None
+            raise ScenarioError(
+                f"{where}: compose, sdk, cli and engine must be PEP 440 ranges"
+            ) from None
         expectations.append(Expectation(**item))
     return expectations
