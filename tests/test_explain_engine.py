@@ -308,22 +308,9 @@ def test_an_xattr_only_one_client_sent_is_a_proven_cause(engine: Engine, tmp_pat
         "", {"SCHILY.xattr.security.capability": capability.decode("utf-8", "surrogateescape")}
     )
 
-    def step_image(body: bytes) -> str:
-        return build_step_image(
-            engine.client,
-            engine.host,
-            path="/v1.41/build",
-            query={},
-            headers={"content-type": "application/x-tar"},
-            context=body,
-            steps=2,
-            step=2,
-            cell_id=cell_id,
-            timeout=120,
-        )
-
     try:
-        first, second = step_image(compose), step_image(cli)
+        first = _step_image(engine, cell_id, compose, "", 2)
+        second = _step_image(engine, cell_id, cli, "", 2)
         assert first != second  # the xattr alone (uname aside) makes the step miss
         _capture(tmp_path / "compose", "", compose)
         _capture(tmp_path / "cli", "", cli)
@@ -354,3 +341,23 @@ def test_a_compose_v2_legacy_cell_is_explained_past_compose_s_own_label_step(
     assert cause["status"] == "proven", cause
     print(cause["builds"], [p["applied"] for p in cause["probes"]])
     assert no_images_left(engine, cell)
+
+
+def test_a_probe_reads_the_dockerfile_s_step_past_the_label_steps_the_request_adds(
+    engine: Engine,
+) -> None:
+    """A request with labels (compose's build.labels, compose 2.x's builder label) gets one
+    LABEL step per label after the Dockerfile's: the probe still returns the Dockerfile's
+    step, the same cache entry as a build without labels."""
+    cell_id = f"probe{uuid.uuid4().hex[:8]}"
+    base = create_base(engine.client, "busybox", "busybox", cell_id)
+    context = _request_context(f"FROM {base}\nCOPY x.txt /x.txt\nLABEL mine=yes\n")
+    labels = json.dumps({"com.docker.compose.image.builder": "classic", "org.example.team": "a"})
+    try:
+        plain = _step_image(engine, cell_id, context, "", 3)
+        labelled = _step_image(engine, cell_id, context, f"labels={labels}", 3)
+        final = engine.client.images.list(all=True, filters=cell_filter(cell_id))
+    finally:
+        remove_cell_artifacts(engine.client, cell_id)
+    assert labelled == plain
+    assert len(final) >= 5  # base, COPY, LABEL mine, and the two appended LABEL steps

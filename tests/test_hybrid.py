@@ -296,3 +296,13 @@ def test_a_gnu_context_becomes_pax_only_to_carry_a_record() -> None:
     hybrid = hybrid_context(base, other, [("blah.txt", "xattr:user.a")])
     assert _fields(hybrid, other) == []
     assert hybrid_context(base, other, [])[257:265] == b"ustar  \0"
+
+
+def test_a_hard_link_pair_sent_the_other_way_round_is_two_type_changes() -> None:
+    """docker-py and the CLI can pick different members of a hard-linked pair as the link
+    entry: each path's type differs, and applying both gives the other client's pair."""
+    base = _tar(_member("a", b"same"), _member("b", kind=tarfile.LNKTYPE, linkname="a"))
+    other = _tar(_member("a", kind=tarfile.LNKTYPE, linkname="b"), _member("b", b"same"))
+    found = _fields(base, other)
+    assert {change for change in found if change[1] == "type"} == {("a", "type"), ("b", "type")}
+    assert _fields(hybrid_context(base, other, [("a", "type"), ("b", "type")]), other) == []

@@ -108,3 +108,26 @@ def test_registry_scenario_says_what_it_needs(runner: CellRunner) -> None:
         assert "alpine:3.7" in cell["reason"] and "registry" in cell["reason"]
     else:
         check_against_evidence(cell)
+
+
+@pytest.mark.parametrize("cli_build", ["0", "default"])
+def test_a_missing_cache_from_image_is_proven_the_cause_when_compose_builds_second(
+    runner: CellRunner, cli_build: str
+) -> None:
+    """Through docker-py (=0) and through the CLI compose runs (default from 1.28): compose
+    sends cachefrom naming a missing image, so, second, it reuses none of the CLI's steps;
+    replaying its cachefrom alone on the CLI's request reproduces the miss."""
+    spec = CellSpec(
+        compose="1.29.2",
+        scenario="cache-from",
+        cli_build=cli_build,
+        order="cli-first",
+        explain=True,
+    )
+    cell = runner.run(spec).to_json()
+    check_against_evidence(cell)
+    check_expectation(cell)
+    cause = cell["explain_cause"]
+    assert cause["status"] == "proven", cause
+    assert [(e["path"], e["field"]) for e in cause["minimal"]] == [("", "query:cachefrom")]
+    assert "cache-bisect/never-built:missing" in cause["minimal"][0]["compose"]
