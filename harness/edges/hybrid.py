@@ -3,12 +3,13 @@
 The request replays the captured one — the same API version path, query parameters
 (buildargs, dockerfile, labels, ...) and headers — with the tag dropped and intermediate
 containers removed, so only the context (and the request parameters explain chose to change)
-differs from what the client asked for. The step's image is read from the engine's own image
-chain, as the cell's verdict is, counted from the step total the engine itself announces:
-LABEL steps the engine appends for the request's ``labels`` (compose's own, 1.x and 2.x) come
-after the Dockerfile's steps and do not shift them. Every image a
-probe leaves derives from the cell's labelled base, so it carries the cell's label and the
-cell's cleanup removes it; a probe image without any cell's label is removed at once.
+differs from what the client asked for. The step's image is the one the engine's own log
+names after ``Step k/N`` (as the cell's verdict reads it), checked against the engine's
+records: LABEL steps the engine appends for the request's ``labels`` (compose's own, 1.x and
+2.x) come after the Dockerfile's steps and do not shift them, and a multi-stage Dockerfile's
+step is found in its stage. Every image a probe leaves derives from the cell's labelled base,
+so it carries the cell's label and the cell's cleanup removes it; a probe image without any
+cell's label is removed at once.
 """
 
 from __future__ import annotations
@@ -22,14 +23,13 @@ import docker
 import docker.errors
 import httpx
 
+from harness.core.buildlog import parse_build_log
 from harness.core.cacheidentity import cache_identity
 from harness.core.errors import RemoteError
 from harness.core.labels import CELL, cell_filter
-from harness.edges.chains import ChainError, image_chain
 from harness.edges.recorder import unix_socket_path
 
 _BUILT = re.compile(r"Successfully built ([0-9a-f]{12,64})")
-_STEP = re.compile(r"^Step \d+/(\d+) : ")
 
 
 class ProbeError(RemoteError):
@@ -50,20 +50,26 @@ def build_step_image(
     timeout: float,
 ) -> str:
     """Build ``context`` with the request's ``path``, ``query`` and ``headers``; return the
-    image ID of ``step`` (1-based) of the ``steps``-step Dockerfile."""
-    final, announced = _build(host, path, query, headers, context, timeout)
-    if announced is not None and announced < steps:
-        raise ProbeError(f"probe build ran {announced} steps, the Dockerfile has {steps}")
+    image ID of ``step`` (as the legacy builder numbers it) of the ``steps``-step Dockerfile."""
+    final, log = _build(host, path, query, headers, context, timeout)
+    events = parse_build_log(log)
+    if events and events[0].total < steps:
+        raise ProbeError(f"probe build ran {events[0].total} steps, the Dockerfile has {steps}")
+    short = next((event.image for event in events if event.step == step), None)
     try:
         labels = client.api.inspect_image(final).get("Config", {}).get("Labels") or {}
         if labels.get(CELL) != cell_id:
             if CELL not in labels:  # no cell's cleanup would find it: ours to remove now
                 client.images.remove(final, force=True)
             raise ProbeError(f"probe image {final[:19]} does not carry the cell label")
-        chain = image_chain(client, final, announced or steps)
-    except (ChainError, docker.errors.DockerException) as error:
-        raise ProbeError(f"probe image chain: {error}") from None
-    return chain[step - 1]
+        if short is None:
+            raise ProbeError(f"the probe's log names no image for step {step}")
+        image = client.api.inspect_image(short)
+    except docker.errors.DockerException as error:
+        raise ProbeError(f"probe step {step}: {error}") from None
+    if (image.get("Config", {}).get("Labels") or {}).get(CELL) != cell_id:
+        raise ProbeError(f"probe step {step}'s image {short} does not carry the cell label")
+    return str(image["Id"])
 
 
 def step_identity(client: docker.DockerClient, image: str) -> str:
@@ -92,13 +98,12 @@ def _build(
     headers: Mapping[str, str],
     context: bytes,
     timeout: float,
-) -> tuple[str, int | None]:
-    """POST the build; the final image's ID and the step total the engine announced, from
-    the progress stream."""
+) -> tuple[str, str]:
+    """POST the build; the final image's ID and the build's log, from the progress stream."""
     transport = httpx.HTTPTransport(uds=unix_socket_path(host))
     params = httpx.QueryParams({name: list(values) for name, values in query.items()})
     final: str | None = None
-    announced: int | None = None
+    log: list[str] = []
     try:
         with (
             httpx.Client(transport=transport, base_url="http://docker", timeout=timeout) as http,
@@ -124,9 +129,7 @@ def _build(
                 if isinstance(aux, dict) and isinstance(aux.get("ID"), str):
                     final = aux["ID"]
                 stream = str(message.get("stream", ""))
-                step = _STEP.match(stream)
-                if step and announced is None:
-                    announced = int(step.group(1))
+                log.append(stream)
                 built = _BUILT.search(stream)
                 if built and final is None:
                     final = built.group(1)
@@ -134,4 +137,4 @@ def _build(
         raise ProbeError(f"probe build: {error}") from None
     if final is None:
         raise ProbeError("probe build reported no image")
-    return final, announced
+    return final, "".join(log)
