@@ -348,3 +348,16 @@ def test_the_copy_keeps_every_special_file_field(tmp_path: Path) -> None:
     assert dockerfile[4] == original[str(project / "Dockerfile")][4]  # setgid kept
     assert dockerfile[10] == (("user.origin", b"checkout".hex()),)
     assert copied[str(copy / "a")][7] == copied[str(copy / "b")][7]  # still one pair
+
+
+def test_a_rewritten_dockerfile_gets_a_new_mtime(tmp_path: Path) -> None:
+    """BuildKit's file sync trusts size and mtime: a FROM rewritten to a base name of the same
+    length under the fixture's old mtime was read from another cell's cached Dockerfile."""
+    first = materialize(get_scenario("seed"), tmp_path / "a", "cache-bisect/base:aaaa", None)
+    second = materialize(get_scenario("seed"), tmp_path / "b", "cache-bisect/base:bbbb", None)
+    fixture = get_scenario("seed").fixture_dir() / "Dockerfile"
+    sizes = {first.dockerfile.stat().st_size, second.dockerfile.stat().st_size}
+    assert len(sizes) == 1  # same length: only the mtime can tell the two apart
+    assert first.dockerfile.stat().st_mtime_ns != fixture.stat().st_mtime_ns
+    assert second.dockerfile.stat().st_mtime_ns != fixture.stat().st_mtime_ns
+    assert "base:bbbb" in second.dockerfile.read_text()

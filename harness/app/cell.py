@@ -29,7 +29,13 @@ from harness.core.buildkind import Builder, Builders
 from harness.core.buildlog import builder_seen, parse_build_log
 from harness.core.compat import KNOWN_BROKEN, Broken, InstallPlan, sdk_in_range
 from harness.core.composefile import with_build_network
-from harness.core.dockerfile import DockerfileError, Instruction, external_stages, parse_dockerfile
+from harness.core.dockerfile import (
+    DockerfileError,
+    Instruction,
+    external_stages,
+    parse_dockerfile,
+    with_chown,
+)
 from harness.core.failure import engine_setup_problem, failure_kind
 from harness.core.flavour import compose_buildkit_problem
 from harness.core.history import HistoryError, image_state, judge_history
@@ -358,6 +364,8 @@ class CellBuild:
             )
         except ContextError as error:
             raise _Stop(Judgement(Verdict.ERROR, reason=f"working copy: {error}")) from None
+        if spec.chown is not None:  # a remedy's trial: both builders read the changed Dockerfile
+            context.dockerfile.write_text(with_chown(context.dockerfile.read_text(), spec.chown))
         ignored = context.build.ignored
         self.seen = replace(
             self.seen,

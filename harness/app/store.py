@@ -54,6 +54,8 @@ def key_inputs(
     if spec.builder.legacy:  # keys of cells from before the builder axis stay valid
         del inputs["builder"]
     del inputs["engine"], inputs["cli"]  # as asked; the engine's facts and CLI version decide
+    if spec.chown is None:  # only a remedy's trial sets it: other keys stay as they were
+        del inputs["chown"]
     return {
         **repeat,
         "schema": SCHEMA,

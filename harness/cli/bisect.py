@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from harness.app.bisect import COMPOSE, SDK, BisectRequest, run_bisect
+from harness.app.remedies import remedy_bisect_ends
 from harness.app.runner import scenario_for
 from harness.app.session import load_releases, open_runner
 from harness.app.store import ResultStore, StoredCells
@@ -14,6 +15,7 @@ from harness.cli.options import (
     OneLineParser,
     add_condition,
     add_config,
+    add_remedies,
     project_of,
     release,
     release_or_auto,
@@ -71,6 +73,7 @@ def parser() -> argparse.ArgumentParser:
         help="run each probe N times; disagreeing runs make it flaky (default 1)",
     )
     add_condition(p)
+    add_remedies(p)
     add_config(p, "[compat] rules and [run] options")
     p.add_argument("--pre", action="store_true", help="include pre-releases")
     p.add_argument("--yanked", action="store_true", help="include yanked releases")
@@ -149,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         with open_runner(config, releases, cli_path, engine_version, host) as runner:
             cells = StoredCells(runner, ResultStore(args.results / "cells", warn=say))
             report = run_bisect(request, versions, cells, log=say)
+            if args.remedies or config.run.remedies:
+                report = remedy_bisect_ends(report, request.spec, runner, cells.store, log=say)
     except KeyboardInterrupt:
         raise Interrupted(
             "interrupted: every finished probe is stored; run again to resume"

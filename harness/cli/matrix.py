@@ -12,6 +12,7 @@ from pathlib import Path
 
 from harness.app.matrixrun import plan_out, run_matrix, stored_only
 from harness.app.merge import merge_shards, write_manifest
+from harness.app.remedies import needs_remedies, remedy_matrix
 from harness.app.runner import COMPOSE, SDK, ReferenceClis, Releases, plan_for, scenario_for
 from harness.app.session import (
     engine_hosts,
@@ -25,6 +26,7 @@ from harness.cli.options import (
     OneLineParser,
     add_config,
     add_project,
+    add_remedies,
     jobs,
     project_of,
     split_tool,
@@ -103,6 +105,7 @@ def parser() -> argparse.ArgumentParser:
         help="build nothing: combine the stored cells of shard result folders (each with "
         "cells/ and shard-K-of-N.json) into RESULTS/matrix.json and matrix.md",
     )
+    add_remedies(p)
     add_config(p, "matrix file")
     p.add_argument(
         "--cli",
@@ -151,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError("no cell of the matrix can run with this CLI (see above)")
         store = ResultStore(args.results / "cells", warn=say)
         stored = None if args.force else _all_stored(cells, config, releases, hosts, store, clis)
+        remedies = args.remedies or config.run.remedies
+        if stored is not None and remedies and any(needs_remedies(c) for c in stored):
+            stored = None  # remedies are tried on the engine
         results = stored
         if results is None:
             versions = [spec.engine for spec in cells]
@@ -159,6 +165,16 @@ def main(argv: list[str] | None = None) -> int:
                 results = run_matrix(
                     cells, runners, store, force=args.force, progress=say, jobs=parallel
                 )
+                if remedies:
+                    results = remedy_matrix(
+                        cells,
+                        results,
+                        runners,
+                        store,
+                        jobs=parallel,
+                        force=args.force,
+                        progress=say,
+                    )
     except KeyboardInterrupt:
         raise Interrupted(
             "interrupted: every finished cell is stored; run again to resume"

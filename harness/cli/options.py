@@ -149,3 +149,14 @@ def split_tool(text: str | None) -> tuple[str, str | None]:
     if text is None:
         return "", None
     return (text, None) if is_tool_version(text) else ("", text)
+
+
+def add_remedies(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--remedies",
+        action="store_true",
+        help="for each diverged cell, try every remedy that applies (COMPOSE_DOCKER_CLI_BUILD=1, "
+        "--chown, BuildKit, a root-owned checkout, each other docker CLI on PATH, the nearest "
+        "compose release that shares) as a cell of its own on the same engine, and lead with "
+        "the cheapest that makes the two builds share (default: [run] remedies)",
+    )

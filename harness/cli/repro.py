@@ -7,12 +7,14 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from harness.app.remedies import with_remedies
 from harness.app.runner import plan_for, scenario_for
 from harness.app.session import load_releases, open_runner
 from harness.cli.options import (
     OneLineParser,
     add_condition,
     add_config,
+    add_remedies,
     owner_id,
     project_of,
     release,
@@ -75,6 +77,7 @@ def parser() -> argparse.ArgumentParser:
         "cache missed, list the tar header fields that differ and prove which of them "
         "cause the miss by rebuilding hybrid contexts (at most 16 extra builds)",
     )
+    add_remedies(p)
     add_condition(p)
     add_config(p, "where the [compat] overrides and [run] defaults come from")
     p.add_argument("--json", type=Path, metavar="PATH", help="write the full result here")
@@ -113,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with open_runner(config, releases, cli_path, engine_version, host) as runner:
             result = runner.run(spec, plan)
+            if args.remedies or config.run.remedies:
+                result = with_remedies(runner, spec, result, log=say)
     except KeyboardInterrupt:
         raise Interrupted(
             "interrupted: the cell's builds were stopped and what it made removed"

@@ -36,7 +36,17 @@ _MATRIX_KEYS = {
     "engine",
     "cli",
 }
-_RUN_KEYS = {"order", "timeout", "install_timeout", "uid", "gid", "explain", "cli", "jobs"}
+_RUN_KEYS = {
+    "order",
+    "timeout",
+    "install_timeout",
+    "uid",
+    "gid",
+    "explain",
+    "cli",
+    "jobs",
+    "remedies",
+}
 MAX_JOBS = 64
 DEFAULT_JOBS_CAP = 8  # more cells at once than this only queue up on one engine
 _EXCLUDE_KEYS = {"compose", "sdk", "cli_build", "scenario", "builder", "engine", "cli"}
@@ -93,6 +103,7 @@ class RunOptions:
     explain: bool = False  # capture contexts and diff them for diverged cells
     cli: str | None = None  # the reference docker CLI (a path or a name on PATH); None: docker
     jobs: int | None = None  # cells at once; None: the number of CPUs, capped (default_jobs)
+    remedies: bool = False  # diverged cells: try each remedy by builds (harness.app.remedies)
 
     def spec(self, **inputs: Any) -> CellSpec:
         """A cell with these run options and the given inputs (an input wins)."""
@@ -362,9 +373,11 @@ def _parse_run(value: object, fail) -> RunOptions:
         if problem:
             raise fail(key, problem, "run")
         ids[key] = int(number)
-    explain = value.get("explain", defaults.explain)
-    if not isinstance(explain, bool):
-        raise fail("explain", "must be true or false", "run")
+    flags = {}
+    for key in ("explain", "remedies"):
+        flags[key] = value.get(key, getattr(defaults, key))
+        if not isinstance(flags[key], bool):
+            raise fail(key, "must be true or false", "run")
     cli = value.get("cli", defaults.cli)
     if cli is not None and (not isinstance(cli, str) or not cli):
         raise fail("cli", "must be the path (or name on PATH) of a docker CLI", "run")
@@ -376,7 +389,8 @@ def _parse_run(value: object, fail) -> RunOptions:
     return RunOptions(
         cli=cli,
         order=order,
-        explain=explain,
+        explain=flags["explain"],
+        remedies=flags["remedies"],
         jobs=jobs,
         timeout=seconds["timeout"],
         install_timeout=seconds["install_timeout"],

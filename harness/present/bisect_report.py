@@ -9,6 +9,7 @@ from tabulate import tabulate
 
 from harness.core.bisection import Kind, Status
 from harness.core.buildkind import Builders
+from harness.core.remedy import Remedy
 from harness.core.report import BisectReport
 from harness.present.sections import Details, Section, Table, Text, render
 from harness.present.tables import environment_lines
@@ -19,6 +20,8 @@ from harness.present.words import (
     cross_text,
     culprit_sentence,
     observation_text,
+    remedy_line,
+    what_to_do,
 )
 
 HEADERS = ["#", "version", "docker SDK", "verdict", "runs", "source"]
@@ -88,6 +91,7 @@ def terminal_report(report: BisectReport) -> str:
         tabulate(probe_rows(report), headers=HEADERS, tablefmt="simple", disable_numparse=True),
         "",
         f"{report.status}: {answer(report)}",
+        *ends_advice(report),
     ]
     if line := culprit_line(report):
         lines.append(line)
@@ -96,6 +100,22 @@ def terminal_report(report: BisectReport) -> str:
     lines.append("reproduce with:")
     lines += [f"  {label}: {command}" for label, command in reproduce_commands(report)]
     return "\n".join(lines)
+
+
+def _remedied_ends(report: BisectReport) -> list[tuple[str, str, tuple[Remedy, ...]]]:
+    """The bisect's ends whose remedies were tried: version, "What to do: …", the remedies."""
+    found = []
+    for probe in report.probes:
+        cell = probe.cell
+        advice = what_to_do(cell.remedies) if cell else None
+        if cell is not None and cell.remedies and advice is not None:
+            found.append((probe.version, advice, cell.remedies))
+    return found
+
+
+def ends_advice(report: BisectReport) -> list[str]:
+    """One "What to do" line per remedied end of the range."""
+    return [f"{advice} (compose {version})" for version, advice, _ in _remedied_ends(report)]
 
 
 def _builder(builder: Builders) -> str:
@@ -119,7 +139,16 @@ def markdown_sections(report: BisectReport) -> list[Section]:
                 f"{cli_build_label(report.cli_build)}{_builder(report.builder)})",
             )
         ),
-        *([Text((status,)), Text((culprit, *crosses))] if culprit else [Text((status, *crosses))]),
+        Text((status,)),
+        *(
+            section
+            for version, advice, remedies in _remedied_ends(report)
+            for section in (
+                Text((f"**{advice}** (compose {version})",)),
+                Text(tuple(f"- {remedy_line(remedy)}" for remedy in remedies)),
+            )
+        ),
+        *([Text((culprit, *crosses))] if culprit else []),  # no culprit, no crosses
     ]
     if report.compare_url:
         sections.append(Text((f"Changes: {report.compare_url}",)))

