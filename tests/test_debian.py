@@ -12,6 +12,7 @@ from harness.core.debian import (
     buildx_offer,
     choose,
     cli_offer,
+    cli_versions,
     debian_archive,
     is_tool_version,
     matches,
@@ -83,6 +84,9 @@ def test_a_version_chooses_the_newest_matching_package() -> None:
     assert choose(engines, "28.5.1") is None and choose(engines, "2") is None
     cli = cli_offer(offers, "28.5")
     assert cli is not None and cli.package == "docker-cli"
+    split = [offers[0], Offer("docker-cli", "29.0.0-1", "sid")]  # sid's docker.io has no CLI
+    assert cli_offer(split, "28.5") is None
+    assert cli_versions(offers) == ["20.10.24", "26.1.5", "28.5.2"]
     old = cli_offer(offers, "20.10")  # Debian 12 ships the CLI inside docker.io
     assert old is not None and old.package == "docker.io"
     assert needs_buildx(cli.version) and not needs_buildx(old.version)

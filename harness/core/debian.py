@@ -155,7 +155,9 @@ def cli_offer(offers: Iterable[Offer], wanted: str) -> Offer | None:
     before) ``docker.io``, which holds the CLI too."""
     listed = list(offers)
     own = choose((offer for offer in listed if offer.package == "docker-cli"), wanted)
-    return own or choose((o for o in listed if o.package == ENGINE_PACKAGE), wanted)
+    split = {offer.suite for offer in listed if offer.package == "docker-cli"}
+    inside = (o for o in listed if o.package == ENGINE_PACKAGE and o.suite not in split)
+    return own or choose(inside, wanted)
 
 
 def needs_buildx(version: str) -> bool:
@@ -171,3 +173,11 @@ def buildx_offer(offers: Iterable[Offer], cli: Offer) -> Offer | None:
 
 def offered_versions(offers: Iterable[Offer], *packages: str) -> list[str]:
     return sorted({o.version for o in offers if o.package in packages}, key=_key)
+
+
+def cli_versions(offers: Iterable[Offer]) -> list[str]:
+    """The CLI versions the archive offers (docker.io holds one only where there is no
+    docker-cli)."""
+    listed = list(offers)
+    found = (cli_offer(listed, offer.version) for offer in listed)
+    return sorted({offer.version for offer in found if offer}, key=_key)

@@ -30,6 +30,7 @@ from harness.core.debian import (
     buildx_offer,
     choose,
     cli_offer,
+    cli_versions,
     debian_archive,
     matches,
     needs_buildx,
@@ -202,8 +203,11 @@ class Tools:
             offers = self.archive.offers(refresh=True)
             chosen = packages(offers, wanted)
         if not chosen:
-            names = [ENGINE_PACKAGE] if kind == "engine" else list(CLI_PACKAGES)
-            known = offered_versions(offers, *names)
+            known = (
+                offered_versions(offers, ENGINE_PACKAGE)
+                if kind == "engine"
+                else cli_versions(offers)
+            )
             raise NotOffered(
                 f"the Debian archive offers no docker {kind} {wanted} "
                 f"(offered: {', '.join(known) or 'none'}); {WAY_OUT}"
