@@ -121,8 +121,8 @@ def run_matrix(
     """Run or reuse each cell, ``jobs`` at once; results in the order of ``cells``.
 
     A cell runs on the runners that serve its ``engine`` (a provisioned engine's version, or
-    "" for the run's engines): engines of different versions run their cells side by side,
-    ``jobs`` shared among them (at least one each). With several runners for one version
+    "" for the run's engines): ``jobs`` cells at once, on whichever engines they name, so
+    engines of different versions run their cells side by side. With several runners for one version
     (engines named by host), each cell runs wholly on one of them, the slots dealt
     round-robin; a cell stored by any of them is reused. With several jobs a cell's own
     chatter (installing, building) is left out: only the one line per finished cell stays
@@ -139,11 +139,10 @@ def run_matrix(
     missing = sorted({spec.engine for spec in cells} - set(groups))
     if missing:
         raise ValueError(f"no runner serves engine {missing[0]!r}")
-    share = max(1, jobs // len(groups))
     slots: dict[str, queue.Queue[StoredCells]] = {}
-    for version, engines in groups.items():
+    for version, engines in groups.items():  # ``jobs`` workers in all, on any engine
         slots[version] = queue.Queue()
-        for slot in range(max(share, len(engines))):
+        for slot in range(jobs):
             slots[version].put(engines[slot % len(engines)])
     tracker = Progress(len(cells), jobs, progress)
 
@@ -164,12 +163,9 @@ def run_matrix(
 
     if jobs <= 1:
         return [one(spec) for spec in cells]
-    pools = {
-        version: ThreadPoolExecutor(max_workers=queued.qsize(), thread_name_prefix="cell")
-        for version, queued in slots.items()
-    }
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="cell")
     try:
-        futures = [pools[spec.engine].submit(one, spec) for spec in cells]
+        futures = [pool.submit(one, spec) for spec in cells]
         finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
         for future in finished:
             future.result()  # the first failure (or interruption) of a cell, raised here
@@ -178,6 +174,5 @@ def run_matrix(
         stop_children()  # the running cells stop their builds, clean up and are not stored
         raise
     finally:
-        for pool in pools.values():
-            pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=True)
         allow_children()
