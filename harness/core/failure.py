@@ -14,12 +14,12 @@ import re
 from collections.abc import Mapping
 
 _IMAGE_ID = re.compile(r"\b(sha256:)?[0-9a-f]{12,64}\b")
-# The engine out of reach, or two releases that cannot work together at all (compose calling
-# an SDK function that does not exist): nothing about how the version builds.
+# The engine or a registry out of reach, or two releases that cannot work together at all
+# (compose calling an SDK function that does not exist): nothing about how the version builds.
 _NOT_A_BEHAVIOUR = re.compile(
     r"connection (refused|reset|aborted)|ConnectionError|timed out|Read timeout|"
     r"Cannot connect to the Docker daemon|unexpected keyword argument|No module named|"
-    r"cannot import name|has no attribute",
+    r"cannot import name|has no attribute|no such host|dial tcp|failed to do request",
     re.IGNORECASE,
 )
 _LIMIT = 200
