@@ -74,7 +74,7 @@ def test_a_missing_engine_bridge_is_the_engines_set_up_not_the_versions() -> Non
 
 def test_a_registry_out_of_reach_is_not_a_behaviour_of_the_versions() -> None:
     line = (
-        'failed to solve with frontend dockerfile.v0: failed to create LLB definition: failed to '
+        "failed to solve with frontend dockerfile.v0: failed to create LLB definition: failed to "
         'do request: Head "https://registry-1.docker.io/v2/x/manifests/y": dial tcp: lookup '
         "registry-1.docker.io: no such host"
     )
