@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.core.scenarios import ScenarioError, parse_scenarios
+from harness.core.scenarios import CellScope, ScenarioError, parse_scenarios
 from harness.edges.context import ContextError, Owner, materialize, owner_for, rewrite_in_copy
 from harness.edges.contextdigest import tree_entries
 from harness.edges.fixtures import get_scenario, load_scenarios, project_scenario
@@ -139,7 +139,10 @@ def test_every_scenario_declares_its_expected_behaviour_with_a_source() -> None:
         assert scenario.expect and all("https://" in e.source for e in scenario.expect)
         for compose in ("1.19.0", "1.20.0", "1.24.1", "1.25.5", "1.27.4", "1.28.6", "1.29.2"):
             for cli_build in ("default", "0", "1"):
-                assert scenario.expected(compose, cli_build, None), (scenario.name, compose)
+                assert scenario.expected(CellScope(compose, cli_build, None)), (
+                    scenario.name,
+                    compose,
+                )
     assert (build_path("1.24.1", "1"), build_path("1.25.0", "1")) == ("sdk", "cli")
     assert (build_path("1.27.4", "default"), build_path("1.28.0", "default")) == ("sdk", "cli")
     assert build_path("1.29.2", "0") == "sdk"
@@ -147,12 +150,12 @@ def test_every_scenario_declares_its_expected_behaviour_with_a_source() -> None:
 
 def test_expectations_match_behaviours() -> None:
     scenario = load_scenarios()["dockerfile-excluded"]
-    fails = scenario.expected("1.20.0", "default", "3.1.1")
+    fails = scenario.expected(CellScope("1.20.0", "default", "3.1.1"))
     assert fails is not None and fails.matches(
         "fails: compose: Cannot locate specified Dockerfile: ./Dockerfile"
     )
     assert not fails.matches("shared") and not fails.matches(None)
-    works = scenario.expected("1.20.0", "default", "3.1.3")
+    works = scenario.expected(CellScope("1.20.0", "default", "3.1.3"))
     assert works is not None and works.matches("shared") and not works.matches("diverged@3")
 
 
@@ -169,7 +172,7 @@ def test_expectations_are_keyed_by_the_reference_cli_engine_and_order() -> None:
     )["a"]
 
     def expected(cli: str | None, engine: str | None = "20.10.24", order: str = "compose-first"):
-        found = scenario.expected("1.27.4", "default", "4.4.4", cli, engine, order)
+        found = scenario.expected(CellScope("1.27.4", "default", "4.4.4", cli, engine, order))
         return found.behaviour if found else None
 
     assert expected("20.10.24+dfsg1") == "diverged@3"
@@ -177,7 +180,9 @@ def test_expectations_are_keyed_by_the_reference_cli_engine_and_order() -> None:
     assert expected("28.2.2", order="cli-first") == "diverged@2"
     assert expected("28.2.2", engine="28.2.2") == "fails"
     assert expected(None) == "shared" and expected("not-a-version") == "shared"
-    assert scenario.expected("1.29.2", "default", "4.4.4", "20.10.24").behaviour == "shared"
+    assert (
+        scenario.expected(CellScope("1.29.2", "default", "4.4.4", "20.10.24")).behaviour == "shared"
+    )
 
 
 @pytest.mark.parametrize(

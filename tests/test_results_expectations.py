@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from harness.core.model import Behaviour, CellResult
+from harness.core.scenarios import CellScope
 from harness.edges.fixtures import load_scenarios
 
 RESULTS = Path(__file__).resolve().parent.parent / "results" / "scenarios" / "matrix.json"
@@ -20,14 +21,7 @@ def test_every_committed_scenario_cell_agrees_with_its_expectation() -> None:
     }
     disagreeing = []
     for cell in cells:
-        expectation = scenarios[cell.scenario].expected(
-            cell.compose,
-            cell.cli_build,
-            cell.sdk,
-            cell.cli.version,
-            cell.engine.version,
-            f"{cell.order[0]}-first",
-        )
+        expectation = scenarios[cell.scenario].expected(CellScope.of(cell))
         behaviour = Behaviour.of(cell)
         observed = behaviour.to_json() if behaviour else f"skip ({cell.reason})"
         if expectation is None or not expectation.matches(observed):

@@ -10,6 +10,7 @@ import pytest
 
 from harness.app.runner import CellRunner
 from harness.core.model import Behaviour, CellResult, CellSpec
+from harness.core.scenarios import CellScope
 from harness.edges.fixtures import load_scenarios
 
 pytestmark = pytest.mark.engine
@@ -23,14 +24,7 @@ CASES = [("1.19.0", "default"), ("1.20.0", "default"), ("1.29.2", "0")]
 def check_expectation(cell: dict[str, Any]) -> None:
     """The cell shows the behaviour its scenario declares for this release."""
     scenario = SCENARIOS[cell["scenario"]]
-    expectation = scenario.expected(
-        cell["compose"],
-        cell["cli_build"],
-        cell["sdk"],
-        cell["cli"]["version"],
-        cell["engine"]["version"],
-        f"{cell['order'][0]}-first",
-    )
+    expectation = scenario.expected(CellScope.of(CellResult.from_json(cell)))
     assert expectation is not None, f"{cell['scenario']} declares nothing for this cell"
     behaviour = Behaviour.of(CellResult.from_json(cell))
     observed = behaviour.to_json() if behaviour else f"skip ({cell['reason']})"

@@ -13,6 +13,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from harness.core.errors import UserError
+from harness.core.model import CellResult
 
 _BASES = ("busybox", "registry")
 _OWNERS = ("checkout", "root", "preserve")
@@ -39,6 +40,31 @@ def build_path(compose: str, cli_build: str) -> str:
     if cli_build == "default" and version >= CLI_BUILD_DEFAULT_SINCE:
         return "cli"
     return "sdk"
+
+
+@dataclass(frozen=True)
+class CellScope:
+    """What an expectation's scope is matched against: the cell's inputs and the versions of
+    the reference CLI and the engine it ran with."""
+
+    compose: str
+    cli_build: str
+    sdk: str | None
+    cli: str | None = None
+    engine: str | None = None
+    order: str = "compose-first"
+
+    @classmethod
+    def of(cls, result: CellResult) -> CellScope:
+        """The scope of a cell that ran."""
+        return cls(
+            result.compose,
+            result.cli_build,
+            result.sdk,
+            result.cli.version,
+            result.engine.version,
+            f"{result.order[0]}-first",
+        )
 
 
 def _within(wanted: str, version: str | None) -> bool:
@@ -68,27 +94,17 @@ class Expectation:
     engine: str = ""
     order: str = ""  # "compose-first", "cli-first" or "" for both
 
-    def applies(
-        self,
-        compose: str,
-        cli_build: str,
-        sdk: str | None,
-        cli: str | None = None,
-        engine: str | None = None,
-        order: str = "compose-first",
-    ) -> bool:
+    def applies(self, cell: CellScope) -> bool:
         """Does the scope hold? A cell whose CLI or engine version is unknown (None) is outside
         any scope that names one."""
-        if self.path and self.path != build_path(compose, cli_build):
+        if self.path and self.path != build_path(cell.compose, cell.cli_build):
             return False
-        if self.order and self.order != order:
+        if self.order and self.order != cell.order:
             return False
-        if Version(compose) not in SpecifierSet(self.compose):
+        if Version(cell.compose) not in SpecifierSet(self.compose):
             return False
-        return all(
-            _within(wanted, version)
-            for wanted, version in ((self.sdk, sdk), (self.cli, cli), (self.engine, engine))
-        )
+        ranges = ((self.sdk, cell.sdk), (self.cli, cell.cli), (self.engine, cell.engine))
+        return all(_within(wanted, version) for wanted, version in ranges)
 
     def matches(self, observed: str | None) -> bool:
         """Does a result's behaviour (its stored form, None for a skip) fit this one?"""
@@ -115,19 +131,8 @@ class Scenario:
     root: str = ""  # the folder the fixture is in (a project's fixture is absolute)
     expect: tuple[Expectation, ...] = ()  # first that applies wins
 
-    def expected(
-        self,
-        compose: str,
-        cli_build: str,
-        sdk: str | None,
-        cli: str | None = None,
-        engine: str | None = None,
-        order: str = "compose-first",
-    ) -> Expectation | None:
-        return next(
-            (e for e in self.expect if e.applies(compose, cli_build, sdk, cli, engine, order)),
-            None,
-        )
+    def expected(self, cell: CellScope) -> Expectation | None:
+        return next((e for e in self.expect if e.applies(cell)), None)
 
     @property
     def umask_bits(self) -> int:
