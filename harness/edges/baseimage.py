@@ -107,8 +107,10 @@ def create_base(
         if client.api.inspect_image(parent)["Config"].get("OnBuild"):
             _relabelled_copy(client, parent, tag, labels)
             return tag
-        dockerfile = f"FROM {original_from}\n" + "".join(
-            f'LABEL {key}="{value}"\n' for key, value in labels.items()
+        # One LABEL step: a step per label leaves intermediates without the cell's label,
+        # which no cleanup finds when the build is interrupted.
+        dockerfile = f"FROM {original_from}\nLABEL " + " ".join(
+            f'{key}="{value}"' for key, value in labels.items()
         )
         client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
     except docker.errors.DockerException as error:

@@ -147,9 +147,18 @@ def _sweep(client: docker.DockerClient, cell_id: str) -> int:
     return remove_labelled(client, cell_filter(cell_id))
 
 
+# Every name the harness gives an image: per-cell bases, the CLI's and compose's builds, and
+# compose 1.x's project_service names of older harness versions.
+HARNESS_NAMES = ("cache-bisect/", "cachebisect")
+
+
 def remove_labelled(client: docker.DockerClient, filters: dict[str, str]) -> int:
-    """One pass over what carries a label; removals that race with the engine (gone, in
-    progress) are left to the next pass."""
+    """Remove what carries a label, in passes until nothing more goes; removals that race with
+    the engine (gone, in progress) are left to the next pass.
+
+    An image that also holds a name the harness did not give (someone tagged it) is kept, with
+    only the harness's names taken off it: a cleanup never deletes what a user named.
+    """
     removed = 0
     for container in client.containers.list(all=True, filters=filters):
         try:
@@ -157,14 +166,23 @@ def remove_labelled(client: docker.DockerClient, filters: dict[str, str]) -> int
             removed += 1
         except docker.errors.APIError:
             continue
-    for _ in range(50):  # children first: retry until the labelled set is empty
-        images = client.images.list(all=True, filters=filters)
-        if not images:
-            break
+    kept: set[str] = set()
+    for _ in range(50):  # children first: again while a pass removes something
+        images = [i for i in client.images.list(all=True, filters=filters) if i.id not in kept]
+        progress = False
         for image in images:
+            foreign = [tag for tag in image.tags if not tag.startswith(HARNESS_NAMES)]
             try:
-                client.images.remove(image.id, force=True)
-                removed += 1
+                if foreign:
+                    for tag in set(image.tags) - set(foreign):
+                        client.images.remove(tag)
+                    kept.add(image.id)
+                else:
+                    client.images.remove(image.id, force=True)
+                    removed += 1
+                progress = True
             except docker.errors.APIError:
                 continue
+        if not progress:
+            break
     return removed
