@@ -146,12 +146,16 @@ def test_rewriting_from_changes_only_the_from_lines(
     ]
 
 
-def test_what_the_verdict_cannot_judge_is_only_buildkits_single_history() -> None:
+def test_what_the_verdict_cannot_judge_buildkits_history_and_scratch() -> None:
     from harness.core.judgeable import cannot_judge
 
-    assert cannot_judge(MULTI) == []  # the legacy builder's log names every stage's images
+    # the legacy builder's log names every stage's images
+    assert cannot_judge(MULTI, target="test") == []
     assert cannot_judge(MULTI, target="build", legacy=False) == []
     assert "several stages" in cannot_judge(MULTI, target="test", legacy=False)[0]
-    assert "FROM scratch" in cannot_judge("FROM scratch\nCOPY a /a\n", legacy=False)[0]
+    assert "FROM scratch" in cannot_judge("FROM scratch\nCOPY a /a\n")[0]
+    assert "FROM scratch" in cannot_judge("FROM scratch AS s\nFROM s\nFROM b\n")[0]
+    assert cannot_judge("FROM scratch AS s\nFROM b AS t\n", target="t") != []
+    assert cannot_judge("FROM b AS t\nFROM scratch AS s\n", target="t") == []
     with pytest.raises(DockerfileError, match="should not be blank"):
         cannot_judge(MULTI, build_args={"BASE": ""})

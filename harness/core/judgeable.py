@@ -3,14 +3,15 @@
 One list serves the early check of a user's project and the cell itself, so a build the
 harness cannot judge is refused in one line before any work, never found out mid-run. As
 the verdict learns to read more, entries leave this list: the legacy builder's log names the
-image of every step of every stage, so only BuildKit's single-history verdict is left here.
+image of every step of every stage, so what is left is BuildKit's single-history verdict and
+stages FROM scratch (no base to carry the cell's label).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from harness.core.dockerfile import external_stages, parse_dockerfile
+from harness.core.dockerfile import Dockerfile, Stage, parse_dockerfile
 
 
 def cannot_judge(
@@ -26,12 +27,25 @@ def cannot_judge(
     DockerfileError."""
     parsed = parse_dockerfile(dockerfile)
     stages = parsed.built_stages(target)
-    externals = external_stages(parsed, build_args or {})
+    if _from_scratch(parsed, stages, build_args or {}):
+        return ["has a stage FROM scratch: its images would carry no label of the cell, which "
+                "could then not remove them (not supported yet)"]  # fmt: skip
     if legacy:
         return []
     if len(stages) > 1:
         return ["has several stages: with BuildKit the verdict reads one image's history, so "
                 "multi-stage builds are judged with the legacy builder only"]  # fmt: skip
-    if not externals:
-        return ["starts FROM scratch: with BuildKit the verdict needs a base image's history"]
     return []
+
+
+def _from_scratch(
+    parsed: Dockerfile, stages: Sequence[Stage], build_args: Mapping[str, str | None]
+) -> bool:
+    """Does a built stage start from scratch, directly or through earlier stages?"""
+    for stage in stages:
+        base = parsed.base_of(stage, build_args)
+        while (earlier := parsed.stage_named(base)) is not None and earlier.index < stage.index:
+            stage, base = earlier, parsed.base_of(earlier, build_args)
+        if base.lower() == "scratch":
+            return True
+    return False
