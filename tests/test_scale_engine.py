@@ -9,9 +9,10 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+import docker.constants
 import pytest
 
 from harness.app.matrixrun import run_matrix
@@ -39,11 +40,13 @@ def _config(tmp_path: Path, body: str) -> Path:
     return config
 
 
-def _matrix(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _matrix(*args: str, env: Mapping[str, str | None]) -> subprocess.CompletedProcess[str]:
+    """Run the matrix with ``env`` over ours; a ``None`` value unsets that variable."""
+    merged = {**os.environ, **env}
     return subprocess.run(
         [sys.executable, "-m", "harness", "matrix", *args],
         cwd=ROOT,
-        env={**os.environ, **env},
+        env={key: value for key, value in merged.items() if value is not None},
         text=True,
         capture_output=True,
         timeout=900,
@@ -54,7 +57,11 @@ def test_a_fully_stored_rerun_starts_no_engine(private_cache: Path, tmp_path: Pa
     """With the private engine: the first run starts it, the rerun only reads the store, under
     the very keys the running engine gave."""
     config = _config(tmp_path, 'compose = ["1.20.0"]\ncli_build = ["default", "1"]')
-    env = {"DOCKER_HOST": f"unix://{tmp_path}/nothing.sock", "CACHE_BISECT_ENGINE": "auto"}
+    # No DOCKER_HOST (a named engine that does not answer stops the run) and nothing at the
+    # default socket: the harness starts its private engine.
+    default_socket = Path(docker.constants.DEFAULT_UNIX_SOCKET.removeprefix("http+unix://"))
+    assert not default_socket.exists(), "an engine listens at the default socket"
+    env: dict[str, str | None] = {"DOCKER_HOST": None, "CACHE_BISECT_ENGINE": "auto"}
     args = ("--config", str(config), "--results", str(tmp_path / "results"))
     first = _matrix(*args, env=env)
     assert first.returncode == 0, first.stderr
