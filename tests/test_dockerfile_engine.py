@@ -35,7 +35,7 @@ def test_steps_are_numbered_as_the_engine_prints_them(
     engine: Engine, tmp_path: Path, name: str, target: str | None
 ) -> None:
     cell = uuid.uuid4().hex[:12]
-    base = f"cache-bisect-test/corpus:{cell}"
+    base = f"cache-bisect/corpus:{cell}"  # a name of the harness's: its cleanup removes it
     labels = [f'LABEL {key}="{value}"' for key, value in cell_labels(cell, "test").items()]
     engine.client.api.import_image_from_data(
         busybox_rootfs(find_static_busybox()), repository=base.split(":")[0], tag=cell,

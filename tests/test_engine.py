@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 from pathlib import Path
 
 import docker.constants
@@ -93,3 +95,24 @@ def test_a_docker_host_that_does_not_answer_stops_the_run_naming_it(
         pass
     assert not (tmp_path / "never").exists()
     assert peek(tmp_path / "never") is None
+
+
+def test_a_dead_containerds_pidfile_is_forgotten_and_a_live_ones_kept(tmp_path: Path) -> None:
+    """dockerd waits forever for a containerd its pidfile names while that process exists; one
+    that died with a killed daemon must not stop the restart (a zombie counts as dead)."""
+    daemon = ManagedDockerd(tmp_path)
+    pidfile = tmp_path / "exec" / "containerd" / "containerd.pid"
+    pidfile.parent.mkdir(parents=True)
+    pidfile.write_text(str(os.getpid()))
+    daemon._forget_dead_containerd()
+    assert pidfile.exists()
+    zombie = subprocess.Popen(["true"])
+    while Path(f"/proc/{zombie.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+        time.sleep(0.01)
+    pidfile.write_text(str(zombie.pid))
+    daemon._forget_dead_containerd()
+    assert not pidfile.exists()
+    zombie.wait()
+    pidfile.write_text(str(zombie.pid))  # reaped: no such process
+    daemon._forget_dead_containerd()
+    assert not pidfile.exists()

@@ -209,7 +209,11 @@ def test_request_changes_are_the_api_version_and_each_query_parameter_a_probe_ca
         {"t": ["a"], "cachefrom": ['["gone"]'], "rm": ["True"], "shmsize": ["0"]},
         {"user-agent": "docker-sdk-python/4.4.4"},
     )
-    cli = _request("/v1.41/build?t=b", {"t": ["b"], "rm": ["1"], "labels": ["{}"]}, {})
+    cli = _request(
+        "/v1.41/build?t=b",
+        {"t": ["b"], "rm": ["1"], "labels": ["{}"], "dockerfile": [".dockerfile.0f3e"]},
+        {},
+    )
     changes = request_changes(compose, cli)
     assert [(d.path, d.field, d.compose, d.cli) for d in changes] == [
         (REQUEST, "api:version", "1.25", "1.41"),

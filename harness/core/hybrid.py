@@ -56,6 +56,10 @@ _FRAMING_HEADERS = frozenset(
 # intermediate containers always removed.
 _PROBE_QUERY = {"rm": ["1"], "forcerm": ["1"]}
 _DROPPED_QUERY = ("t",)
+# Where the Dockerfile lies in each client's own context (a generated `.dockerfile.<random>`
+# for one outside the context): the other client's name is not in this context, and the cache
+# key reads the Dockerfile's steps, which the context diff already compares.
+_NOT_REPLAYED_QUERY = frozenset({"dockerfile"})
 _API_PREFIX = re.compile(r"^/v(\d+(?:\.\d+)*)/")
 
 
@@ -358,13 +362,16 @@ def request_changes(compose: CapturedBuild, cli: CapturedBuild) -> list[Differen
     the API version (``api:version``) and each query parameter (``query:NAME``: cachefrom,
     labels, buildargs, target, networkmode, shmsize, extrahosts, platform, ...), where the
     legacy builder reads its parameters. The tag and container removal are left out: every
-    probe sets them itself. Headers (authentication, user agent, framing) stay informational.
+    probe sets them itself, and so is the Dockerfile's name in the context. Headers
+    (authentication, user agent, framing) stay informational.
     """
     found: list[Difference] = []
     for difference in request_differences(compose, cli):
         if difference.where == "api":
             found.append(Difference(REQUEST, "api:version", difference.compose, difference.cli))
-        elif difference.where == "query" and difference.name not in _PROBE_QUERY:
+        elif difference.where == "query" and difference.name not in (
+            _PROBE_QUERY.keys() | _NOT_REPLAYED_QUERY
+        ):
             field = f"query:{difference.name}"
             found.append(Difference(REQUEST, field, difference.compose, difference.cli))
     return found

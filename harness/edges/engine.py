@@ -165,6 +165,7 @@ class ManagedDockerd:
 
     def start(self, wait_seconds: float = 60) -> docker.DockerClient:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._forget_dead_containerd()
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 self.command(),
@@ -264,6 +265,26 @@ class ManagedDockerd:
             )
         except (OSError, ValueError, KeyError, TypeError):
             return None
+
+    def _forget_dead_containerd(self) -> None:
+        """Remove the pidfile of a containerd that died with a killed daemon.
+
+        dockerd waits for the containerd its pidfile names while that process exists; one left
+        a zombie (nobody reaps it where the daemon's parent was killed) exists forever, and the
+        restart times out. A live containerd is left to dockerd, which reuses it.
+        """
+        pidfile = self.state_dir / "exec" / "containerd" / "containerd.pid"
+        try:
+            pid = int(pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            stat = ""
+        state = stat.rpartition(")")[2].split()[:1]
+        if state in ([], ["Z"], ["X"]):
+            pidfile.unlink(missing_ok=True)
 
     def _last_log_line(self) -> str:
         try:
