@@ -79,9 +79,12 @@ def test_skips_on_the_boundary_are_reported_as_ambiguous() -> None:
             return "uninstallable"
         return fixed_in_compose(compose, sdk, run)
 
-    result = run_bisect(request(), VERSIONS, ScriptedCells(verdict), log=lambda line: None)
+    console: list[str] = []
+    result = run_bisect(request(), VERSIONS, ScriptedCells(verdict), log=console.append)
     report = result.to_json()
     assert report["status"] == "ambiguous"
+    skipped = [line for line in console if ": skip" in line]
+    assert skipped and all("skip (uninstallable: installer failed)" in s for s in skipped)
     assert report["candidates"] == ["1.21.0", "1.21.1", "1.21.2"]  # first new is one of them
     assert report["last_old"] == "1.20.1"
 

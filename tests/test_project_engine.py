@@ -99,7 +99,9 @@ def test_project_through_repro_matrix_and_bisect(
     )
     done = harness("matrix", *same, engine=engine)
     assert done.returncode == 0, done.stderr
-    cells = json.loads((results / "matrix.json").read_text())["cells"]
+    document = json.loads((results / "matrix.json").read_text())
+    assert "--project" in document["reproduce"] and "--service web" in document["reproduce"]
+    cells = document["cells"]
     assert [(c["compose"], c["verdict"]) for c in cells] == [
         ("1.27.4", "diverged"),
         ("1.28.0", "shared"),

@@ -67,7 +67,8 @@ def run_bisect(
         probes.append(entry)
         source = "stored" if entry.stored else "built"
         sdk = f" (SDK {entry.sdk})" if entry.sdk else ""
-        log(f"probe {version}{sdk}: {observation_text(observation)} [{entry.runs}, {source}]")
+        outcome = observation_text(observation, entry.detail)
+        log(f"probe {version}{sdk}: {outcome} [{entry.runs}, {source}]")
         return observation
 
     outcome = bisect(len(versions), probe)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -185,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         path = write_manifest(args.results, args.shard, matrix, cells, results, config.source)
         say(f"\nwrote {path}: combine the shards with --merge")
     elif not args.only:
-        _write(args.results, results, config, cli_path)
+        _write(args.results, results, config, cli_path, _typed_project(args))
     return 0
 
 
@@ -198,7 +199,7 @@ def _merge(
     store = ResultStore(args.results / "cells", warn=say)
     merged = merge_shards(args.merge, cells, into=store)
     say(terminal_table(merged))
-    _write(args.results, merged, config, cli_path)
+    _write(args.results, merged, config, cli_path, _typed_project(args))
     return 0
 
 
@@ -211,10 +212,19 @@ def _chosen(args: argparse.Namespace, cells: list[CellSpec]) -> list[CellSpec]:
 
 
 def _write(
-    results: Path, cells: list[CellResult], config: MatrixConfig, cli_path: str | None
+    results: Path,
+    cells: list[CellResult],
+    config: MatrixConfig,
+    cli_path: str | None,
+    project: tuple[str, str] | None,
 ) -> None:
-    write_tables(results, cells, config, cli_path)
+    write_tables(results, cells, config, cli_path, project)
     say(f"\nwrote {results / 'matrix.md'} and {results / 'matrix.json'}")
+
+
+def _typed_project(args: argparse.Namespace) -> tuple[str, str] | None:
+    """--project and --service as the user typed them (for the reproduce line)."""
+    return (str(args.project), args.service) if args.project else None
 
 
 def _outputs(args: argparse.Namespace) -> list[Path]:
@@ -285,11 +295,17 @@ def _select(cells: list[CellSpec], wanted: Sequence[str]) -> list[CellSpec]:
 
 
 def write_tables(
-    results_dir: Path, cells: list[CellResult], config: MatrixConfig, cli: str | None = None
+    results_dir: Path,
+    cells: list[CellResult],
+    config: MatrixConfig,
+    cli: str | None = None,
+    project: tuple[str, str] | None = None,
 ) -> None:
-    """matrix.json and matrix.md; the reproduce line names every option that changes cells."""
+    """matrix.json and matrix.md; the reproduce line names every option that changes cells
+    (a user's ``project``: its folder and service, else it would rebuild the fixtures)."""
     options = [] if config.source == "matrix.toml" else ["--config", config.source]
     options += ["--cli", cli] if cli else []
+    options += ["--project", shlex.quote(project[0]), "--service", project[1]] if project else []
     document = MatrixDocument(
         cells=tuple(cells),
         config=config.source,

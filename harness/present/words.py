@@ -71,10 +71,11 @@ def verdict_phrase(result: CellResult) -> str:
     return f"{result.verdict}: {reason[0]}" if reason else str(result.verdict)
 
 
-def observation_text(observation: Observation) -> str:
-    """A probe's outcome in words: its behaviour, "skip", or "flaky (<majority> 2/3)"."""
+def observation_text(observation: Observation, why: str | None = None) -> str:
+    """A probe's outcome in words: its behaviour, "skip" (with ``why`` when given: a skip
+    without its reason cannot be acted on), or "flaky (<majority> 2/3)"."""
     if observation.kind is Kind.SKIP:
-        return "skip"
+        return f"skip ({why})" if why else "skip"
     majority = observation.verdict
     shown = describe(majority) if isinstance(majority, Behaviour) else "untestable"
     if observation.kind is Kind.FLAKY:
