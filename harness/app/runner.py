@@ -10,9 +10,10 @@ import platform
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.app.images import check_images
 from harness.core.compat import Compat, InstallPlan, plan_install
 from harness.core.errors import UserError
 from harness.core.flavour import V2_PACKAGE, compose_package, compose_releases, is_v2
@@ -151,6 +152,8 @@ class CellRunner:
     log: Callable[[str], None] = print
     clis: ReferenceClis | None = None
     serves: str = ""
+    _checked: set[str] = field(default_factory=set, init=False, repr=False)
+    _checking: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def scenario(self, spec: CellSpec) -> Scenario:
         return scenario_for(spec)
@@ -164,6 +167,7 @@ class CellRunner:
 
         plan = plan or plan_for(spec, self.releases, self.compat)
         scenario = self.scenario(spec)
+        self._check_images(scenario)
         with tempfile.TemporaryDirectory(prefix=workdir_prefix()) as workdir:
             return run_cell(
                 spec,
@@ -175,3 +179,12 @@ class CellRunner:
                 workdir=Path(workdir),
                 log=self.log,
             )
+
+    def _check_images(self, scenario: Scenario) -> None:
+        """The images the scenario needs are in this engine or will be pulled, checked once
+        per scenario before any cell installs (parallel cells wait for the first check)."""
+        key = f"{scenario.fixture}:{scenario.dockerfile}:{scenario.service}"
+        with self._checking:
+            if key not in self._checked:
+                check_images(self.engine, scenario, self.log)
+                self._checked.add(key)

@@ -161,6 +161,33 @@ def _member(archive: tarfile.TarFile, name: str) -> IO[bytes]:
     return found
 
 
+def in_engine_or_pullable(client: docker.DockerClient, image: str, engine: str) -> bool:
+    """True when the engine has ``image``; False when it lacks it but can pull it (its
+    registry knows it: asked without pulling). Neither is a BaseImageError naming the way out,
+    so a run stops before it installs anything instead of failing mid-cell."""
+    try:
+        client.images.get(image)
+        return True
+    except docker.errors.ImageNotFound:
+        pass
+    except docker.errors.DockerException as error:
+        raise BaseImageError(f"cannot ask {engine} for {image}: {str(error)[:160]}") from None
+    try:
+        client.api.inspect_distribution(image)
+        return False
+    except docker.errors.DockerException as error:
+        raise BaseImageError(_missing(image, engine, error)) from None
+
+
+def _missing(image: str, engine: str, error: Exception) -> str:
+    said = getattr(error, "explanation", None) or str(error)  # the engine's words, if any
+    reason = " ".join(str(said).split())[:160]
+    return (
+        f"{image} is not in {engine} and cannot be pulled ({reason}): point DOCKER_HOST or "
+        "--engine at the engine that has it"
+    )
+
+
 def _local_or_pulled(client: docker.DockerClient, image: str) -> str:
     """The image's ID in this engine, pulled first if the engine does not have it."""
     try:
@@ -170,7 +197,4 @@ def _local_or_pulled(client: docker.DockerClient, image: str) -> str:
     try:
         return str(client.images.pull(image).id)
     except docker.errors.DockerException as error:
-        raise BaseImageError(
-            f"{image} is not in the engine and cannot be pulled ({str(error)[:160]}): point "
-            "DOCKER_HOST or --engine at the engine that has it"
-        ) from None
+        raise BaseImageError(_missing(image, "the engine", error)) from None

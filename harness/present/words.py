@@ -13,7 +13,7 @@ from typing import Any
 from harness.core.bisection import Kind, Observation
 from harness.core.buildkind import LEGACY, Builder, Builders
 from harness.core.hybrid import REQUEST
-from harness.core.model import Behaviour, CauseStatus, CellResult, Verdict
+from harness.core.model import Behaviour, CauseStatus, CellResult, EngineInfo, Verdict
 from harness.core.remedies import chosen
 from harness.core.remedy import Remedy
 from harness.core.report import Cross
@@ -385,3 +385,14 @@ def remedies_progress(done: int, total: int, cell: str, remedies: Sequence[Remed
     seconds = sum(r.seconds for r in found)
     advice = what_to_do(found) or "What to do: no remedy applies"
     return f"remedies [{done}/{total}] {cell}: {advice} ({builds} builds, {seconds:.1f} s)"
+
+
+def engine_phrase(info: EngineInfo, host: str) -> str:
+    """Which engine a message is about: the harness's own, or the one the user named."""
+    if info.managed:
+        return f"the harness's private engine (Docker {info.version})"
+    return f"the engine at {info.name or host} (Docker {info.version})"
+
+
+def will_be_pulled(image: str, engine: str) -> str:
+    return f"{image} is not in {engine}: its registry has it, the cell pulls it"
