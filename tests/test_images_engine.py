@@ -13,6 +13,7 @@ import pytest
 from harness.edges.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
+HARNESS = (sys.executable, "-m", "harness")
 pytestmark = pytest.mark.engine
 
 
@@ -27,8 +28,7 @@ def test_a_missing_base_image_stops_the_run_before_the_install(
     )
     (folder / "docker-compose.yml").write_text("services:\n  web:\n    build: .\n")
     done = subprocess.run(
-        [sys.executable, "-m", "harness", "repro", "--compose", "1.27.4"]
-        + ["--project", str(folder), "--service", "web"],
+        [*HARNESS, "repro", "--compose", "1.27.4", "--project", str(folder), "--service", "web"],
         cwd=ROOT,
         env={**os.environ, "DOCKER_HOST": engine.host, "CACHE_BISECT_ENGINE": "external"},
         capture_output=True,
