@@ -10,6 +10,7 @@
 #   "pip",
 #   "stamina>=24.2",
 #   "filelock>=3.21",
+#   "cattrs>=25.1",
 # ]
 # ///
 """Sessions of the cache-bisect harness, each a thin call into ``harness/``.

@@ -192,7 +192,7 @@ def test_remedies_travel_in_the_result_json_and_a_bad_one_is_named() -> None:
     assert [r["verdict"] for r in data["remedies"]] == [SHARES, MISSES, NOT_TRIED]
     assert CellResult.from_json(data) == cell
     data["remedies"][0]["verdict"] = "maybe"
-    with pytest.raises(ResultFormatError, match=r"remedies\.verdict"):
+    with pytest.raises(ResultFormatError, match=r"remedies\[0\]\.verdict"):
         CellResult.from_json(data)
     assert "remedies" not in cell_result("1.27.4", "diverged").to_json()
 

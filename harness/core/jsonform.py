@@ -1,0 +1,123 @@
+"""The JSON form of results, in one place: a cattrs converter that writes each typed value the
+way the stored and committed files have it, and reads it back checking every field.
+
+A dataclass declares its JSON: keys in the order of its fields, a field whose metadata is
+``OMIT_NONE`` left out while it is None (files written before it existed lack it), enums and
+``Builders`` as their text. So a new field of a result is one edit, its declaration. A bad
+value is one line naming its path (``$.engine.version``), so a corrupt stored cell is reported
+and built again. The few shapes that are not their fields (a step's two images) are hooks here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from enum import Enum, StrEnum
+from typing import Any, TypeVar
+
+from cattrs import Converter
+from cattrs.errors import BaseValidationError
+from cattrs.gen import make_dict_unstructure_fn
+from cattrs.v import format_exception, transform_error
+
+from harness.core.buildkind import Builders
+from harness.core.errors import UserError
+
+T = TypeVar("T")
+
+OMIT_NONE: Mapping[str, bool] = {"omit_none": True}  # field metadata: no key while None
+
+
+class JsonFormError(UserError):
+    """A stored value does not have the shape of its type; says which field, on one line."""
+
+
+class _BadValue(ValueError):
+    """A value of the wrong kind; the message says what it must be."""
+
+
+def _strict(kind: type | tuple[type, ...], what: str) -> Callable[[object, type], Any]:
+    """Take a value of ``kind`` as it is: a number is no string, nor true a number."""
+
+    def structure(value: object, _: type) -> Any:
+        if not isinstance(value, kind) or (isinstance(value, bool) and bool is not kind):
+            raise _BadValue(f"must be {what}, not {value!r}")
+        return value
+
+    return structure
+
+
+def _enum(value: object, kind: type[Enum]) -> Enum:
+    try:
+        return kind(value)
+    except ValueError:
+        known = ", ".join(str(member.value) for member in kind)
+        raise _BadValue(f"is {value!r} (known: {known})") from None
+
+
+def _builders(value: object, _: type) -> Builders:
+    if not isinstance(value, str):
+        raise _BadValue(f"must be a string, not {value!r}")
+    try:
+        return Builders.parse(value)
+    except UserError as error:
+        raise _BadValue(str(error)) from None
+
+
+def _omitting_none(converter: Converter) -> Callable[[type], Callable[[Any], dict[str, Any]]]:
+    """Every field in its place, less those marked ``OMIT_NONE`` that are None (cattrs's own
+    omission would move the others to the end, and the files' key order is kept)."""
+
+    def factory(cls: type) -> Callable[[Any], dict[str, Any]]:
+        whole: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(cls, converter)
+        omitted = {f.name for f in dataclasses.fields(cls) if f.metadata.get("omit_none")}
+
+        def unstructure(value: Any) -> dict[str, Any]:
+            data = whole(value)
+            return {k: v for k, v in data.items() if v is not None or k not in omitted}
+
+        return unstructure if omitted else whole
+
+    return factory
+
+
+def _make() -> Converter:
+    converter = Converter(
+        unstruct_collection_overrides={tuple: list, Sequence: list}, forbid_extra_keys=False
+    )
+    converter.register_structure_hook(str, _strict(str, "a string"))
+    converter.register_structure_hook(int, _strict(int, "a whole number"))
+    converter.register_structure_hook(float, _strict((int, float), "a number"))  # 3 stays 3
+    converter.register_structure_hook(bool, _strict(bool, "true or false"))
+    for kind in (Enum, StrEnum):  # a StrEnum is a str too: name it, or the str hook takes it
+        converter.register_structure_hook(kind, _enum)
+        converter.register_unstructure_hook(kind, lambda member: member.value)
+    converter.register_structure_hook(Builders, _builders)
+    converter.register_unstructure_hook(Builders, str)
+    converter.register_unstructure_hook_factory(dataclasses.is_dataclass, _omitting_none(converter))
+    return converter
+
+
+CONVERTER = _make()
+
+
+def to_json(value: object) -> Any:
+    """``value`` as JSON data (dicts, lists, text, numbers), as the files store it."""
+    return CONVERTER.unstructure(value)
+
+
+def from_json(data: object, kind: type[T]) -> T:
+    """``data`` read as a ``kind``; a JsonFormError names every bad field, on one line."""
+    try:
+        return CONVERTER.structure(data, kind)
+    except BaseValidationError as error:
+        found = transform_error(error, path="$", format_exception=_described)
+        raise JsonFormError(f"bad field: {'; '.join(found)}") from None
+
+
+def _described(error: BaseException, kind: type | None) -> str:
+    if isinstance(error, _BadValue):
+        return str(error)
+    if isinstance(error, KeyError):
+        return "missing"
+    return format_exception(error, kind)

