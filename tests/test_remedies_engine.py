@@ -2,9 +2,11 @@
 diverged cell as a cell of its own and leads with the cheapest that makes the builds share.
 
 The expected verdicts are what the builds show on the engines we run, with a reference CLI
-older than 23 (it writes mode 0100644, docker-py 0644) and a newer CLI on PATH (0644, but
-uid/gid 0 where docker-py keeps the checkout's 1000:1000): a root-owned checkout alone still
-misses, the newer CLI alone still misses, both together share; `--chown` changes nothing.
+older than 23 (it writes mode 0100644, docker-py 0644) and the CLI 28.5 fetched by version
+(0644, but uid/gid 0 where docker-py keeps the checkout's 1000:1000): a root-owned checkout
+alone still misses, the newer CLI alone still misses, both together share; `--chown` changes
+nothing. A request-level cause (a missing ``cache_from`` image) is mirrored on docker build
+and its compose key removed, each by a cell of its own.
 """
 
 from __future__ import annotations
@@ -13,13 +15,18 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from harness.app.remedies import BuiltCells, find_remedies
+from harness.app.runner import CellRunner
 from harness.core.labels import RUN, parse_run
+from harness.core.model import CellSpec, Verdict
 from harness.edges.builders import clis_on_path
 from harness.edges.engine import Engine
+from harness.present.summary import cell_summary
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.engine, pytest.mark.network]
@@ -30,11 +37,9 @@ def _major(version: str) -> int:
 
 
 def test_repro_remedies_are_proven_by_builds(engine: Engine, tmp_path: Path) -> None:
-    clis = clis_on_path()
-    old = next((cli for cli in clis if _major(cli.version) < 23), None)
-    new = next((cli for cli in clis if _major(cli.version) >= 23), None)
-    if old is None or new is None:
-        pytest.fail("remedy tests need a docker CLI older than 23 and a newer one on PATH")
+    old = next((cli for cli in clis_on_path() if _major(cli.version) < 23), None)
+    if old is None:
+        pytest.fail("remedy tests need a docker CLI older than 23 on PATH")
 
     out = tmp_path / "cell.json"
     process = subprocess.Popen(
@@ -55,15 +60,18 @@ def test_repro_remedies_are_proven_by_builds(engine: Engine, tmp_path: Path) -> 
     assert cell["verdict"] == "diverged" and cell["diverged_at"]["step"] == 3
     found = {(r["kind"], r["changes"].get("cli")): r for r in cell["remedies"]}
     verdicts = {key: (r["verdict"], r.get("diverged_at")) for key, r in found.items()}
+    new = next(version for kind, version in found if kind == "cli")
+    assert new is not None and new.startswith("28.5.")  # fetched by version, not PATH's 28.2
     assert verdicts == {
         ("cli-build", None): ("shares", None),
         ("chown", None): ("misses", 3),  # --chown does not change the cache key
         ("buildkit", None): ("shares", None),
         ("root-owned", None): ("misses", 3),  # the old CLI's mode 0100644 still differs
-        ("cli", new.version): ("misses", 3),  # the checkout's uid/gid still differ
-        ("root-owned+cli", new.version): ("shares", None),
+        ("cli", new): ("misses", 3),  # the checkout's uid/gid still differ
+        ("root-owned+cli", new): ("shares", None),
         ("release", None): ("shares", None),  # the newest 1.x builds with the CLI by default
     }
+    assert found[("cli", new)]["remedy"] == f"run docker build with docker CLI {new}"
     assert found[("release", None)]["remedy"] == "use docker-compose 1.29.2"
     for remedy in cell["remedies"]:
         assert (remedy["builds"], remedy["stored"]) == (2, False) and remedy["seconds"] > 0
@@ -124,3 +132,35 @@ def test_matrix_remedies_reuse_stored_cells_and_are_stored(engine: Engine, tmp_p
     assert [c.get("remedies") for c in rerun["cells"]] == [
         c.get("remedies") for c in document["cells"]
     ]
+
+
+def test_a_request_level_cause_is_mirrored_on_docker_build_and_dropped_from_compose(
+    runner: CellRunner,
+) -> None:
+    """compose 1.29.2 (its CLI build) sends --cache-from naming a missing image; built second
+    it reuses none of the CLI's steps, and explain proves query:cachefrom. Giving docker build
+    the same --cache-from still misses (the engine then trusts only the named, missing image
+    on both sides); removing build.cache_from from the compose service shares."""
+    spec = CellSpec("1.29.2", scenario="cache-from", order="cli-first", explain=True)
+    cell = runner.run(spec)
+    assert cell.verdict is Verdict.DIVERGED and cell.diverged_at is not None
+    assert cell.explain_cause is not None and cell.explain_cause.status == "proven"
+    found = find_remedies(spec, cell, BuiltCells(runner), releases=(), clis=(), log=print)
+    by_kind = {remedy.kind: remedy for remedy in found}
+    flag, key = by_kind["cli-flag"], by_kind["compose-key"]
+    assert flag.remedy == (
+        "run docker build with --cache-from cache-bisect/never-built:missing "
+        "(docker-compose's build.cache_from)"
+    )
+    assert (flag.verdict, flag.diverged_at, flag.builds) == ("misses", 2, 2)
+    assert key.remedy == "remove build.cache_from from the compose service"
+    assert (key.verdict, key.builds) == ("shares", 2)
+    summary = cell_summary(replace(cell, remedies=found))
+    assert (
+        "What to do: remove build.cache_from from the compose service (proven: the two builds "
+        "then share the cache)." in summary
+    )
+    assert [kind for kind in by_kind if kind in ("cli-flag", "compose-key")] == [
+        "cli-flag",
+        "compose-key",
+    ]  # the flag, which keeps the user's compose file, is listed (and chosen) first

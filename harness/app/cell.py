@@ -28,7 +28,7 @@ from harness.app.explain import Experiment, Explanation, explain
 from harness.core.buildkind import Builder, Builders
 from harness.core.buildlog import builder_seen, parse_build_log
 from harness.core.compat import KNOWN_BROKEN, Broken, InstallPlan, sdk_in_range
-from harness.core.composefile import with_build_network
+from harness.core.composefile import ComposeFileError, with_build_network, without_build_keys
 from harness.core.dockerfile import (
     DockerfileError,
     Instruction,
@@ -372,7 +372,7 @@ class CellBuild:
             owner=observed_owner(context),
             owners=observed_owners(context),
             base={"from": original_from, "kind": scenario.base},
-            build_options=tuple(context.build.cli_options()),
+            build_options=(*context.build.cli_options(), *spec.cli_flags),
         )
         if ignored:
             self.notes.append(f"build options not mirrored by docker build: {', '.join(ignored)}")
@@ -398,16 +398,17 @@ class CellBuild:
         if spec.builder.compose is Builder.BUILDKIT or maybe_buildkit:
             if problem:
                 raise _Stop(Judgement(Verdict.ERROR, reason=problem))
-            rewrite_in_copy(
-                scenario.fixture_dir(),
-                context.path,
-                Path(compose_file(context.path).name),
-                lambda text: with_build_network(text, scenario.service, "none"),
-                self.workdir,
+            self._rewrite_compose_file(
+                context, lambda text: with_build_network(text, scenario.service, "none")
             )
             self.notes.append(
                 "compose file: build.network set to none (BuildKit RUN needs no network)"
             )
+        if spec.drop_keys:  # a remedy's trial: compose no longer sends what these asked for
+            self._rewrite_compose_file(
+                context, lambda text: without_build_keys(text, scenario.service, spec.drop_keys)
+            )
+            self.notes.append(f"compose file: build.{', build.'.join(spec.drop_keys)} removed")
         if spec.explain and not spec.builder.legacy:
             self.notes.append(
                 "explain is legacy-only: BuildKit sends the context over its own session"
@@ -419,6 +420,20 @@ class CellBuild:
             built_steps=built_steps,
             stages=stages,
         )
+
+    def _rewrite_compose_file(self, context: BuildContext, change: Callable[[str], str]) -> None:
+        """Change the copy's compose file (never the user's); a change that cannot be made
+        stops the cell with its words."""
+        try:
+            rewrite_in_copy(
+                self.scenario.fixture_dir(),
+                context.path,
+                Path(compose_file(context.path).name),
+                change,
+                self.workdir,
+            )
+        except ComposeFileError as error:
+            raise _Stop(Judgement(Verdict.ERROR, reason=f"compose file: {error}")) from None
 
     def _build_both(
         self, prepared: _Prepared
@@ -517,7 +532,14 @@ class CellBuild:
             if name == "cli":
                 buildkit = spec.builder.cli is not Builder.LEGACY  # default may be BuildKit
                 return cli_build(
-                    self.cli, context.path, self.cli_tag, context.build, env, spec.timeout, buildkit
+                    self.cli,
+                    context.path,
+                    self.cli_tag,
+                    (*context.build.cli_options(), *spec.cli_flags),
+                    context.build.context,
+                    env,
+                    spec.timeout,
+                    buildkit,
                 )
             return compose_build(
                 self.installed.compose_exe,
@@ -562,32 +584,3 @@ def _derive_bases(
     return {
         index: tags.get(image) or next(iter(tags.values())) for index, image in externals.items()
     }
-
-
-def _run_build(
-    name: str,
-    spec: CellSpec,
-    service: str,
-    context: BuildContext,
-    cli: CliInfo,
-    installed: Environment,
-    env: dict[str, str],
-    project: str,
-    cell_id: str,
-    engine_host: str,
-    workdir: Path,
-) -> Completed:
-    """One build; with ``explain``, through a recording proxy that keeps what the client sent."""
-    with ExitStack() as stack:
-        if spec.explain and spec.builder.legacy:
-            proxy = stack.enter_context(
-                RecordingProxy(engine_host, workdir / f"{name}.sock", workdir / f"capture-{name}")
-            )
-            env = {**env, "DOCKER_HOST": proxy.host}
-        if name == "cli":
-            tag = f"cache-bisect/cli:{cell_id}"
-            buildkit = spec.builder.cli is Builder.BUILDKIT
-            return cli_build(cli, context.path, tag, context.build, env, spec.timeout, buildkit)
-        return compose_build(
-            installed.compose_exe, context.path, project, service, env, spec.timeout
-        )

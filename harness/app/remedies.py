@@ -24,8 +24,11 @@ from harness.core.matrix import cell_id
 from harness.core.model import CellResult, CellSpec, CliInfo, Verdict
 from harness.core.releases import COMPOSE
 from harness.core.remedies import (
+    REMEDY_CLIS,
     Trial,
     by_cost,
+    cli_candidates,
+    cli_line,
     nearest_first,
     newest_to_try,
     no_release,
@@ -33,10 +36,11 @@ from harness.core.remedies import (
     release_trial,
     trials,
 )
-from harness.core.remedy import Remedy
+from harness.core.remedy import NOT_TRIED, Remedy
 from harness.core.report import BisectReport
 from harness.edges.builders import clis_on_path
 from harness.edges.process import allow_children, stop_children
+from harness.edges.provision import NotOffered, ProvisionError
 from harness.present.words import remedies_progress
 
 
@@ -114,13 +118,45 @@ def find_remedies(
     releases: Sequence[str],
     clis: Sequence[CliInfo] = (),
     log: Callable[[str], None] = print,
+    unavailable: Sequence[Remedy] = (),
 ) -> tuple[Remedy, ...]:
-    """Every remedy of a diverged cell, cheapest first, each with the engine's verdict."""
+    """Every remedy of a diverged cell, cheapest first, each with the engine's verdict;
+    ``unavailable`` are the CLIs that could not be had (not tried, with why)."""
     if cell.verdict is not Verdict.DIVERGED:
         return ()
     found = [_run(trial, cells, log) for trial in trials(spec, cell, clis)]
     found += _nearest_release(spec, cells, releases, log)
-    return tuple(by_cost(found))
+    return tuple(by_cost([*found, *unavailable]))
+
+
+def other_clis(
+    cell: CellResult,
+    on_path: Sequence[CliInfo],
+    fetch: Callable[[str], CliInfo] | None,
+    versions: Sequence[str] = REMEDY_CLIS,
+) -> tuple[list[CliInfo], list[Remedy]]:
+    """The docker CLIs a cell tries instead of its own (see ``cli_candidates``): those of
+    ``versions`` fetched by version (``fetch``: the run's --cli VERSION machinery, None when
+    it has none), then those on PATH; and a not-tried remedy for each that could not be had."""
+    wanted, found = cli_candidates(cell.cli.version, versions, on_path)
+    fetched: list[CliInfo] = []
+    missing: list[Remedy] = []
+    for version in wanted:
+        reason = "this run fetches no docker CLI by version"
+        if fetch is not None:
+            try:
+                fetched.append(fetch(version))
+                continue
+            except (ProvisionError, NotOffered) as error:
+                reason = str(error)
+        missing.append(Remedy("cli", cli_line(version), NOT_TRIED, reason=reason))
+    return fetched + found, missing
+
+
+def fetcher(runner: CellRunner) -> Callable[[str], CliInfo] | None:
+    """How this run fetches a docker CLI by version (as --cli VERSION), if it can."""
+    clis = runner.clis
+    return None if clis is None else clis.version
 
 
 def _run(trial: Trial, cells: TrialCells, log: Callable[[str], None]) -> Remedy:
@@ -165,12 +201,15 @@ def with_remedies(
     clis: Sequence[CliInfo] | None = None,
 ) -> CellResult:
     """``cell`` with its remedies (a diverged cell not yet tried; any other as it is). The
-    other CLIs tried are ``clis``, by default every ``docker`` on PATH."""
+    other CLIs tried are those of REMEDY_CLIS fetched by version, then ``clis`` (by default
+    every ``docker`` on PATH), one per major version."""
     if not needs_remedies(cell):
         return cell
-    others = clis_on_path() if clis is None else clis
+    others, unavailable = other_clis(
+        cell, clis_on_path() if clis is None else clis, fetcher(runner)
+    )
     found = find_remedies(
-        spec, cell, cells or BuiltCells(runner), release_texts(runner), others, log
+        spec, cell, cells or BuiltCells(runner), release_texts(runner), others, log, unavailable
     )
     return replace(cell, remedies=found)
 

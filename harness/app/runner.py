@@ -131,12 +131,14 @@ class ReferenceClis:
         self._providing = threading.Lock()
 
     def of(self, spec: CellSpec) -> CliInfo:
-        if not spec.cli:
-            return self.default
+        return self.version(spec.cli) if spec.cli else self.default
+
+    def version(self, wanted: str) -> CliInfo:
+        """The CLI of version ``wanted``, fetched once (a remedy's trial asks this too)."""
         with self._providing:
-            if spec.cli not in self._known:
-                self._known[spec.cli] = self.tools.cli(spec.cli)
-            return self._known[spec.cli]
+            if wanted not in self._known:
+                self._known[wanted] = self.tools.cli(wanted)
+            return self._known[wanted]
 
 
 @dataclass

@@ -54,8 +54,9 @@ def key_inputs(
     if spec.builder.legacy:  # keys of cells from before the builder axis stay valid
         del inputs["builder"]
     del inputs["engine"], inputs["cli"]  # as asked; the engine's facts and CLI version decide
-    if spec.chown is None:  # only a remedy's trial sets it: other keys stay as they were
-        del inputs["chown"]
+    for name in ("chown", "cli_flags", "drop_keys"):  # only a remedy's trial sets these:
+        if not inputs[name]:  # other keys stay as they were
+            del inputs[name]
     return {
         **repeat,
         "schema": SCHEMA,

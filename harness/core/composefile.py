@@ -143,3 +143,20 @@ def with_build_network(text: str, service: str, network: str) -> str:
     if version in _NETWORK_FORMATS or version.startswith(("3.0", "3.1", "3.2", "3.3")):
         document["version"] = _NETWORK_FORMATS.get(version, "3.4")
     return yaml.safe_dump(document, sort_keys=False)
+
+
+def without_build_keys(text: str, service: str, keys: tuple[str, ...]) -> str:
+    """The compose file with the build ``keys`` of ``service`` removed (a remedy's trial);
+    a key the build section does not have is a ComposeFileError naming it."""
+    document = yaml.safe_load(text)
+    definition = document["services"][service]
+    build = definition.get("build")
+    build = {"context": build} if isinstance(build, str) else dict(build)
+    missing = [key for key in keys if key not in build]
+    if missing:
+        raise ComposeFileError(
+            f"service {service!r} has no build.{', build.'.join(missing)} to remove: "
+            "docker-compose sends it on its own"
+        )
+    definition["build"] = {key: value for key, value in build.items() if key not in keys}
+    return yaml.safe_dump(document, sort_keys=False)

@@ -55,6 +55,8 @@ class CellSpec:
     engine: str = ""  # a provisioned engine's version ("28.5"); "": the run's engine
     cli: str = ""  # a provisioned CLI's version ("28.5"); "": the run's reference CLI
     chown: str | None = None  # "uid:gid" added as --chown to every ADD/COPY (a remedy's trial)
+    cli_flags: tuple[str, ...] = ()  # more docker build options (a remedy's trial)
+    drop_keys: tuple[str, ...] = ()  # compose build keys removed in the copy (a remedy's trial)
 
     @property
     def sides(self) -> tuple[str, str]:

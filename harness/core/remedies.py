@@ -13,16 +13,39 @@ from packaging.version import InvalidVersion, Version
 
 from harness.core.buildkind import Builder, Builders
 from harness.core.flavour import compose_buildkit_problem, is_v2
-from harness.core.model import CellResult, CellSpec, CliInfo, Verdict
+from harness.core.mirror import (
+    MIRRORS,
+    MirrorError,
+    RequestCause,
+    cli_flags,
+    request_causes,
+    shell_words,
+)
+from harness.core.model import CauseStatus, CellResult, CellSpec, CliInfo, Verdict
 from harness.core.remedy import MISSES, NOT_TRIED, SHARES, Remedy
 
 # Cheapest first: an environment variable, a Dockerfile line, a builder switch, a checkout
 # made as root, another docker CLI, both of those, another compose release.
-KINDS = ("cli-build", "chown", "buildkit", "root-owned", "cli", "root-owned+cli", "release")
+# For a request parameter proven to cause the miss: the same flag on docker build (compose's
+# file stays as it is), or the compose build key removed.
+KINDS = (
+    "cli-build",
+    "cli-flag",
+    "compose-key",
+    "chown",
+    "buildkit",
+    "root-owned",
+    "cli",
+    "root-owned+cli",
+    "release",
+)
 ROOT = "0:0"
 CLI_BUILD_SINCE = Version("1.25")  # docker-compose's COMPOSE_DOCKER_CLI_BUILD
 CLI_BUILD_DEFAULT = Version("1.28")  # ... and the default from here on
 BUILDKIT = Builders(Builder.BUILDKIT, Builder.BUILDKIT)
+# Docker CLIs a remedy fetches by version (as --cli VERSION does): one from before Docker 23,
+# whose tar headers carry the file-type bits in the mode, and one of today.
+REMEDY_CLIS = ("20.10", "28.5")
 
 
 @dataclass(frozen=True)
@@ -51,6 +74,7 @@ def trials(spec: CellSpec, cell: CellResult, clis: Sequence[CliInfo] = ()) -> li
     v1 = not is_v2(spec.compose)
     if v1 and not _on_cli_build(spec.compose, spec.cli_build):
         found.append(_cli_build(spec))
+    found += request_trials(spec, cell)
     step = cell.diverged_at.instruction if cell.diverged_at else ""
     keyword = step.split(None, 1)[0].upper() if step else ""
     if keyword in ("ADD", "COPY") and "--chown" not in step and spec.chown is None:
@@ -73,7 +97,7 @@ def trials(spec: CellSpec, cell: CellResult, clis: Sequence[CliInfo] = ()) -> li
         found.append(
             Trial(
                 "cli",
-                f"run docker build with docker CLI {other.version}",
+                cli_line(other.version),
                 replace(spec, cli=""),  # the CLI is the trial's, not a provisioned one
                 cli=other,
                 changes={"cli": other.version},
@@ -92,6 +116,90 @@ def trials(spec: CellSpec, cell: CellResult, clis: Sequence[CliInfo] = ()) -> li
                 )
             )
     return found
+
+
+def request_trials(spec: CellSpec, cell: CellResult) -> list[Trial]:
+    """For each build request parameter in the proven cause (explain): ``docker build`` with
+    the flag that sends docker-compose's value, and compose without the build key that sends
+    it. Without a proven cause (no explain, or not proven) there is none to mirror."""
+    cause = cell.explain_cause
+    if cause is None or cause.status is not CauseStatus.PROVEN:
+        return []
+    found: list[Trial] = []
+    for request in request_causes(cause.minimal):
+        found += _mirror_trials(spec, request)
+    return found
+
+
+def _mirror_trials(spec: CellSpec, request: RequestCause) -> list[Trial]:
+    mirror = MIRRORS.get(request.name)
+    changes = {"request": request.name}
+    if mirror is None:
+        line = f"send docker build the request's {request.name} as docker-compose does"
+        reason = f"no docker build flag or compose build key sets {request.name}"
+        return [Trial("cli-flag", line, reason=reason, changes=changes)]
+    if request.compose is None:
+        line = f"run docker build without {mirror.flag}"
+        reason = (
+            f"docker build sent {request.name} and docker-compose did not: the harness passes "
+            "docker build only the service's own build options"
+        )
+        return [Trial("cli-flag", line, reason=reason, changes=changes)]
+    found: list[Trial] = []
+    try:
+        flags = cli_flags(request.name, request.compose)
+    except MirrorError as error:
+        found.append(Trial("cli-flag", f"run docker build with {mirror.flag} as docker-compose "
+                           "sends it", reason=str(error), changes=changes))  # fmt: skip
+    else:
+        as_key = f" (docker-compose's build.{mirror.key})" if mirror.key else ""
+        found.append(
+            Trial(
+                "cli-flag",
+                f"run docker build with {shell_words(flags)}{as_key}",
+                replace(spec, cli_flags=(*spec.cli_flags, *flags)),
+                changes={**changes, "cli_flags": shell_words(flags)},
+            )
+        )
+    if mirror.key is not None and mirror.key not in ("args", "target"):
+        found.append(
+            Trial(
+                "compose-key",
+                f"remove build.{mirror.key} from the compose service",
+                replace(spec, drop_keys=(*spec.drop_keys, mirror.key)),
+                changes={**changes, "drop": mirror.key},
+            )
+        )
+    return found
+
+
+def cli_candidates(
+    reference: str, wanted: Sequence[str], on_path: Sequence[CliInfo]
+) -> tuple[list[str], list[CliInfo]]:
+    """The other docker CLIs to try, at most one per major version and none of the reference
+    CLI's: the versions to fetch first (the same on every machine), then CLIs on PATH of a
+    major version not yet chosen."""
+    majors = {_major(reference)}
+    versions: list[str] = []
+    for version in wanted:
+        if _major(version) not in majors:
+            majors.add(_major(version))
+            versions.append(version)
+    found: list[CliInfo] = []
+    for cli in on_path:
+        if _major(cli.version) not in majors:
+            majors.add(_major(cli.version))
+            found.append(cli)
+    return versions, found
+
+
+def cli_line(version: str) -> str:
+    return f"run docker build with docker CLI {version}"
+
+
+def _major(version: str) -> int | None:
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() else None
 
 
 def _on_cli_build(compose: str, cli_build: str) -> bool:

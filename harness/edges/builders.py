@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from harness.core.buildkind import Builder
-from harness.core.composefile import ServiceBuild
 from harness.core.errors import UserError
 from harness.core.model import CliInfo
 from harness.edges.process import Completed, run
@@ -83,15 +83,17 @@ def cli_build(
     cli: CliInfo,
     project: Path,
     tag: str,
-    build: ServiceBuild,
+    options: Sequence[str],
+    context: str,
     env: dict[str, str],
     timeout: float,
     buildkit: bool = False,
 ) -> Completed:
-    """``docker build`` with the compose service's options, from the project folder."""
+    """``docker build`` with the compose service's ``options`` (and any a remedy adds), from
+    the project folder."""
     extra = ["--network=none", "--progress=plain"] if buildkit else []
     return run(
-        [cli.path, "build", "--tag", tag, *extra, *build.cli_options(), build.context],
+        [cli.path, "build", "--tag", tag, *extra, *options, context],
         env=env,
         cwd=project,
         timeout=timeout,
