@@ -156,7 +156,9 @@ def add_remedies(p: argparse.ArgumentParser) -> None:
         "--remedies",
         action="store_true",
         help="for each diverged cell, try every remedy that applies (COMPOSE_DOCKER_CLI_BUILD=1, "
-        "--chown, BuildKit, a root-owned checkout, each other docker CLI on PATH, the nearest "
-        "compose release that shares) as a cell of its own on the same engine, and lead with "
-        "the cheapest that makes the two builds share (default: [run] remedies)",
+        "for a proven request-level cause the docker build flag that sends what compose sent "
+        "and the compose key removed, --chown, BuildKit, a root-owned checkout, docker CLI "
+        "20.10 or 28.5 fetched by version or another on PATH, the nearest compose release "
+        "that shares) as a cell of its own on the same engine, and lead with the cheapest "
+        "that makes the two builds share (default: [run] remedies)",
     )
