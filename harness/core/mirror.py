@@ -28,11 +28,17 @@ class Mirror:
     ``json-list`` a flag per item of a JSON list, ``list`` a flag per repeated value,
     ``json-map`` a flag per ``KEY=value`` of a JSON object, ``value`` one flag with the value,
     ``switch`` the flag alone when true) and the compose build key that sets it (None: a
-    command-line option of compose, not a key)."""
+    command-line option of compose, not a key). Removing ``args`` or ``target`` would build
+    something else, so those keys are never a remedy to remove."""
 
     flag: str
     shape: str
     key: str | None
+
+    @property
+    def removable(self) -> str | None:
+        """The compose build key a remedy may remove (None: none)."""
+        return None if self.key in ("args", "target") else self.key
 
 
 MIRRORS: Mapping[str, Mirror] = {

@@ -24,10 +24,10 @@ from harness.core.mirror import (
 from harness.core.model import CauseStatus, CellResult, CellSpec, CliInfo, Verdict
 from harness.core.remedy import MISSES, NOT_TRIED, SHARES, Remedy
 
-# Cheapest first: an environment variable, a Dockerfile line, a builder switch, a checkout
-# made as root, another docker CLI, both of those, another compose release.
-# For a request parameter proven to cause the miss: the same flag on docker build (compose's
-# file stays as it is), or the compose build key removed.
+# Cheapest first: an environment variable; for a request parameter proven to cause the miss,
+# the same flag on docker build (the compose file stays as it is), then the compose build key
+# removed; a Dockerfile line, a builder switch, a checkout made as root, another docker CLI,
+# both of those, another compose release.
 KINDS = (
     "cli-build",
     "cli-flag",
@@ -149,8 +149,8 @@ def _mirror_trials(spec: CellSpec, request: RequestCause) -> list[Trial]:
     try:
         flags = cli_flags(request.name, request.compose)
     except MirrorError as error:
-        found.append(Trial("cli-flag", f"run docker build with {mirror.flag} as docker-compose "
-                           "sends it", reason=str(error), changes=changes))  # fmt: skip
+        line = f"run docker build with {mirror.flag} as docker-compose sends it"
+        found.append(Trial("cli-flag", line, reason=str(error), changes=changes))
     else:
         as_key = f" (docker-compose's build.{mirror.key})" if mirror.key else ""
         found.append(
@@ -161,13 +161,13 @@ def _mirror_trials(spec: CellSpec, request: RequestCause) -> list[Trial]:
                 changes={**changes, "cli_flags": shell_words(flags)},
             )
         )
-    if mirror.key is not None and mirror.key not in ("args", "target"):
+    if (key := mirror.removable) is not None:
         found.append(
             Trial(
                 "compose-key",
-                f"remove build.{mirror.key} from the compose service",
-                replace(spec, drop_keys=(*spec.drop_keys, mirror.key)),
-                changes={**changes, "drop": mirror.key},
+                f"remove build.{key} from the compose service",
+                replace(spec, drop_keys=(*spec.drop_keys, key)),
+                changes={**changes, "drop": key},
             )
         )
     return found
