@@ -68,6 +68,18 @@ def test_both_with_buildkit_share_every_step(runner: CellRunner) -> None:
     assert cell.cli.path == bk.cli.path
 
 
+def test_no_cell_starts_from_a_buildkit_cache_an_earlier_cell_fed(runner: CellRunner) -> None:
+    """BuildKit keys a base by its layers, not its labels: each cell's base has a layer of its
+    own, so the same cell built twice on one engine runs every step of its first build both
+    times (an earlier cell's cache would show CACHED), and the second build hits the first."""
+    bk = replace(runner, cli=_buildkit_cli())
+    spec = CellSpec(compose="2.40.3", builder=Builders.parse("buildkit"))
+    for cell in (bk.run(spec), bk.run(spec)):
+        assert cell.verdict is Verdict.SHARED, cell.reason
+        assert _cached(cell, "compose") == {1: False, 2: False, 3: False, 4: False}
+        assert _cached(cell, "cli") == {1: False, 2: True, 3: True, 4: True}
+
+
 def test_compose_1x_hands_buildkit_builds_to_the_chosen_cli(runner: CellRunner) -> None:
     bk = replace(runner, cli=_buildkit_cli())
     cell = bk.run(CellSpec(compose="1.29.2", builder=Builders.parse("buildkit"), order="cli-first"))

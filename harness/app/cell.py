@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import platform
 import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -48,6 +49,7 @@ from harness.core.model import (
     StepComparison,
     Verdict,
 )
+from harness.core.places import CELL, without_folders
 from harness.core.scenarios import Scenario
 from harness.core.verdict import Judgement, StepMismatch, align, judge
 from harness.edges.baseimage import BaseImageError, create_base
@@ -206,7 +208,11 @@ def run_cell(
     with watching(engine.client, engine.host, what):
         remove_cell_artifacts(engine.client, cell_id)
     judgement = builds.judgement
-    logs = {"install": installed.install_log, **builds.logs}
+
+    def hide(text: str) -> str:  # stored and published: no folder of this machine
+        return without_folders(text, str(cell_dir), tempfile.gettempdir())
+
+    logs = {"install": installed.install_log, **{k: hide(v) for k, v in builds.logs.items()}}
     mismatch = (
         (f"{plan.package} {spec.compose} carries a docker-compose that says it is "
          f"v{installed.reports}",)
@@ -222,13 +228,12 @@ def run_cell(
         freeze=tuple(installed.freeze),
         cell_id=cell_id,
         verdict=judgement.verdict,
-        reason=judgement.reason,
-        failure=builds.failure,
+        reason=hide(judgement.reason) if judgement.reason else None,
+        failure=hide(builds.failure) if builds.failure else None,
         notes=mismatch
         + rule_notes
         + _contradicted(known, judgement.verdict)
-        + builds.notes
-        + judgement.notes,
+        + tuple(hide(note) for note in builds.notes + judgement.notes),
         steps=judgement.steps,
         diverged_at=judgement.diverged_at.ref if judgement.diverged_at else None,
         final_image_reused=judgement.final_image_reused,
@@ -512,7 +517,7 @@ class CellBuild:
         judgement = Judgement(
             Verdict.ERROR, reason=f"{name} build failed: {completed.error_lines(3)}"
         )
-        cell_text = {str(self.workdir): "<cell>", self.project: "<project>", self.cell_id: "<id>"}
+        cell_text = {str(self.workdir): CELL, self.project: "<project>", self.cell_id: "<id>"}
         raise _Stop(judgement, failure_kind(name, completed.error_lines(1), cell_text))
 
     def _run_build(self, name: str, context: BuildContext, env: dict[str, str]) -> Completed:

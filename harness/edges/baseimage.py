@@ -1,9 +1,12 @@
 """A base image per cell, so no cell can reuse another cell's (or the user's) layer cache.
 
-The legacy builder's cache key of a step starts from its parent image ID. Each cell imports
-its own base (a rootfs with the static busybox, or the Dockerfile's image plus a label, its
-ONBUILD triggers kept armed), carrying the cell's label: every image and container the builds
-derive from it inherits the label, which is how cleanup finds exactly what the harness created.
+The legacy builder's cache key of a step starts from its parent image ID; BuildKit's starts
+from the base's layers alone (the chain of its diff IDs: labels do not count), so a base that
+differs only by its label let a cell's BuildKit builds hit an earlier cell's cache. Each cell's
+base therefore carries a layer of its own, a file naming the cell (``CELL_MARKER``), on top of
+a rootfs with the static busybox or of the Dockerfile's image (its ONBUILD triggers kept
+armed); and the cell's label: every image and container the builds derive from it inherits
+the label, which is how cleanup finds exactly what the harness created.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import docker
 from harness.core.errors import RemoteError
 from harness.core.labels import cell_labels
 from harness.edges.runs import current_run
+
+CELL_MARKER = ".cache-bisect-cell"  # at the base's root: the cell's own layer
 
 
 class BaseImageError(RemoteError):
@@ -64,10 +69,13 @@ def is_static_elf(data: bytes) -> bool:
     return True
 
 
-def busybox_rootfs(busybox: Path) -> bytes:
-    """A minimal root filesystem tar: /bin/busybox, /bin/sh and the usual top folders."""
+def busybox_rootfs(busybox: Path, cell_id: str | None = None) -> bytes:
+    """A minimal root filesystem tar: /bin/busybox, /bin/sh and the usual top folders, and
+    with ``cell_id`` the cell's marker file."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        if cell_id is not None:
+            _add_marker(tar, cell_id)
         for folder in ("bin", "etc", "tmp", "usr", "usr/src", "var"):
             info = tarfile.TarInfo(folder)
             info.type = tarfile.DIRTYPE
@@ -86,6 +94,22 @@ def busybox_rootfs(busybox: Path) -> bytes:
     return buffer.getvalue()
 
 
+def _add_marker(tar: tarfile.TarFile, cell_id: str) -> None:
+    data = f"{cell_id}\n".encode()
+    info = tarfile.TarInfo(CELL_MARKER)
+    info.size = len(data)
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def marker_layer(cell_id: str) -> bytes:
+    """A layer tar holding only the cell's marker file."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        _add_marker(tar, cell_id)
+    return buffer.getvalue()
+
+
 def create_base(
     client: docker.DockerClient, base: str, original_from: str, cell_id: str, number: int = 0
 ) -> str:
@@ -96,7 +120,7 @@ def create_base(
     if base == "busybox":
         changes = [f'LABEL {key}="{value}"' for key, value in labels.items()]
         client.api.import_image_from_data(
-            busybox_rootfs(find_static_busybox()),
+            busybox_rootfs(find_static_busybox(), cell_id),
             repository="cache-bisect/base",
             tag=tag.split(":", 1)[1],
             changes=changes,
@@ -105,14 +129,25 @@ def create_base(
     parent = _local_or_pulled(client, original_from)
     try:
         if client.api.inspect_image(parent)["Config"].get("OnBuild"):
-            _relabelled_copy(client, parent, tag, labels)
+            _relabelled_copy(client, parent, tag, labels, cell_id)
             return tag
-        # One LABEL step: a step per label leaves intermediates without the cell's label,
-        # which no cleanup finds when the build is interrupted.
-        dockerfile = f"FROM {original_from}\nLABEL " + " ".join(
-            f'{key}="{value}"' for key, value in labels.items()
+        # The LABEL step first, in one step: every image of the base's build carries the
+        # cell's label, so cleanup finds them even when the build is interrupted.
+        dockerfile = (
+            f"FROM {original_from}\nLABEL "
+            + " ".join(f'{key}="{value}"' for key, value in labels.items())
+            + f"\nCOPY {CELL_MARKER} /{CELL_MARKER}\n"
         )
-        client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+        context = io.BytesIO()
+        with tarfile.open(fileobj=context, mode="w") as tar:
+            for name, data in (("Dockerfile", dockerfile.encode()), (CELL_MARKER, cell_id)):
+                member = tarfile.TarInfo(name)
+                body = data.encode() + b"\n" if isinstance(data, str) else data
+                member.size = len(body)
+                member.mode = 0o644
+                tar.addfile(member, io.BytesIO(body))
+        context.seek(0)
+        client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
     except docker.errors.DockerException as error:
         raise BaseImageError(
             f"cannot make a base from {original_from}: {str(error).splitlines()[0][:200]}"
@@ -121,13 +156,14 @@ def create_base(
 
 
 def _relabelled_copy(
-    client: docker.DockerClient, parent: str, tag: str, labels: dict[str, str]
+    client: docker.DockerClient, parent: str, tag: str, labels: dict[str, str], cell_id: str
 ) -> None:
-    """Load a copy of ``parent`` (same layers and config) with our labels added, as ``tag``.
+    """Load a copy of ``parent`` (same layers and config) with our labels and the cell's
+    marker layer added, as ``tag``.
 
     An image with ONBUILD triggers cannot be derived by a build (the build runs the triggers
     and clears them, so the measured builds would not), nor by a commit (the engine gives the
-    commit the creating container's command); a saved copy keeps everything but the labels.
+    commit the creating container's command); a saved copy keeps everything else as it was.
     """
     with tempfile.TemporaryDirectory(prefix="cache-bisect-base-") as folder:
         saved, loaded = Path(folder) / "saved.tar", Path(folder) / "loaded.tar"
@@ -139,14 +175,21 @@ def _relabelled_copy(
             config = json.load(_member(source, manifest[0]["Config"]))
             own = config.setdefault("config", {})
             own["Labels"] = {**(own.get("Labels") or {}), **labels}
+            layer = marker_layer(cell_id)
+            config["rootfs"]["diff_ids"].append(f"sha256:{hashlib.sha256(layer).hexdigest()}")
+            config.setdefault("history", []).append({"created_by": f"cache-bisect: {CELL_MARKER}"})
             body = json.dumps(config).encode()
             name = f"{hashlib.sha256(body).hexdigest()}.json"
-            manifest[0].update(Config=name, RepoTags=[tag])
+            layer_name = f"{CELL_MARKER}/layer.tar"
             skip = {"manifest.json", "repositories", manifest[0]["Config"]}
+            manifest[0].update(
+                Config=name, RepoTags=[tag], Layers=[*manifest[0]["Layers"], layer_name]
+            )
             for member in source.getmembers():
                 if member.name not in skip:
                     target.addfile(member, source.extractfile(member) if member.isfile() else None)
-            for entry, data in ((name, body), ("manifest.json", json.dumps(manifest).encode())):
+            listing = json.dumps(manifest).encode()
+            for entry, data in ((name, body), (layer_name, layer), ("manifest.json", listing)):
                 info = tarfile.TarInfo(entry)
                 info.size = len(data)
                 target.addfile(info, io.BytesIO(data))
