@@ -71,11 +71,15 @@ def test_both_with_buildkit_share_every_step(runner: CellRunner) -> None:
 def test_no_cell_starts_from_a_buildkit_cache_an_earlier_cell_fed(runner: CellRunner) -> None:
     """BuildKit keys a base by its layers, not its labels: each cell's base has a layer of its
     own, so the same cell built twice on one engine runs every step of its first build both
-    times (an earlier cell's cache would show CACHED), and the second build hits the first."""
+    times (an earlier cell's cache would show CACHED), and the second build hits the first.
+    Each build reads the cell's own Dockerfile: BuildKit's file sync once served the one of the
+    cell before (same size and mtime), whose base was gone, and looked it up in a registry."""
     bk = replace(runner, cli=_buildkit_cli())
     spec = CellSpec(compose="2.40.3", builder=Builders.parse("buildkit"))
     for cell in (bk.run(spec), bk.run(spec)):
         assert cell.verdict is Verdict.SHARED, cell.reason
+        for side in ("compose", "cli"):
+            assert f"FROM docker.io/cache-bisect/base:{cell.cell_id}" in cell.logs[side]
         assert _cached(cell, "compose") == {1: False, 2: False, 3: False, 4: False}
         assert _cached(cell, "cli") == {1: False, 2: True, 3: True, 4: True}
 

@@ -19,7 +19,6 @@ from harness.app.store import CellKeys, ResultStore, StoredCells
 from harness.core.flavour import cannot_run
 from harness.core.matrix import cell_id
 from harness.core.model import CellResult, CellSpec, EngineInfo
-from harness.edges.builders import has_buildkit
 from harness.edges.process import allow_children, stop_children
 from harness.present.console import say
 from harness.present.words import mark
@@ -69,14 +68,10 @@ def plan_out(
 ) -> tuple[list[CellSpec], dict[str, list[CellSpec]]]:
     """The cells that can run, and the rest by the reason they cannot (known before any
     build: see core.flavour.cannot_run), so the run has nothing to fail for them."""
-    buildkit: dict[str, bool] = {}
     runnable: list[CellSpec] = []
     out: dict[str, list[CellSpec]] = {}
     for spec in cells:
-        cli = clis.of(spec)
-        if cli.path not in buildkit:
-            buildkit[cli.path] = has_buildkit(cli)
-        reason = cannot_run(spec, buildkit[cli.path])
+        reason = cannot_run(spec, clis.buildkit(spec))
         if reason is None:
             runnable.append(spec)
         else:

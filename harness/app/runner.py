@@ -27,6 +27,7 @@ from harness.core.releases import (
     resolve_bound,
 )
 from harness.core.scenarios import Scenario
+from harness.edges.builders import has_buildkit
 from harness.edges.engine import Engine
 from harness.edges.fixtures import get_scenario, project_scenario
 from harness.edges.index import ReleaseIndex
@@ -128,6 +129,7 @@ class ReferenceClis:
         self.default = default
         self.tools = tools or Tools(log=print)
         self._known: dict[str, CliInfo] = {}
+        self._buildkit: dict[str, bool] = {}
         self._providing = threading.Lock()
 
     def of(self, spec: CellSpec) -> CliInfo:
@@ -139,6 +141,16 @@ class ReferenceClis:
             if wanted not in self._known:
                 self._known[wanted] = self.tools.cli(wanted)
             return self._known[wanted]
+
+    def buildkit(self, spec: CellSpec) -> bool:
+        """Whether the cell's CLI builds with BuildKit (a provisioned one: as recorded when it
+        was fetched); asked once per CLI."""
+        cli = self.of(spec)
+        with self._providing:
+            if cli.path not in self._buildkit:
+                asked = self.tools.cli_buildkit(cli) if spec.cli else has_buildkit(cli)
+                self._buildkit[cli.path] = asked
+            return self._buildkit[cli.path]
 
 
 @dataclass

@@ -19,11 +19,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import docker
-import docker.constants
-import docker.errors
-import requests.exceptions
 from filelock import FileLock, ReadWriteLock, Timeout
 
 from harness.core.errors import RemoteError
@@ -31,6 +28,9 @@ from harness.core.model import EngineInfo
 from harness.edges.files import write_atomically
 from harness.edges.paths import cache_dir
 from harness.edges.process import run
+
+if TYPE_CHECKING:  # the docker SDK loads when an engine is asked something: a stored rerun
+    import docker  # asks none, and starts faster without it
 
 DAEMON_CONFIG = Path("/etc/docker/daemon.json")  # a private dockerd reads it too
 
@@ -49,6 +49,12 @@ class Engine:
 
 
 def _try_connect(host: str, timeout: float = 10) -> docker.DockerClient | None:
+    if host.startswith("unix://") and not Path(host.removeprefix("unix://")).exists():
+        return None  # no socket, no engine (a stopped private one): asked without the SDK
+    import docker
+    import docker.errors
+    import requests.exceptions
+
     try:
         client = docker.DockerClient(base_url=host, timeout=timeout)
         client.ping()
@@ -71,6 +77,8 @@ def _describe(client: docker.DockerClient, managed: bool, name: str | None = Non
 
 def _user_host() -> str:
     """DOCKER_HOST as child processes (the CLI, docker-compose) must be told it."""
+    import docker.constants
+
     default = docker.constants.DEFAULT_UNIX_SOCKET.replace("http+unix://", "unix://")
     return os.environ.get("DOCKER_HOST") or default
 
@@ -84,11 +92,16 @@ class ManagedDockerd:
     """
 
     def __init__(
-        self, state_dir: Path, dockerd: str = "dockerd", path: tuple[Path, ...] = ()
+        self,
+        state_dir: Path,
+        dockerd: str = "dockerd",
+        path: tuple[Path, ...] = (),
+        said: str | None = None,
     ) -> None:
         self.state_dir = state_dir
         self.dockerd = dockerd
         self.path = path
+        self.said = said  # what ``dockerd --version`` says, when known (a provisioned engine)
         self.socket = state_dir / "docker.sock"
         self.pidfile = state_dir / "docker.pid"
         self.log = state_dir / "dockerd.log"
@@ -220,24 +233,29 @@ class ManagedDockerd:
             os.kill(pid, signal.SIGKILL)
 
     def _version_said(self) -> str:
-        said = run([self.dockerd, "--version"], env=os.environ, timeout=30)
-        return f"({said.output.strip()})" if said.ok else ""
+        said = self._said()
+        return f"({said})" if said else ""
+
+    def _said(self) -> str | None:
+        """What ``dockerd --version`` says (None: it does not answer)."""
+        if self.said is not None:
+            return self.said
+        binary = shutil.which(self.dockerd)
+        said = run([binary, "--version"], env=os.environ, timeout=30) if binary else None
+        return said.output.strip() if said and said.ok else None
 
     def fingerprint(self) -> str | None:
         """What decides the facts a private engine reports (version, API version, storage
         driver): the dockerd binary's own version line, its command line and the daemon
         config it reads. None when ``dockerd --version`` does not answer."""
-        binary = shutil.which(self.dockerd)
-        if binary is None:
-            return None
-        said = run([binary, "--version"], env=os.environ, timeout=30)
-        if not said.ok:
+        said = self._said()
+        if said is None:
             return None
         try:
             config = DAEMON_CONFIG.read_bytes()
         except OSError:
             config = b""
-        parts = [said.output.strip(), *self.command(), hashlib.sha256(config).hexdigest()]
+        parts = [said, *self.command(), hashlib.sha256(config).hexdigest()]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
     @property

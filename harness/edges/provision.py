@@ -39,7 +39,7 @@ from harness.core.debian import (
 )
 from harness.core.errors import RemoteError, UserError
 from harness.core.model import CliInfo
-from harness.edges.builders import find_cli
+from harness.edges.builders import find_cli, has_buildkit
 from harness.edges.engine import ManagedDockerd
 from harness.edges.paths import cache_dir
 from harness.edges.process import run
@@ -170,14 +170,29 @@ class Tools:
         version = folder.name.removeprefix("engine-")
         binaries = (folder / "usr" / "sbin", folder / "usr" / "bin")
         dockerd = folder / "usr" / "sbin" / "dockerd"
-        return ManagedDockerd(self.root / "engines" / version, str(dockerd), binaries)
+        said = _facts(folder).get("said")
+        return ManagedDockerd(
+            self.root / "engines" / version,
+            str(dockerd),
+            binaries,
+            said=said if isinstance(said, str) else None,
+        )
 
     def cli(self, wanted: str) -> CliInfo:
         """The docker CLI of version ``wanted``, with its buildx plugin where it needs one."""
         folder = self._tool("cli", wanted, self._cli_packages)
-        found = find_cli(str(folder / "usr" / "bin" / "docker"))
+        binary = str(folder / "usr" / "bin" / "docker")
+        version = _facts(folder).get("version")
+        if not isinstance(version, str):  # fetched by an older harness: ask the binary
+            version = find_cli(binary).version
         plugins = folder / "config"
-        return CliInfo(found.path, found.version, str(plugins) if plugins.is_dir() else None)
+        return CliInfo(binary, version, str(plugins) if plugins.is_dir() else None)
+
+    def cli_buildkit(self, cli: CliInfo) -> bool:
+        """Whether a provisioned CLI builds with BuildKit: recorded when it was fetched (a
+        provisioned tool never changes), else asked of it."""
+        recorded = _facts(Path(cli.path).parents[2]).get("buildkit")
+        return recorded if isinstance(recorded, bool) else has_buildkit(cli)
 
     def provisioned(self, kind: str, wanted: str) -> Path | None:
         """The newest complete tool of ``kind`` already in the cache matching ``wanted``."""
@@ -254,8 +269,27 @@ class Tools:
             plugins = folder / "config" / "cli-plugins"
             plugins.mkdir(parents=True)
             (plugins / "docker-buildx").symlink_to(os.path.relpath(plugin, plugins))
-        manifest = {"packages": [offer.pinned for offer in chosen]}
+        # What a run needs to know of the tool, asked once here: a fully stored rerun reads it
+        # instead of running the binaries (each answer costs a process start).
+        facts: dict[str, object] = {"said": said.output.strip()}
+        if kind == "cli":
+            found = find_cli(str(binary))
+            config = folder / "config"
+            facts["version"] = found.version
+            facts["buildkit"] = has_buildkit(
+                CliInfo(found.path, found.version, str(config) if config.is_dir() else None)
+            )
+        manifest = {"packages": [offer.pinned for offer in chosen], **facts}
         (folder / "provisioned.json").write_text(json.dumps(manifest) + "\n")
+
+
+def _facts(folder: Path) -> dict[str, object]:
+    """What ``provisioned.json`` recorded of a tool (nothing if it cannot be read)."""
+    try:
+        facts = json.loads((folder / "provisioned.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return facts if isinstance(facts, dict) else {}
 
 
 def _version_key(name: str) -> tuple[int, ...]:

@@ -21,12 +21,12 @@ import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-
-import docker
-import docker.errors
+from typing import TYPE_CHECKING
 
 from harness.core.labels import RUN, parse_run, run_label
-from harness.edges.chains import remove_labelled
+
+if TYPE_CHECKING:  # the docker SDK loads only when engine objects are touched: a stored rerun
+    import docker  # never touches one, and starts faster without it
 
 RUN_ENV = "CACHE_BISECT_RUN"
 
@@ -128,6 +128,8 @@ def remove_orphans(client: docker.DockerClient) -> dict[str, int]:
 
 
 def _remove_run(client: docker.DockerClient, run: str) -> int:
+    from harness.edges.chains import remove_labelled
+
     return remove_labelled(client, {"label": f"{RUN}={run}"})
 
 
