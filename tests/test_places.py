@@ -22,8 +22,10 @@ def test_the_cell_folder_and_temp_names_are_placeholders(temp: str, run: str, na
         f"FileNotFoundError: [Errno 2] No such file or directory: '{temp}/tmp{name}'"
     )
     hidden = without_folders(text, cell, temp)
-    assert temp not in hidden
-    assert f"{CELL}/project/docker-compose.yml" in hidden and f"'{TEMP}'" in hidden
+    assert hidden == (
+        f"ERROR: {CELL}/project/docker-compose.yml: bad\n"
+        f"FileNotFoundError: [Errno 2] No such file or directory: '{TEMP}'"
+    )
     assert without_folders(hidden, cell, temp) == hidden
 
 
