@@ -14,10 +14,13 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness.app.remedies import other_clis
 from harness.core.composefile import ComposeFileError, without_build_keys
 from harness.core.mirror import MIRRORS, MirrorError, cli_flags, request_causes
 from harness.core.model import CauseStatus, CellSpec, CliInfo, ExplainCause
 from harness.core.remedies import cli_candidates, trials
+from harness.core.remedy import NOT_TRIED
+from harness.edges.provision import ProvisionError
 from tests.factories import cell_result
 
 NAMES = st.text(st.characters(codec="ascii", categories=("L", "N", "P")), min_size=1, max_size=12)
@@ -196,3 +199,24 @@ def test_cli_candidates_never_repeat_a_major_nor_the_references(
     assert len(majors) == len(set(majors))
     assert major(reference) not in majors
     assert set(versions) <= set(wanted)
+
+
+def test_a_cli_that_cannot_be_fetched_gives_way_to_one_on_path_else_is_not_tried() -> None:
+    cell = replace(cell_result("1.27.4", "diverged"), cli=OLD)
+
+    def offline(version: str) -> CliInfo:
+        raise ProvisionError(f"apt-get and dpkg are needed to fetch Docker {version}")
+
+    assert other_clis(cell, (OLD, NEW), offline) == ([NEW], [])  # PATH's 28.2 stands in
+    clis, missing = other_clis(cell, (OLD,), offline)
+    assert clis == []
+    assert [(r.remedy, r.verdict, r.reason) for r in missing] == [
+        (
+            "run docker build with docker CLI 28.5",
+            NOT_TRIED,
+            "apt-get and dpkg are needed to fetch Docker 28.5",
+        )
+    ]
+    clis, missing = other_clis(cell, (OLD,), None)
+    assert [r.reason for r in missing] == ["this run fetches no docker CLI by version"]
+    assert other_clis(cell, (OLD, NEW), lambda version: NEWER) == ([NEWER], [])

@@ -29,6 +29,7 @@ from harness.core.remedies import (
     by_cost,
     cli_candidates,
     cli_line,
+    major_of,
     nearest_first,
     newest_to_try,
     no_release,
@@ -137,7 +138,8 @@ def other_clis(
 ) -> tuple[list[CliInfo], list[Remedy]]:
     """The docker CLIs a cell tries instead of its own (see ``cli_candidates``): those of
     ``versions`` fetched by version (``fetch``: the run's --cli VERSION machinery, None when
-    it has none), then those on PATH; and a not-tried remedy for each that could not be had."""
+    it has none; one that cannot be fetched gives way to a CLI of its major on PATH), then
+    those on PATH; and a not-tried remedy for each that could not be had."""
     wanted, found = cli_candidates(cell.cli.version, versions, on_path)
     fetched: list[CliInfo] = []
     missing: list[Remedy] = []
@@ -149,7 +151,11 @@ def other_clis(
                 continue
             except (ProvisionError, NotOffered) as error:
                 reason = str(error)
-        missing.append(Remedy("cli", cli_line(version), NOT_TRIED, reason=reason))
+        spare = [cli for cli in on_path if major_of(cli.version) == major_of(version)]
+        if spare:
+            fetched.append(spare[0])
+        else:
+            missing.append(Remedy("cli", cli_line(version), NOT_TRIED, reason=reason))
     return fetched + found, missing
 
 

@@ -179,16 +179,16 @@ def cli_candidates(
     """The other docker CLIs to try, at most one per major version and none of the reference
     CLI's: the versions to fetch first (the same on every machine), then CLIs on PATH of a
     major version not yet chosen."""
-    majors = {_major(reference)}
+    majors = {major_of(reference)}
     versions: list[str] = []
     for version in wanted:
-        if _major(version) not in majors:
-            majors.add(_major(version))
+        if major_of(version) not in majors:
+            majors.add(major_of(version))
             versions.append(version)
     found: list[CliInfo] = []
     for cli in on_path:
-        if _major(cli.version) not in majors:
-            majors.add(_major(cli.version))
+        if major_of(cli.version) not in majors:
+            majors.add(major_of(cli.version))
             found.append(cli)
     return versions, found
 
@@ -197,7 +197,8 @@ def cli_line(version: str) -> str:
     return f"run docker build with docker CLI {version}"
 
 
-def _major(version: str) -> int | None:
+def major_of(version: str) -> int | None:
+    """A Docker version's major number ("20.10.24+dfsg1" -> 20; None when it has none)."""
     head = version.split(".", 1)[0]
     return int(head) if head.isdigit() else None
 
