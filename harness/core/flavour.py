@@ -62,7 +62,7 @@ def compose_buildkit_problem(version: str, cli_build: str) -> str | None:
     ):
         return None
     return (
-        f"docker-compose {version} builds with the docker SDK here, which has no BuildKit: "
+        "this docker-compose 1.x release builds with the docker SDK here, which has no BuildKit: "
         "BuildKit needs the CLI build (COMPOSE_DOCKER_CLI_BUILD=1 from 1.25, the default "
         "from 1.28)"
     )

@@ -303,7 +303,7 @@ def _shown(value: object) -> str:
 def planned_out_line(reason: str, cells: Sequence[str]) -> str:
     """One line for the cells a run leaves out before building, and why."""
     shown = ", ".join(cells[:6]) + (f" and {len(cells) - 6} more" if len(cells) > 6 else "")
-    return f"planned out {len(cells)} cells ({shown}): {reason}"
+    return f"planned out {len(cells)} cell{'' if len(cells) == 1 else 's'} ({shown}): {reason}"
 
 
 def tools_label(engine: str, cli: str) -> str:
