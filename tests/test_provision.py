@@ -3,12 +3,13 @@ download; a version the archive does not offer names what it offers."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from harness.core.debian import parse_madison
-from harness.edges import provision
+from harness.edges import builders, engine, provision
 from harness.edges.provision import NotOffered, ProvisionError, Tools
 
 WAY_OUT = "name a running engine with --engine HOST, or a CLI with --cli PATH"
@@ -47,3 +48,48 @@ def test_a_version_not_offered_names_what_is(
         NotOffered, match=r"offers no docker cli 27 \(offered: 26\.1\.5, 28\.5\.2\)"
     ):
         tools.cli("27")
+
+
+def _provisioned(root: Path, name: str, facts: dict[str, object]) -> Path:
+    folder = root / "tools" / name
+    for binary in ("usr/bin/docker", "usr/sbin/dockerd"):
+        path = folder / binary
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("#!/bin/sh\necho 'Docker version 28.5.2+dfsg4, build asked'\n")
+        path.chmod(0o755)
+    (folder / "config" / "cli-plugins").mkdir(parents=True)
+    (folder / "provisioned.json").write_text(json.dumps({"packages": [], **facts}))
+    return folder
+
+
+def test_a_provisioned_tools_recorded_facts_are_read_without_running_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fully stored rerun must start no process: what was asked of a tool when it was
+    fetched is read back (a provisioned tool never changes)."""
+    said = "Docker version 28.5.2+dfsg4, build recorded"
+    _provisioned(
+        tmp_path, "cli-28.5.2", {"said": said, "version": "28.5.2+dfsg4", "buildkit": True}
+    )
+    _provisioned(tmp_path, "engine-28.5.2", {"said": said})
+
+    def no_process(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a process was started: {args}")
+
+    monkeypatch.setattr(provision, "run", no_process)
+    monkeypatch.setattr(builders, "run", no_process)
+    monkeypatch.setattr(engine, "run", no_process)
+    tools = Tools(tmp_path, log=lambda line: None)
+    cli = tools.cli("28.5")
+    assert (cli.version, cli.config) == ("28.5.2+dfsg4", str(tmp_path / "tools/cli-28.5.2/config"))
+    assert tools.cli_buildkit(cli) is True
+    assert tools.engine("28.5").fingerprint() is not None
+    assert tools.engine("28.5")._version_said() == f"({said})"
+
+
+def test_a_tool_fetched_before_facts_were_recorded_is_asked(tmp_path: Path) -> None:
+    _provisioned(tmp_path, "cli-28.5.2", {})
+    _provisioned(tmp_path, "engine-28.5.2", {})
+    tools = Tools(tmp_path, log=lambda line: None)
+    assert tools.cli("28.5").version == "28.5.2+dfsg4"
+    assert tools.engine("28.5")._version_said() == "(Docker version 28.5.2+dfsg4, build asked)"
