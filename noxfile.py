@@ -34,6 +34,7 @@ Every session takes --help after `--`.
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from xml.etree import ElementTree
@@ -51,22 +52,33 @@ nox.options.reuse_venv = "yes"
 nox.options.sessions = ["tests"]
 
 
-# Ctrl-C reaches the harness, which stops its builds, stores finished cells and removes what it
-# created; nox must give it the time to do so instead of killing it 0.3 s later.
+# Ctrl-C reaches the harness itself (one process group) and nox waits INTERRUPT_SECONDS for it
+# to finish. A SIGINT or SIGTERM to nox alone never reaches the harness: nox then sends it
+# SIGTERM, which the harness takes as Ctrl-C (builds stopped, what it made removed, finished
+# cells stored), and gives it CLEANUP_SECONDS to do so before killing it.
+INTERRUPT_SECONDS = 2
 CLEANUP_SECONDS = 60
 
 
+def _stop_session(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # nox stops a session it is told to stop as on Ctrl-C
+
+
 def _harness(session: nox.Session, command: str, *args: str) -> None:
-    session.run(
-        sys.executable,
-        "-m",
-        "harness",
-        command,
-        *args,
-        *session.posargs,
-        interrupt_timeout=CLEANUP_SECONDS,
-        terminate_timeout=CLEANUP_SECONDS,
-    )
+    previous = signal.signal(signal.SIGTERM, _stop_session)
+    try:
+        session.run(
+            sys.executable,
+            "-m",
+            "harness",
+            command,
+            *args,
+            *session.posargs,
+            interrupt_timeout=INTERRUPT_SECONDS,
+            terminate_timeout=CLEANUP_SECONDS,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @nox.session(venv_backend="none")

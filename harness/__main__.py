@@ -10,6 +10,7 @@ import sys
 from importlib import import_module
 
 from harness.core.errors import HarnessError
+from harness.edges.process import stop_on_signals
 from harness.present.console import fail
 
 COMMANDS = {
@@ -33,4 +34,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    stop_on_signals()  # the program only: a test calling main() keeps its own handlers
     sys.exit(main())

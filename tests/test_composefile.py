@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
-from harness.core.composefile import ComposeFileError, ServiceBuild, service_build
+from harness.core.composefile import ComposeFileError, ServiceBuild, image_override, service_build
 
 
 def test_short_form_is_the_context() -> None:
@@ -57,3 +58,18 @@ def test_list_form_args() -> None:
 def test_errors(text: str, message: str) -> None:
     with pytest.raises(ComposeFileError, match=message.replace("(", r"\(").replace(")", r"\)")):
         service_build(text, "b")
+
+
+@pytest.mark.parametrize(
+    ("main", "expected"),
+    [
+        ("version: '2.1'\nservices:\n  web:\n    build: .\n    image: me/web:dev\n", "2.1"),
+        ("services:\n  web:\n    build: .\n", None),
+    ],
+)
+def test_the_cell_names_the_image_in_a_file_of_the_same_version(
+    main: str, expected: str | None
+) -> None:
+    override = yaml.safe_load(image_override(main, "web", "cache-bisect/compose:abc"))
+    assert override.get("version") == expected
+    assert override["services"] == {"web": {"image": "cache-bisect/compose:abc"}}

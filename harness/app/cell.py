@@ -13,11 +13,10 @@ import contextlib
 import platform
 import shutil
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +28,12 @@ from harness.app.explain import Experiment, Explanation, explain
 from harness.core.buildkind import Builder, Builders
 from harness.core.buildlog import builder_seen, parse_build_log
 from harness.core.compat import KNOWN_BROKEN, Broken, InstallPlan, sdk_in_range
-from harness.core.composefile import ComposeFileError, with_build_network, without_build_keys
+from harness.core.composefile import (
+    ComposeFileError,
+    image_override,
+    with_build_network,
+    without_build_keys,
+)
 from harness.core.dockerfile import (
     DockerfileError,
     Instruction,
@@ -58,9 +62,7 @@ from harness.edges.chains import (
     ChainError,
     ancestor,
     compose_image,
-    image_id,
     remove_cell_artifacts,
-    restore_tag,
     step_images,
 )
 from harness.edges.context import (
@@ -68,6 +70,7 @@ from harness.edges.context import (
     ContextError,
     Owner,
     compose_file,
+    compose_files,
     context_has,
     materialize,
     observed_owner,
@@ -82,23 +85,6 @@ from harness.edges.imageconfig import image_config
 from harness.edges.process import Completed
 from harness.edges.recorder import RecordingProxy
 from harness.edges.venvs import Environment, EnvironmentFactory, InstallFailure
-
-_TAG_LOCKS: dict[str, threading.Lock] = {}
-_TAG_LOCKS_GUARD = threading.Lock()
-
-
-@contextmanager
-def _holding(tag: str | None) -> Iterator[None]:
-    """Builds that take over the same tag (a project's ``image:``) run one at a time: each
-    cell gives the tag back to the user's image when it is done, and reads its own image by
-    that tag while it builds."""
-    if tag is None:
-        yield
-        return
-    with _TAG_LOCKS_GUARD:
-        lock = _TAG_LOCKS.setdefault(tag, threading.Lock())
-    with lock:
-        yield
 
 
 @dataclass(frozen=True)
@@ -304,6 +290,11 @@ class CellBuild:
     def cli_tag(self) -> str:
         return f"cache-bisect/cli:{self.cell_id}"
 
+    @property
+    def compose_tag(self) -> str:
+        """The service's image name in this cell: the user's ``image:`` tag is never taken."""
+        return f"cache-bisect/compose:{self.cell_id}"
+
     def run(self) -> Builds:
         """Build both sides and judge; every early stop becomes a result here, once."""
         try:
@@ -457,29 +448,20 @@ class CellBuild:
         chains: dict[str, list[str]] = {}
         used: dict[str, Builder] = {}
         context = prepared.context
-        client, tag = self.engine.client, context.build.image
-        with _holding(tag):  # parallel cells of one project share its tag
-            users_tag = image_id(client, tag) if tag else None
+        for name in self.spec.sides:
+            self._build(name, context, envs[name])
             try:
-                for name in self.spec.sides:
-                    self._build(name, context, envs[name])
-                    try:
-                        finals[name] = (
-                            self.cli_tag
-                            if name == "cli"
-                            else compose_image(
-                                client, self.project, self.scenario.service, self.cell_id, tag
-                            )
-                        )
-                        used[name] = _builder_used(self.spec.builder.of(name), self.logs[name])
-                        if used[name] is Builder.LEGACY:
-                            chains[name] = self._step_images(name, finals[name], prepared)
-                    except (ChainError, StepMismatch, docker.errors.DockerException) as error:
-                        reason = f"{name} image chain: {error}"
-                        raise _Stop(Judgement(Verdict.ERROR, reason=reason)) from None
-            finally:
-                if tag:
-                    restore_tag(client, tag, users_tag)
+                finals[name] = (
+                    self.cli_tag
+                    if name == "cli"
+                    else compose_image(self.engine.client, self.compose_tag, self.cell_id)
+                )
+                used[name] = _builder_used(self.spec.builder.of(name), self.logs[name])
+                if used[name] is Builder.LEGACY:
+                    chains[name] = self._step_images(name, finals[name], prepared)
+            except (ChainError, StepMismatch, docker.errors.DockerException) as error:
+                reason = f"{name} image chain: {error}"
+                raise _Stop(Judgement(Verdict.ERROR, reason=reason)) from None
         builders = Builders(used["compose"], used["cli"])
         self.seen = replace(
             self.seen, builders_used=builders if self.spec.builder != builders else None
@@ -553,7 +535,19 @@ class CellBuild:
                 self.scenario.service,
                 env,
                 spec.timeout,
+                self._compose_files(context),
             )
+
+    def _compose_files(self, context: BuildContext) -> list[Path]:
+        """The project's compose files, then one outside the context that names the service's
+        image per cell (a tag is no part of a cache key, so the builds are unchanged)."""
+        files = compose_files(context.path)
+        override = self.workdir / "cell-image.yml"
+        override.unlink(missing_ok=True)
+        override.write_text(
+            image_override(files[0].read_text(), self.scenario.service, self.compose_tag)
+        )
+        return [*files, override]
 
     def _explain(self, diverged: StepComparison, steps: int) -> Explanation:
         started = time.monotonic()

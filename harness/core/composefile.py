@@ -160,3 +160,15 @@ def without_build_keys(text: str, service: str, keys: tuple[str, ...]) -> str:
         )
     definition["build"] = {key: value for key, value in build.items() if key not in keys}
     return yaml.safe_dump(document, sort_keys=False)
+
+
+def image_override(text: str, service: str, image: str) -> str:
+    """A second compose file that names ``service``'s image ``image``: the build tags the
+    cell's own name, never the user's ``image:`` (a tag is no part of a cache key). It has the
+    main file's ``version``, since docker-compose 1.x refuses files of different versions."""
+    document = yaml.safe_load(text)
+    override: dict[str, object] = {}
+    if isinstance(document, dict) and "version" in document:
+        override["version"] = document["version"]
+    override["services"] = {service: {"image": image}}
+    return yaml.safe_dump(override, sort_keys=False)

@@ -101,11 +101,19 @@ def cli_build(
 
 
 def compose_build(
-    compose: Path, project: Path, name: str, service: str, env: dict[str, str], timeout: float
+    compose: Path,
+    project: Path,
+    name: str,
+    service: str,
+    env: dict[str, str],
+    timeout: float,
+    files: Sequence[Path],
 ) -> Completed:
-    """``docker-compose build SERVICE`` from the project folder, under our project name."""
+    """``docker-compose build SERVICE`` from the project folder, under our project name, with
+    the compose ``files`` in order (the project's own, then the cell's image name)."""
+    named = [argument for path in files for argument in ("--file", str(path))]
     return run(
-        [str(compose), "--project-name", name, "build", service],
+        [str(compose), "--project-name", name, *named, "build", service],
         env=env,
         cwd=project,
         timeout=timeout,

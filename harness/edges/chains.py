@@ -86,41 +86,15 @@ def dockerfile_image(client: docker.DockerClient, final: str) -> tuple[str, str 
     return parent, " ".join(newest.replace("/bin/sh -c #(nop)", "").split())
 
 
-def compose_image(
-    client: docker.DockerClient, project: str, service: str, cell_id: str, image: str | None
-) -> str:
-    """The image docker-compose tagged for the service: its ``image:`` name if it has one,
-    else ``project_service`` (compose 1.x)."""
-    names = [image] if image else [f"{project}_{service}", f"{project}-{service}"]
-    for name in names:
-        try:
-            found = client.images.get(name)
-        except docker.errors.ImageNotFound:
-            continue
-        if found.labels.get(CELL) == cell_id:
-            return found.id
-    raise ChainError(f"docker-compose reported success but no image {names[0]} of this cell exists")
-
-
-def image_id(client: docker.DockerClient, name: str) -> str | None:
+def compose_image(client: docker.DockerClient, name: str, cell_id: str) -> str:
+    """The image docker-compose built for the service under the cell's own ``name``."""
     try:
-        return client.images.get(name).id
+        found = client.images.get(name)
     except docker.errors.ImageNotFound:
-        return None
-
-
-def restore_tag(client: docker.DockerClient, name: str, previous: str | None) -> None:
-    """Give a tag the build took over back to the user's image (a new tag goes with our image
-    when the cell's images are removed)."""
-    if previous is not None:
-        client.api.tag(previous, *_split_tag(name))
-
-
-def _split_tag(name: str) -> tuple[str, str]:
-    repository, _, tag = name.rpartition(":")
-    if not repository or "/" in tag:
-        return name, "latest"
-    return repository, tag
+        found = None
+    if found is None or found.labels.get(CELL) != cell_id:
+        raise ChainError(f"docker-compose reported success but no image {name} of this cell exists")
+    return str(found.id)
 
 
 def remove_cell_artifacts(

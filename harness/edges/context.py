@@ -25,6 +25,7 @@ from harness.core.errors import UserError
 from harness.core.scenarios import Scenario
 
 COMPOSE_FILES = ("docker-compose.yml", "docker-compose.yaml")
+OVERRIDE_FILES = ("docker-compose.override.yml", "docker-compose.override.yaml")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,13 @@ def compose_file(folder: Path) -> Path:
         if (folder / name).is_file():
             return folder / name
     raise FileNotFoundError(f"no {' or '.join(COMPOSE_FILES)} in {folder}")
+
+
+def compose_files(folder: Path) -> list[Path]:
+    """The files docker-compose reads from ``folder`` when given none: the compose file and
+    its override file, if there is one (``-f`` turns that default off, so it is named)."""
+    overrides = [folder / name for name in OVERRIDE_FILES if (folder / name).is_file()]
+    return [compose_file(folder), *overrides[:1]]
 
 
 def read_compose_build(folder: Path, service: str) -> ServiceBuild:

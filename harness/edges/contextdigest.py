@@ -18,6 +18,7 @@ from pathlib import Path
 
 from harness.core.scenarios import Scenario
 from harness.edges.context import ContextError, Owner, materialize
+from harness.edges.runs import workdir_prefix
 
 # Stands for the per-cell base image, which differs in every cell and never changes a verdict.
 PLACEHOLDER_BASE = "cache-bisect/base:digest"
@@ -25,7 +26,7 @@ PLACEHOLDER_BASE = "cache-bisect/base:digest"
 
 def context_digest(scenario: Scenario, owner: Owner | None) -> str:
     """The digest of the context ``materialize(scenario, ..., owner)`` makes."""
-    with tempfile.TemporaryDirectory(prefix="cache-bisect-digest-") as workdir:
+    with tempfile.TemporaryDirectory(prefix=workdir_prefix()) as workdir:
         try:
             context = materialize(scenario, Path(workdir) / "project", PLACEHOLDER_BASE, owner)
         except ContextError as error:  # the cell will say why; its key names the reason

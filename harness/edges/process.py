@@ -41,6 +41,20 @@ def stop_children() -> None:
             _kill_group(pid)
 
 
+def stop_on_signals() -> None:
+    """SIGTERM stops the run as Ctrl-C does (nox, interrupted itself, sends it), and a second
+    SIGINT or SIGTERM while the run cleans up is ignored, so the cleanup finishes: builds
+    stopped, the cell's images and folder removed, finished cells kept."""
+
+    def interrupt_once(signum: int, frame: object) -> None:
+        for each in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(each, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    for each in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(each, interrupt_once)
+
+
 def allow_children() -> None:
     _stopping.clear()
 
