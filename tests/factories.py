@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from harness.app.bisect import COMPOSE, BisectRequest, run_bisect
-from harness.core.model import CellResult, CellSpec, CliInfo, EngineInfo, StepRef, Verdict
+from harness.core.model import CellResult, CellSpec, CliInfo, EngineInfo, Owner, StepRef, Verdict
 from harness.core.releases import Release
 from harness.core.report import BisectReport
 
@@ -44,7 +44,7 @@ def cell_result(
         "started_at": "2026-11-28T00:00:00+00:00",
         "diverged_at": diverged if verdict == "diverged" else None,
         "reason": "installer failed" if verdict == "uninstallable" else None,
-        "owner": {"uid": 1000, "gid": 1000},
+        "owner": Owner(1000, 1000),
     }
     return CellResult(**{**fields, **extra})
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from harness.core.cause import INFORMATIONAL, NOT_A_CAUSE, PROVEN, UNTESTED, labels, plan
+from harness.core.hybrid import RequestDifference
 from harness.core.minimise import minimise
-from harness.core.model import CauseStatus, CellResult, ExplainCause
+from harness.core.model import CauseStatus, CellResult, ExplainCause, ExplainedDifference
 from harness.core.tardiff import Difference
 from harness.present.summary import cell_summary
 from harness.present.tables import explained, markdown_report
@@ -51,8 +52,8 @@ def test_size_rides_on_content_and_a_whole_member_carries_its_fields() -> None:
     assert set(labels(found, None).values()) == {UNTESTED, INFORMATIONAL}
 
 
-def _entries(causes: list[str]) -> tuple[dict[str, object], ...]:
-    return tuple({**d.as_json(), "cause": c} for d, c in zip(SEED, causes, strict=True))
+def _entries(causes: list[str]) -> tuple[ExplainedDifference, ...]:
+    return tuple(ExplainedDifference(d, c) for d, c in zip(SEED, causes, strict=True))
 
 
 PROVEN_SEED = ExplainCause(
@@ -60,7 +61,7 @@ PROVEN_SEED = ExplainCause(
     builds=5,
     budget=16,
     seconds=2.9,
-    minimal=tuple(d.as_json() for d in SEED[:2]),
+    minimal=tuple(SEED[:2]),
 )
 
 
@@ -89,16 +90,17 @@ def test_a_proven_cause_is_one_line() -> None:
 
 
 def test_an_extra_file_and_stripped_files() -> None:
+    extra = Difference("trailing.txt", "present", True, False)
     entries = (
-        {"path": "trailing.txt", "field": "present", "compose": True, "cli": False},
-        {"path": "a", "field": "uname", "compose": "root", "cli": "", "cause": NOT_A_CAUSE},
-        {"path": "b", "field": "uname", "compose": "root", "cli": "", "cause": NOT_A_CAUSE},
-        {"path": "Dockerfile", "field": "uid", "compose": 1, "cli": 0, "cause": INFORMATIONAL},
+        ExplainedDifference(extra, PROVEN),
+        ExplainedDifference(Difference("a", "uname", "root", ""), NOT_A_CAUSE),
+        ExplainedDifference(Difference("b", "uname", "root", ""), NOT_A_CAUSE),
+        ExplainedDifference(Difference("Dockerfile", "uid", 1, 0), INFORMATIONAL),
     )
-    cause = replace(PROVEN_SEED, builds=4, minimal=(entries[0],))
+    cause = replace(PROVEN_SEED, builds=4, minimal=(extra,))
     result = replace(
         cell("1.19.0", "0", "diverged", 3),
-        explain=({**entries[0], "cause": PROVEN}, *entries[1:]),
+        explain=entries,
         explain_cause=cause,
     )
     assert cause_line(result) == (
@@ -114,13 +116,15 @@ def test_not_provable_names_what_else_differed_in_the_requests() -> None:
         budget=16,
         seconds=1.0,
         request_differences=(
-            {"where": "query", "name": "buildargs", "compose": '{"A": "1"}', "cli": None},
-            {"where": "header", "name": "user-agent", "compose": "docker-py", "cli": "Docker"},
+            RequestDifference("query", "buildargs", '{"A": "1"}', None),
+            RequestDifference("header", "user-agent", "docker-py", "Docker"),
         ),
     )
     result = _seed_cell(cause, [UNTESTED] * 4)
-    replayed = {"path": "", "field": "query:buildargs", "compose": '{"A": "1"}', "cli": None}
-    result = replace(result, explain=(*(result.explain or ()), {**replayed, "cause": UNTESTED}))
+    replayed = Difference("", "query:buildargs", '{"A": "1"}', None)
+    result = replace(
+        result, explain=(*(result.explain or ()), ExplainedDifference(replayed, UNTESTED))
+    )
     line = cause_line(result)
     assert line is not None
     assert line.startswith("cause not in what the clients sent (2 builds): with every difference")
@@ -129,15 +133,15 @@ def test_not_provable_names_what_else_differed_in_the_requests() -> None:
 
 
 def test_a_request_cause_is_named_as_the_build_request_s_and_innocent_parameters_counted() -> None:
-    cachefrom = {"path": "", "field": "query:cachefrom", "compose": None, "cli": '["gone"]'}
+    cachefrom = Difference("", "query:cachefrom", None, '["gone"]')
     cause = replace(PROVEN_SEED, minimal=(cachefrom,))
     innocent = [
-        {"path": "", "field": f"query:{name}", "compose": "0", "cli": None, "cause": NOT_A_CAUSE}
+        ExplainedDifference(Difference("", f"query:{name}", "0", None), NOT_A_CAUSE)
         for name in ("shmsize", "memory")
     ]
     result = replace(
         cell("1.27.4", "default", "diverged", 2),
-        explain=({**cachefrom, "cause": PROVEN}, *innocent),
+        explain=(ExplainedDifference(cachefrom, PROVEN), *innocent),
         explain_cause=cause,
     )
     assert cause_line(result) == (
@@ -173,7 +177,7 @@ def test_the_cause_survives_json() -> None:
 
 def test_over_budget_with_a_proven_field_phase_says_so() -> None:
     minimal = tuple(
-        {"path": path, "field": field, "compose": 1000, "cli": 0}
+        Difference(path, field, 1000, 0)
         for path in ("Dockerfile", "blah.txt")
         for field in ("uid", "gid")
     )
@@ -187,7 +191,7 @@ def test_over_budget_with_a_proven_field_phase_says_so() -> None:
     )
     result = replace(
         cell("1.27.4", "default", "diverged", 3),
-        explain=tuple({**e, "cause": UNTESTED} for e in minimal),
+        explain=tuple(ExplainedDifference(d, UNTESTED) for d in minimal),
         explain_cause=cause,
     )
     assert cause_line(result) == (

@@ -36,7 +36,7 @@ def _buildkit_cli() -> CliInfo:
 
 def _cached(cell: CellResult, builder: str) -> dict[int, bool]:
     assert cell.build_steps is not None
-    return {event["step"]: event["cached"] for event in cell.build_steps[builder]}
+    return {event.step: event.cached for event in cell.build_steps[builder]}
 
 
 def test_compose_v2_classic_builder_is_judged_on_the_dockerfile_steps(runner: CellRunner) -> None:

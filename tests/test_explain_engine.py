@@ -240,11 +240,11 @@ def test_a_build_arg_is_a_request_cause_proven_by_replaying_the_request(
         remove_cell_artifacts(engine.client, cell_id)
     cause = explanation.cause
     assert cause is not None and cause.status == "proven", cause
-    assert [(e["path"], e["field"], e["cause"]) for e in explanation.entries] == [
+    assert [(e.difference.path, e.difference.field, e.cause) for e in explanation.entries] == [
         ("x.txt", "uname", "not-a-cause"),
         ("", "query:buildargs", "proven"),
     ]
-    assert [(e["compose"], e["cli"]) for e in cause.minimal] == [
+    assert [(d.compose, d.cli) for d in cause.minimal] == [
         ('{"FLAVOUR": "mild"}', '{"FLAVOUR": "spicy"}')
     ]
     assert "build request: query:buildargs" in explanation.summary[-1]
@@ -277,8 +277,8 @@ def test_cache_from_naming_a_missing_image_is_a_lookup_miss_proven_by_replaying_
     assert images[0] != images[1]  # the second build missed, though the contexts are equal
     cause = explanation.cause
     assert cause is not None and cause.status == "proven", cause
-    assert cause.probes[0]["image"] == images[1]  # the control: the newer image of the entry
-    assert [(e["path"], e["field"], e["cause"]) for e in explanation.entries] == [
+    assert cause.probes[0].image == images[1]  # the control: the newer image of the entry
+    assert [(e.difference.path, e.difference.field, e.cause) for e in explanation.entries] == [
         ("", "query:cachefrom", "proven")
     ]
 
@@ -323,11 +323,11 @@ def test_an_xattr_only_one_client_sent_is_a_proven_cause(engine: Engine, tmp_pat
         remove_cell_artifacts(engine.client, cell_id)
     cause = explanation.cause
     assert cause is not None and cause.status == "proven", cause
-    assert [(e["path"], e["field"], e["cause"]) for e in explanation.entries] == [
+    assert [(e.difference.path, e.difference.field, e.cause) for e in explanation.entries] == [
         ("ping", "uname", "not-a-cause"),
         ("ping", "xattr:security.capability", "proven"),
     ]
-    assert [e["cli"] for e in cause.minimal] == ["hex:" + capability.hex()]
+    assert [d.cli for d in cause.minimal] == ["hex:" + capability.hex()]
 
 
 def test_a_compose_v2_legacy_cell_is_explained_past_compose_s_own_label_step(

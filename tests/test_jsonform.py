@@ -11,12 +11,18 @@ from typing import Any
 import pytest
 
 from harness.core.buildkind import Builder, Builders
+from harness.core.buildlog import StepEvent
+from harness.core.hybrid import RequestDifference
 from harness.core.model import (
+    AppliedOverride,
+    BaseImage,
     CauseStatus,
     CellResult,
     CliInfo,
     EngineInfo,
     ExplainCause,
+    ExplainedDifference,
+    HybridProbe,
     ResultFormatError,
     StepComparison,
     StepRef,
@@ -24,6 +30,7 @@ from harness.core.model import (
 )
 from harness.core.remedy import Remedy, RemedyVerdict
 from harness.core.report import BisectReport, MatrixDocument
+from harness.core.tardiff import Difference
 from tests.factories import cell_result
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
@@ -62,6 +69,7 @@ def test_each_committed_cell_is_stored_as_the_same_text(name: str) -> None:
 def _every_field() -> CellResult:
     """A result with every optional field set, as no committed file has them all."""
     step = StepComparison(3, "COPY a /a", "sha256:1", "sha256:2", False, None, "builder")
+    mode, uid = Difference("a", "mode", 0o644, 0o100644), Difference("a", "uid", 1000, 0)
     return cell_result(
         "2.40.3",
         "diverged",
@@ -74,12 +82,26 @@ def _every_field() -> CellResult:
         cutoff_from="docker 3.4.0",
         cell_id="cell-1",
         owners=("1000:1000",),
-        base={"from": "cache-bisect/busybox", "kind": "busybox"},
+        base=BaseImage("cache-bisect/busybox", "busybox"),
         build_options=("--network=none",),
-        explain=({"path": "a", "field": "uid", "compose": 1000, "cli": 0, "cause": "proven"},),
-        explain_summary=("a: uid 1000 vs 0",),
-        explain_cause=ExplainCause(CauseStatus.PROVEN, 2, 16, 1.5, proven_fields=("uid",)),
-        build_steps={"compose": ({"step": 1, "total": 3, "instruction": "FROM x"},)},
+        overrides=(AppliedOverride("PyYAML", "PyYAML==5.1", "3.12 does not build"),),
+        explain=(ExplainedDifference(mode, "proven"), ExplainedDifference(uid)),
+        explain_summary=("a: mode 0644 vs 100644, uid 1000 vs 0",),
+        explain_cause=ExplainCause(
+            CauseStatus.PROVEN,
+            3,
+            16,
+            1.5,
+            minimal=(mode,),
+            request_differences=(RequestDifference("api", "version", "1.22", "1.41"),),
+            probes=(
+                HybridProbe((), "sha256:1", False, control=True),
+                HybridProbe(("a mode",), "sha256:2", True),
+                HybridProbe(("a uid",), None, False, error="no image"),
+            ),
+            proven_fields=("mode",),
+        ),
+        build_steps={"compose": (StepEvent(1, 3, "FROM x", False, "abc"),), "cli": ()},
         store_key="k" * 24,
         builder=Builders(Builder.BUILDKIT, Builder.LEGACY),
         builders_used=Builders(Builder.BUILDKIT, Builder.BUILDKIT),
@@ -103,6 +125,31 @@ def test_a_result_with_every_field_round_trips_in_declared_shape() -> None:
         "second": {"image": "sha256:2", "cached": None},
     }
     assert data["builder"] == "compose=buildkit,cli=legacy" and data["builders_used"] == "buildkit"
+    assert data["base"] == {"from": "cache-bisect/busybox", "kind": "busybox"}
+    assert data["owner"] == {"uid": 1000, "gid": 1000}
+    assert data["overrides"] == [
+        {"package": "PyYAML", "requirement": "PyYAML==5.1", "reason": "3.12 does not build"}
+    ]
+    assert data["explain"] == [
+        {"path": "a", "field": "mode", "compose": "0644", "cli": "100644", "cause": "proven"},
+        {"path": "a", "field": "uid", "compose": 1000, "cli": 0},
+    ]
+    cause = data["explain_cause"]
+    assert cause["minimal"] == [{"path": "a", "field": "mode", "compose": "0644", "cli": "100644"}]
+    assert cause["request_differences"] == [
+        {"where": "api", "name": "version", "compose": "1.22", "cli": "1.41"}
+    ]
+    assert cause["probes"] == [
+        {"applied": [], "image": "sha256:1", "hit": False, "control": True},
+        {"applied": ["a mode"], "image": "sha256:2", "hit": True},
+        {"applied": ["a uid"], "image": None, "hit": False, "error": "no image"},
+    ]
+    assert data["build_steps"] == {
+        "compose": [
+            {"step": 1, "total": 3, "instruction": "FROM x", "cached": False, "image": "abc"}
+        ],
+        "cli": [],
+    }
     assert data["remedies"] == [
         {
             "kind": "chown",
@@ -137,6 +184,9 @@ def test_a_field_left_out_while_none_is_absent_and_one_written_as_null_is_there(
         (lambda d: d.update(builder="fast"), "builder 'fast' is not legacy or buildkit"),
         (lambda d: d["explain_cause"].update(status="sure"), "@ $.explain_cause.status"),
         (lambda d: d.update(order=["compose"]), "@ $.order"),
+        (lambda d: d["explain"][1].update(cli=[0]), "@ $.explain[1]"),
+        (lambda d: d["explain_cause"]["probes"][0].pop("hit"), "$.explain_cause.probes[0].hit"),
+        (lambda d: d["base"].pop("from"), "missing @ $.base.source"),  # cattrs: the field's name
     ],
 )
 def test_a_bad_value_is_one_line_naming_its_path(change: Any, message: str) -> None:

@@ -20,22 +20,18 @@ from harness.core.mirror import MIRRORS, MirrorError, cli_flags, request_causes
 from harness.core.model import CauseStatus, CellSpec, CliInfo, ExplainCause
 from harness.core.remedies import cli_candidates, trials
 from harness.core.remedy import NOT_TRIED
+from harness.core.tardiff import Difference
 from harness.edges.provision import ProvisionError
 from tests.factories import cell_result
 
 NAMES = st.text(st.characters(codec="ascii", categories=("L", "N", "P")), min_size=1, max_size=12)
 
 
-def _proven(*entries: dict[str, object], status: CauseStatus = CauseStatus.PROVEN) -> ExplainCause:
+def _proven(*entries: Difference, status: CauseStatus = CauseStatus.PROVEN) -> ExplainCause:
     return ExplainCause(status=status, builds=3, budget=16, seconds=1.0, minimal=entries)
 
 
-CACHE_FROM = {
-    "path": "",
-    "field": "query:cachefrom",
-    "compose": '["cache-bisect/never-built:missing"]',
-    "cli": None,
-}
+CACHE_FROM = Difference("", "query:cachefrom", '["cache-bisect/never-built:missing"]', None)
 
 
 def test_a_proven_cachefrom_gives_the_mirrored_flag_and_the_key_to_remove() -> None:
@@ -61,7 +57,7 @@ def test_no_request_trial_without_a_proven_request_cause() -> None:
     assert not {"cli-flag", "compose-key"} & {t.kind for t in trials(spec, plain)}
     over = replace(plain, explain_cause=_proven(CACHE_FROM, status=CauseStatus.OVER_BUDGET))
     assert not {"cli-flag", "compose-key"} & {t.kind for t in trials(spec, over)}
-    context = {"path": "blah.txt", "field": "uid", "compose": 1000, "cli": 0}
+    context = Difference("blah.txt", "uid", 1000, 0)
     in_context = replace(plain, explain_cause=_proven(context))
     assert not {"cli-flag", "compose-key"} & {t.kind for t in trials(spec, in_context)}
 
@@ -69,14 +65,12 @@ def test_no_request_trial_without_a_proven_request_cause() -> None:
 def test_what_cannot_be_mirrored_says_why() -> None:
     spec = CellSpec("1.29.2")
     cases = {
-        "api:version": ({"field": "api:version", "compose": "1.41", "cli": "1.43"}, "no docker"),
-        "cli only": ({"field": "query:cachefrom", "compose": None, "cli": '["x"]'}, "did not"),
-        "bad json": ({"field": "query:labels", "compose": "{not json", "cli": None}, "not JSON"),
+        "api:version": (Difference("", "api:version", "1.41", "1.43"), "no docker"),
+        "cli only": (Difference("", "query:cachefrom", None, '["x"]'), "did not"),
+        "bad json": (Difference("", "query:labels", "{not json", None), "not JSON"),
     }
     for name, (entry, words) in cases.items():
-        cell = replace(
-            cell_result("1.29.2", "diverged"), explain_cause=_proven({"path": "", **entry})
-        )
+        cell = replace(cell_result("1.29.2", "diverged"), explain_cause=_proven(entry))
         flag = next(t for t in trials(spec, cell) if t.kind == "cli-flag")
         assert flag.spec is None and words in (flag.reason or ""), name
 
@@ -84,12 +78,7 @@ def test_what_cannot_be_mirrored_says_why() -> None:
 def test_args_and_target_are_mirrored_but_never_removed() -> None:
     """Removing them would build something else: no remedy."""
     spec = CellSpec("1.29.2", scenario="build-args")
-    entry = {
-        "path": "",
-        "field": "query:buildargs",
-        "compose": '{"A": "1", "B": null}',
-        "cli": "{}",
-    }
+    entry = Difference("", "query:buildargs", '{"A": "1", "B": null}', "{}")
     cell = replace(cell_result("1.29.2", "diverged"), explain_cause=_proven(entry))
     kinds = {t.kind: t for t in trials(spec, cell)}
     assert "compose-key" not in kinds
@@ -128,7 +117,7 @@ def test_single_values_and_switches() -> None:
 
 
 def test_request_causes_are_the_request_entries_of_the_minimal_set() -> None:
-    context = {"path": "blah.txt", "field": "mode", "compose": "0644", "cli": "0100644"}
+    context = Difference("blah.txt", "mode", 0o644, 0o100644)
     found = request_causes((context, CACHE_FROM))
     assert [(c.name, c.compose, c.cli) for c in found] == [
         ("cachefrom", '["cache-bisect/never-built:missing"]', None)
@@ -161,7 +150,7 @@ def test_without_build_keys_removes_only_those_keys() -> None:
 
 def test_the_flags_read_back_as_typed() -> None:
     spec = CellSpec("1.29.2")
-    entry = {**CACHE_FROM, "compose": '["my image:1"]'}
+    entry = replace(CACHE_FROM, compose='["my image:1"]')
     cell = replace(cell_result("1.29.2", "diverged"), explain_cause=_proven(entry))
     flag = next(t for t in trials(spec, cell) if t.kind == "cli-flag")
     assert shlex.split(flag.changes["cli_flags"]) == ["--cache-from", "my image:1"]

@@ -7,7 +7,15 @@ from typing import Any
 
 from harness.app.store import ResultStore, cell_key, key_inputs
 from harness.core.compat import Compat, Override, plan_install
-from harness.core.model import CellResult, CellSpec, CliInfo, EngineInfo, ExplainCause
+from harness.core.model import (
+    AppliedOverride,
+    CauseStatus,
+    CellResult,
+    CellSpec,
+    CliInfo,
+    EngineInfo,
+    ExplainCause,
+)
 from harness.edges.paths import redact
 from harness.present.tables import markdown_report, table_summary, terminal_table
 from harness.present.words import LEGEND
@@ -89,7 +97,7 @@ def test_tables_keep_version_strings_and_order_rows_by_pep440() -> None:
 
 
 def test_markdown_report_has_table_legend_steps_and_environment() -> None:
-    rule = {"package": "PyYAML", "requirement": "PyYAML==6.0.1", "reason": "old PyYAML fails"}
+    rule = AppliedOverride("PyYAML", "PyYAML==6.0.1", "old PyYAML fails")
     cells = [
         cell("1.20.0", "default", "diverged", 3, overrides=(rule,)),
         cell("1.29.2", "1", "shared"),
@@ -133,7 +141,9 @@ def test_cells_whose_cause_could_not_be_tested_for_one_reason_are_grouped_once()
             f"the first client's context, rebuilt as captured, gave step 3 another image "
             f"(sha256:{first}, not sha256:{other}): a rewritten context is not faithful"
         )
-        cause = ExplainCause("not-tested", builds=1, budget=16, seconds=0.5, reason=reason)
+        cause = ExplainCause(
+            CauseStatus.NOT_TESTED, builds=1, budget=16, seconds=0.5, reason=reason
+        )
         return cell(compose, "default", "diverged", 3, explain_cause=cause)
 
     report = markdown_report([untested("2.39.4", "aaa", "bbb"), untested("2.40.3", "ccc", "ddd")])

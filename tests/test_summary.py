@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.core.model import Owner
 from harness.present.summary import cell_summary
 from harness.present.tables import environment_lines
 from tests.factories import cell_result
@@ -22,7 +23,7 @@ def test_every_owner_in_the_context_is_reported() -> None:
     cell = cell_result(
         "1.27.4",
         "diverged",
-        owner={"uid": 0, "gid": 0},
+        owner=Owner(0, 0),
         owners=("0:0", "1000:1000"),
         cutoff="2018-06-18T23:23:05+00:00",
         cutoff_from="docker 3.4.0",
@@ -30,6 +31,6 @@ def test_every_owner_in_the_context_is_reported() -> None:
     lines = cell_summary(cell)
     assert "build context files owned by 0:0, 1000:1000" in lines
     assert "dependencies as of 2018-06-18T23:23:05+00:00 (docker 3.4.0's upload date)" in lines
-    older = cell_result("1.20.0", "shared", owner={"uid": 1000, "gid": 1000})
+    older = cell_result("1.20.0", "shared", owner=Owner(1000, 1000))
     environment = environment_lines([cell, older])
     assert any("build context files owned by 0:0, 1000:1000" in line for line in environment)

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,10 +46,14 @@ from harness.core.flavour import compose_buildkit_problem
 from harness.core.history import HistoryError, image_state, judge_history
 from harness.core.judgeable import cannot_judge
 from harness.core.model import (
+    AppliedOverride,
+    BaseImage,
     CellResult,
     CellSpec,
     CliInfo,
     ExplainCause,
+    ExplainedDifference,
+    Owner,
     StepComparison,
     Verdict,
 )
@@ -68,7 +72,6 @@ from harness.edges.chains import (
 from harness.edges.context import (
     BuildContext,
     ContextError,
-    Owner,
     compose_file,
     compose_files,
     context_has,
@@ -97,10 +100,10 @@ class Builds:
     owner: Owner | None = None
     owners: tuple[str, ...] | None = None
     failure: str | None = None  # how a build failed, when that is a behaviour of the versions
-    base: Mapping[str, str] | None = None
+    base: BaseImage | None = None
     build_options: tuple[str, ...] | None = None
     notes: tuple[str, ...] = ()
-    explain: tuple[Mapping[str, object], ...] | None = None
+    explain: tuple[ExplainedDifference, ...] | None = None
     explain_summary: tuple[str, ...] | None = None
     explain_cause: ExplainCause | None = None
     builders_used: Builders | None = None  # what the logs show, when not what was asked
@@ -149,7 +152,9 @@ def run_cell(
         gid=spec.gid,
         verdict=Verdict.UNINSTALLABLE,
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        overrides=tuple(rule.as_json() for rule in plan.overrides),
+        overrides=tuple(
+            AppliedOverride(rule.package, rule.requirement, rule.reason) for rule in plan.overrides
+        ),
         cutoff=plan.cutoff.isoformat() if plan.cutoff else None,
         builder=spec.builder,
         compose_package=plan.package if plan.package != "docker-compose" else None,
@@ -225,7 +230,7 @@ def run_cell(
         final_image_reused=judgement.final_image_reused,
         logs=logs,
         timings={"install": install_seconds, **builds.timings, **_total(started)},
-        owner=asdict(builds.owner) if builds.owner else None,
+        owner=builds.owner,
         owners=builds.owners,
         base=builds.base,
         build_options=builds.build_options,
@@ -234,8 +239,7 @@ def run_cell(
         explain_cause=builds.explain_cause,
         builders_used=builds.builders_used,
         build_steps={
-            name: [asdict(event) for event in parse_build_log(logs.get(name, ""))]
-            for name in ("compose", "cli")
+            name: tuple(parse_build_log(logs.get(name, ""))) for name in ("compose", "cli")
         },
     )
 
@@ -367,7 +371,7 @@ class CellBuild:
             self.seen,
             owner=observed_owner(context),
             owners=observed_owners(context),
-            base={"from": original_from, "kind": scenario.base},
+            base=BaseImage(original_from, scenario.base),
             build_options=(*context.build.cli_options(), *spec.cli_flags),
         )
         if ignored:

@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from harness.core import cause as causes
 from harness.core.httpcapture import CapturedBuild, contexts_in
@@ -41,7 +40,13 @@ from harness.core.hybrid import (
     request_differences,
 )
 from harness.core.minimise import MinimiseResult, minimise
-from harness.core.model import CauseStatus, ExplainCause, StepComparison
+from harness.core.model import (
+    CauseStatus,
+    ExplainCause,
+    ExplainedDifference,
+    HybridProbe,
+    StepComparison,
+)
 from harness.core.tardiff import (
     Difference,
     TarEntry,
@@ -78,7 +83,7 @@ class Explanation:
     """The raw differences (JSON, each with its ``cause`` after an experiment), their
     readable summary, and what the experiment proved (None without one)."""
 
-    entries: tuple[Mapping[str, object], ...]
+    entries: tuple[ExplainedDifference, ...]
     summary: tuple[str, ...]
     cause: ExplainCause | None = None
 
@@ -106,17 +111,17 @@ def explain(
         or (f"the files `{instruction}` reads are identical in both contexts",)
     ) + tuple(f"build request{line}" for line in summarize(in_request))  # line: ": field ..."
     if experiment is None:
-        return Explanation(tuple(d.as_json() for d in differences), summary)
+        return Explanation(tuple(ExplainedDifference(d) for d in differences), summary)
     log(f"explain: proving the cause with at most {experiment.budget} hybrid builds ...")
     stripped = _stripped_everywhere(in_context, requests, entries)
     search = causes.plan(differences, stripped)
     cause, result = _prove(search, requests, experiment)
     labels = causes.labels(search, result)
-    annotated = tuple({**d.as_json(), "cause": labels[(d.path, d.field)]} for d in differences)
+    annotated = tuple(ExplainedDifference(d, labels[(d.path, d.field)]) for d in differences)
     if result is not None:
         minimal = set(result.minimal)
         in_minimal = tuple(
-            d.as_json()
+            d
             for d in differences
             if (d.path, d.field) in minimal or search.rides_on.get((d.path, d.field)) in minimal
         )
@@ -152,8 +157,8 @@ def _prove(
     started = time.monotonic()
     first = requests[experiment.first]
     second = requests["cli" if experiment.first == "compose" else "compose"]
-    probes: list[dict[str, Any]] = []
-    others = tuple(d.as_json() for d in request_differences(requests["compose"], requests["cli"]))
+    probes: list[HybridProbe] = []
+    others = tuple(request_differences(requests["compose"], requests["cli"]))
     client = experiment.engine.client
 
     def build(changes: frozenset[causes.Change]) -> str:
@@ -196,21 +201,19 @@ def _prove(
         lookup = wanted == step_identity(client, experiment.diverged.first_image)
 
         def probe(changes: frozenset[causes.Change]) -> bool:
-            applied = [f"{path} {field}".strip() for path, field in sorted(changes)]
+            applied = tuple(f"{path} {field}".strip() for path, field in sorted(changes))
             before = cell_images(client, experiment.cell_id) if lookup else frozenset()
             try:
                 image = build(changes)
             except ProbeError as error:  # a build that fails does not reach the entry: a miss
-                probes.append(
-                    {"applied": applied, "image": None, "hit": False, "error": str(error)}
-                )
+                probes.append(HybridProbe(applied, None, False, error=str(error)))
                 return False
             hit = step_identity(client, image) == wanted and (not lookup or image not in before)
-            probes.append({"applied": applied, "image": image, "hit": hit})
+            probes.append(HybridProbe(applied, image, hit))
             return hit
 
         control = build(frozenset())
-        probes.append({"applied": [], "image": control, "hit": False, "control": True})
+        probes.append(HybridProbe((), control, False, control=True))
         if step_identity(client, control) != step_identity(client, experiment.diverged.first_image):
             return outcome(CauseStatus.NOT_TESTED, _unfaithful(first, second, experiment, control))
         if not search.changes:

@@ -325,9 +325,6 @@ class RequestDifference:
     compose: str | None
     cli: str | None
 
-    def as_json(self) -> dict[str, str | None]:
-        return {"where": self.where, "name": self.name, "compose": self.compose, "cli": self.cli}
-
 
 def api_version(build: CapturedBuild) -> str | None:
     match = _API_PREFIX.match(build.path)

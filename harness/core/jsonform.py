@@ -2,10 +2,11 @@
 way the stored and committed files have it, and reads it back checking every field.
 
 A dataclass declares its JSON: keys in the order of its fields, a field whose metadata is
-``OMIT_NONE`` left out while it is None (files written before it existed lack it), enums and
-``Builders`` as their text. So a new field of a result is one edit, its declaration. A bad
-value is one line naming its path (``$.engine.version``), so a corrupt stored cell is reported
-and built again. The few shapes that are not their fields (a step's two images) are hooks here.
+``OMIT_NONE`` left out while it is None (files written before it existed lack it), a
+``json_key`` where the key is no Python name, enums and ``Builders`` as their text. So a new
+field of a result is one edit, its declaration. A bad value is one line naming its path
+(``$.engine.version``), so a corrupt stored cell is reported and built again. Shapes that are
+not their fields (a step's two images) register hooks of their own beside their class.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 
 from cattrs import Converter
 from cattrs.errors import BaseValidationError
-from cattrs.gen import make_dict_unstructure_fn
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.v import format_exception, transform_error
 
 from harness.core.buildkind import Builders
@@ -25,7 +26,14 @@ from harness.core.errors import UserError
 
 T = TypeVar("T")
 
-OMIT_NONE: Mapping[str, bool] = {"omit_none": True}  # field metadata: no key while None
+# Field metadata: no key while the value is None (or False); the key a field has in JSON.
+OMIT_NONE: Mapping[str, object] = {"omit_when": None}
+OMIT_FALSE: Mapping[str, object] = {"omit_when": False}
+
+
+def json_key(name: str) -> Mapping[str, object]:
+    """Metadata of a field whose JSON key is not a Python name (``from``)."""
+    return {"json_key": name}
 
 
 class JsonFormError(UserError):
@@ -64,19 +72,40 @@ def _builders(value: object, _: type) -> Builders:
         raise _BadValue(str(error)) from None
 
 
-def _omitting_none(converter: Converter) -> Callable[[type], Callable[[Any], dict[str, Any]]]:
-    """Every field in its place, less those marked ``OMIT_NONE`` that are None (cattrs's own
+def _renamed(cls: type) -> dict[str, Any]:
+    return {
+        f.name: override(rename=f.metadata["json_key"])
+        for f in dataclasses.fields(cls)
+        if "json_key" in f.metadata
+    }
+
+
+def _unstructure_fn(converter: Converter) -> Callable[[type], Callable[[Any], dict[str, Any]]]:
+    """Every field in its place, less those whose metadata omits their value (cattrs's own
     omission would move the others to the end, and the files' key order is kept)."""
 
     def factory(cls: type) -> Callable[[Any], dict[str, Any]]:
-        whole: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(cls, converter)
-        omitted = {f.name for f in dataclasses.fields(cls) if f.metadata.get("omit_none")}
+        whole: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(
+            cls, converter, **_renamed(cls)
+        )
+        omitted = {
+            f.metadata.get("json_key", f.name): f.metadata["omit_when"]
+            for f in dataclasses.fields(cls)
+            if "omit_when" in f.metadata
+        }
 
         def unstructure(value: Any) -> dict[str, Any]:
             data = whole(value)
-            return {k: v for k, v in data.items() if v is not None or k not in omitted}
+            return {k: v for k, v in data.items() if k not in omitted or v is not omitted[k]}
 
         return unstructure if omitted else whole
+
+    return factory
+
+
+def _structure_fn(converter: Converter) -> Callable[[type], Callable[[Any, type], Any]]:
+    def factory(cls: type) -> Callable[[Any, type], Any]:
+        return make_dict_structure_fn(cls, converter, **_renamed(cls))
 
     return factory
 
@@ -94,7 +123,10 @@ def _make() -> Converter:
         converter.register_unstructure_hook(kind, lambda member: member.value)
     converter.register_structure_hook(Builders, _builders)
     converter.register_unstructure_hook(Builders, str)
-    converter.register_unstructure_hook_factory(dataclasses.is_dataclass, _omitting_none(converter))
+    converter.register_unstructure_hook_factory(
+        dataclasses.is_dataclass, _unstructure_fn(converter)
+    )
+    converter.register_structure_hook_factory(dataclasses.is_dataclass, _structure_fn(converter))
     return converter
 
 

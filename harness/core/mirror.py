@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.core.errors import RemoteError
-
-REQUEST_PATH = ""  # explain's path of a request difference (no context path is empty)
+from harness.core.hybrid import REQUEST
+from harness.core.tardiff import Difference
 
 
 @dataclass(frozen=True)
@@ -70,19 +70,19 @@ class RequestCause:
     cli: str | None
 
     @classmethod
-    def of(cls, entry: Mapping[str, Any]) -> RequestCause | None:
-        """From an explain entry of the proven cause; None for a context difference."""
-        if entry.get("path") != REQUEST_PATH:
+    def of(cls, difference: Difference) -> RequestCause | None:
+        """From a difference of the proven cause; None for a context difference."""
+        if difference.path != REQUEST:
             return None
-        field = str(entry.get("field", ""))
-        name = field.removeprefix("query:")
-        compose, cli = entry.get("compose"), entry.get("cli")
+        compose, cli = difference.compose, difference.cli
         return cls(
-            name, None if compose is None else str(compose), None if cli is None else str(cli)
+            difference.field.removeprefix("query:"),
+            None if compose is None else str(compose),
+            None if cli is None else str(cli),
         )
 
 
-def request_causes(minimal: tuple[Mapping[str, Any], ...]) -> list[RequestCause]:
+def request_causes(minimal: tuple[Difference, ...]) -> list[RequestCause]:
     """The request parameters among a proven cause's minimal set, in its order."""
     return [cause for entry in minimal if (cause := RequestCause.of(entry)) is not None]
 

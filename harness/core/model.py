@@ -8,15 +8,26 @@ and published, with the schema version kept here alone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from harness.core.buildkind import LEGACY, Builders
+from harness.core.buildlog import StepEvent
 from harness.core.errors import UserError
-from harness.core.jsonform import CONVERTER, OMIT_NONE, JsonFormError, from_json, to_json
+from harness.core.hybrid import RequestDifference
+from harness.core.jsonform import (
+    CONVERTER,
+    OMIT_FALSE,
+    OMIT_NONE,
+    JsonFormError,
+    from_json,
+    json_key,
+    to_json,
+)
 from harness.core.remedy import Remedy
+from harness.core.tardiff import Difference
 
 SCHEMA = 1
 
@@ -232,6 +243,46 @@ class CauseStatus(StrEnum):
 
 
 @dataclass(frozen=True)
+class ExplainedDifference:
+    """A difference between what the two clients sent, and what the experiment made of it
+    (``cause``: proven, not-a-cause, untested, informational; None without an experiment)."""
+
+    difference: Difference
+    cause: str | None = None
+
+
+def _stored_difference(entry: ExplainedDifference) -> dict[str, object]:
+    cause = {"cause": entry.cause} if entry.cause is not None else {}
+    return {**entry.difference.as_json(), **cause}
+
+
+def _read_difference(data: Mapping[str, Any], _: type) -> ExplainedDifference:
+    cause = data.get("cause")
+    if cause is not None and not isinstance(cause, str):
+        raise ValueError(f"a difference's cause must be a string, not {cause!r}")
+    return ExplainedDifference(Difference.from_json(data), cause)
+
+
+CONVERTER.register_unstructure_hook(Difference, Difference.as_json)
+CONVERTER.register_structure_hook(Difference, lambda data, _: Difference.from_json(data))
+CONVERTER.register_unstructure_hook(ExplainedDifference, _stored_difference)
+CONVERTER.register_structure_hook(ExplainedDifference, _read_difference)
+
+
+@dataclass(frozen=True)
+class HybridProbe:
+    """One hybrid build of the cause search: the differences it applied (``path field``), the
+    image it left for the step (None: the build failed, ``error`` says how), and whether that
+    is the second client's cache entry; the ``control`` build applies none."""
+
+    applied: tuple[str, ...]
+    image: str | None
+    hit: bool
+    error: str | None = field(default=None, metadata=OMIT_NONE)
+    control: bool = field(default=False, metadata=OMIT_FALSE)
+
+
+@dataclass(frozen=True)
 class ExplainCause:
     """What the hybrid builds proved about a diverged step (see :mod:`harness.app.explain`).
 
@@ -249,15 +300,41 @@ class ExplainCause:
     builds: int
     budget: int
     seconds: float
-    minimal: tuple[Mapping[str, Any], ...] = ()
-    request_differences: tuple[Mapping[str, Any], ...] = ()
-    probes: tuple[Mapping[str, Any], ...] = ()
+    minimal: tuple[Difference, ...] = ()
+    request_differences: tuple[RequestDifference, ...] = ()
+    probes: tuple[HybridProbe, ...] = ()
     reason: str | None = None
     proven_fields: tuple[str, ...] | None = None
 
 
 class ResultFormatError(UserError):
     """A stored result does not have the shape of a cell result; says which field."""
+
+
+@dataclass(frozen=True)
+class Owner:
+    """A file's owner as the build context sends it."""
+
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    """The image a scenario's Dockerfile starts from (``source``, as written) and the kind of
+    base the harness built for it."""
+
+    source: str = field(metadata=json_key("from"))
+    kind: str
+
+
+@dataclass(frozen=True)
+class AppliedOverride:
+    """A [[override]] rule that changed this cell's install: which requirement, and why."""
+
+    package: str
+    requirement: str
+    reason: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -285,7 +362,7 @@ class CellResult:
     notes: tuple[str, ...] = ()
     steps: tuple[StepComparison, ...] = ()
     freeze: tuple[str, ...] = ()
-    overrides: tuple[Mapping[str, str], ...] = ()
+    overrides: tuple[AppliedOverride, ...] = ()
     cutoff: str | None = None
     logs: Mapping[str, str] = field(default_factory=dict)
     timings: Mapping[str, float] = field(default_factory=dict)
@@ -297,15 +374,16 @@ class CellResult:
     # a build that failed reproducibly: "compose: <error line>"
     failure: str | None = field(default=None, metadata=OMIT_NONE)
     cell_id: str | None = field(default=None, metadata=OMIT_NONE)
-    owner: Mapping[str, int] | None = field(default=None, metadata=OMIT_NONE)  # the Dockerfile's
+    owner: Owner | None = field(default=None, metadata=OMIT_NONE)  # the Dockerfile's
     # every "uid:gid" in the build context
     owners: tuple[str, ...] | None = field(default=None, metadata=OMIT_NONE)
-    base: Mapping[str, str] | None = field(default=None, metadata=OMIT_NONE)
+    base: BaseImage | None = field(default=None, metadata=OMIT_NONE)
     build_options: tuple[str, ...] | None = field(default=None, metadata=OMIT_NONE)
-    explain: tuple[Mapping[str, Any], ...] | None = field(default=None, metadata=OMIT_NONE)
+    explain: tuple[ExplainedDifference, ...] | None = field(default=None, metadata=OMIT_NONE)
     explain_summary: tuple[str, ...] | None = field(default=None, metadata=OMIT_NONE)
     explain_cause: ExplainCause | None = field(default=None, metadata=OMIT_NONE)
-    build_steps: Mapping[str, Sequence[Mapping[str, Any]]] | None = field(
+    # what each side's log says of every step
+    build_steps: Mapping[str, tuple[StepEvent, ...]] | None = field(
         default=None, metadata=OMIT_NONE
     )
     store_key: str | None = field(default=None, metadata=OMIT_NONE)

@@ -14,7 +14,7 @@ import json
 import posixpath
 import re
 import tarfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 # The header fields the legacy builder's cache key reads (moby's tarsum v1 header selection:
@@ -90,6 +90,16 @@ class Difference:
             "compose": _json_value(self.field, self.compose),
             "cli": _json_value(self.field, self.cli),
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> Difference:
+        """The inverse of ``as_json``: a mode comes back from its octal text."""
+        path, field = data["path"], data["field"]
+        if not isinstance(path, str) or not isinstance(field, str):
+            raise ValueError("a difference's path and field must be strings")
+        return cls(
+            path, field, _read_value(field, data["compose"]), _read_value(field, data["cli"])
+        )
 
 
 def normalize_path(name: str) -> str:
@@ -403,6 +413,12 @@ def summarize(differences: Iterable[Difference]) -> list[str]:
         if fields:
             lines.append(f"{path}: {', '.join(fields)}")
     return lines
+
+
+def _read_value(field: str, value: object) -> Value:
+    if value is not None and not isinstance(value, str | int | bool):
+        raise ValueError(f"a difference's value must be text, a number or true/false: {value!r}")
+    return int(value, 8) if field == "mode" and isinstance(value, str) else value
 
 
 def _json_value(field: str, value: Value) -> Value:

@@ -22,16 +22,11 @@ from pathlib import Path
 from harness.core.composefile import ServiceBuild, service_build
 from harness.core.dockerfile import replace_from, rewrite_bases
 from harness.core.errors import UserError
+from harness.core.model import Owner
 from harness.core.scenarios import Scenario
 
 COMPOSE_FILES = ("docker-compose.yml", "docker-compose.yaml")
 OVERRIDE_FILES = ("docker-compose.override.yml", "docker-compose.override.yaml")
-
-
-@dataclass(frozen=True)
-class Owner:
-    uid: int
-    gid: int
 
 
 @dataclass(frozen=True)

@@ -46,12 +46,12 @@ def cell_summary(cell: CellResult) -> list[str]:
     if cell.owners:
         lines.append(f"build context files owned by {', '.join(cell.owners)}")
     elif cell.owner:
-        lines.append(f"build context files owned by {cell.owner['uid']}:{cell.owner['gid']}")
+        lines.append(f"build context files owned by {cell.owner.uid}:{cell.owner.gid}")
     if cell.cutoff:
         whose = f" ({cell.cutoff_from}'s upload date)" if cell.cutoff_from else ""
         lines.append(f"dependencies as of {cell.cutoff}{whose}")
     for rule in cell.overrides:
-        lines.append(f"override: {rule['requirement']} ({rule['reason']})")
+        lines.append(f"override: {rule.requirement} ({rule.reason})")
     if cell.sdk_in_range is False:
         lines.append("note: this docker SDK is outside the range the compose release declares")
     lines.append(f"verdict: {verdict_phrase(cell)}")

@@ -177,9 +177,7 @@ def environment_lines(cells: Sequence[Cell]) -> list[str]:
     overrides: dict[str, list[str]] = {}
     for cell in cells:
         for rule in cell.overrides:
-            overrides.setdefault(f"`{rule['requirement']}` ({rule['reason']})", []).append(
-                cell.compose
-            )
+            overrides.setdefault(f"`{rule.requirement}` ({rule.reason})", []).append(cell.compose)
     for described, versions in overrides.items():
         ordered = sorted(set(versions), key=Version)
         lines.append(f"- override {described}: compose {', '.join(ordered)}")
@@ -299,4 +297,4 @@ def remedies_sections(cells: Sequence[Cell]) -> list[Section]:
 
 def _dockerfile_owner(cell: Cell) -> tuple[str, ...]:
     """A result from before owners were recorded knows the Dockerfile's owner only."""
-    return (f"{cell.owner['uid']}:{cell.owner['gid']}",) if cell.owner else ()
+    return (f"{cell.owner.uid}:{cell.owner.gid}",) if cell.owner else ()

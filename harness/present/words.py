@@ -7,16 +7,23 @@ their words from here, so a verdict is named the same way wherever it is read.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from harness.core.bisection import Kind, Observation
 from harness.core.buildkind import LEGACY, Builder, Builders
-from harness.core.hybrid import REQUEST
-from harness.core.model import Behaviour, CauseStatus, CellResult, EngineInfo, Verdict
+from harness.core.hybrid import REQUEST, RequestDifference
+from harness.core.model import (
+    Behaviour,
+    CauseStatus,
+    CellResult,
+    EngineInfo,
+    ExplainedDifference,
+    Verdict,
+)
 from harness.core.remedies import chosen
 from harness.core.remedy import Remedy
 from harness.core.report import Cross
+from harness.core.tardiff import Difference
 
 COMPOSE_CLI_BUILD = "COMPOSE_DOCKER_CLI_BUILD"
 
@@ -149,23 +156,23 @@ def cause_line(cell: CellResult) -> str | None:
     builds = f"{cause.builds} build{'s' if cause.builds != 1 else ''}"
     if cause.status is CauseStatus.PROVEN:
         line = f"cause (proven by {builds}): {changes_text(cause.minimal)}"
-        line += _not_a_cause(entries, {str(e["path"]) for e in cause.minimal})
+        line += _not_a_cause(entries, {d.path for d in cause.minimal})
     elif cause.status is CauseStatus.OVER_BUDGET and cause.proven_fields:
-        fields = [e for e in cause.minimal if e["field"] in cause.proven_fields]
+        fields = [d for d in cause.minimal if d.field in cause.proven_fields]
         line = (
             f"cause (proven per field by {builds}; which paths matter was not narrowed within "
             f"the budget): {changes_text(fields)}"
         )
-        line += _not_a_cause(entries, {str(e["path"]) for e in cause.minimal})
+        line += _not_a_cause(entries, {d.path for d in cause.minimal})
     elif cause.status is CauseStatus.OVER_BUDGET:
-        untested = sum(1 for e in entries if e.get("cause") == "untested")
+        untested = sum(1 for e in entries if e.cause == "untested")
         line = (
             f"cause not proven within the budget of {cause.budget} builds: narrowed to "
             f"{changes_text(cause.minimal)} ({untested} differences untested)"
         )
-        line += _not_a_cause(entries, {str(e["path"]) for e in cause.minimal})
+        line += _not_a_cause(entries, {d.path for d in cause.minimal})
     elif cause.status is CauseStatus.NOT_PROVABLE:
-        replayed = {str(e["field"]) for e in entries if e["path"] == REQUEST}
+        replayed = {e.difference.field for e in entries if e.difference.path == REQUEST}
         others = "; ".join(
             _request_text(d) for d in cause.request_differences if _replayed_as(d) not in replayed
         )
@@ -181,7 +188,7 @@ def cause_line(cell: CellResult) -> str | None:
         )
     else:
         line = f"cause not tested ({builds}): {cause.reason}"
-    stripped = sorted({str(e["path"]) for e in entries if e.get("cause") == "informational"})
+    stripped = sorted({e.difference.path for e in entries if e.cause == "informational"})
     if stripped:
         line += f" · stripped by the engine, not a cause: {', '.join(stripped)}"
     return line
@@ -192,11 +199,11 @@ def cause_key(cell: CellResult) -> str | None:
     cause = cell.explain_cause
     if cause is None:
         return None
-    innocent = _not_a_cause(cell.explain or (), {str(e["path"]) for e in cause.minimal})
+    innocent = _not_a_cause(cell.explain or (), {d.path for d in cause.minimal})
     if cause.status is CauseStatus.PROVEN:
         return f"proven cause: {changes_text(cause.minimal)}{innocent}"
     if cause.status is CauseStatus.OVER_BUDGET and cause.proven_fields:
-        fields = [e for e in cause.minimal if e["field"] in cause.proven_fields]
+        fields = [d for d in cause.minimal if d.field in cause.proven_fields]
         return f"proven cause (per field): {changes_text(fields)}{innocent}"
     if cause.status is CauseStatus.OVER_BUDGET:
         return f"cause not proven within the budget, narrowed to: {changes_text(cause.minimal)}"
@@ -223,17 +230,15 @@ def proof_cost(cells: Sequence[CellResult]) -> str | None:
     )
 
 
-def changes_text(entries: Sequence[Mapping[str, Any]]) -> str:
+def changes_text(entries: Sequence[Difference]) -> str:
     """Differences by path: ``blah.txt uid 1000→0, gid 1000→0`` (docker-compose's value →
     the CLI's), ``trailing.txt sent only by docker-compose``; paths that differ alike share
     one phrase: ``uid 1000→0, gid 1000→0 of a, b``."""
-    by_path: dict[str, list[Mapping[str, Any]]] = {}
+    by_path: dict[str, list[Difference]] = {}
     for entry in entries:
-        by_path.setdefault(str(entry["path"]), []).append(entry)
-    alike = {
-        tuple((e["field"], e["compose"], e["cli"]) for e in found) for found in by_path.values()
-    }
-    if len(by_path) > 1 and len(alike) == 1 and "present" not in {e["field"] for e in entries}:
+        by_path.setdefault(entry.path, []).append(entry)
+    alike = {tuple((d.field, d.compose, d.cli) for d in found) for found in by_path.values()}
+    if len(by_path) > 1 and len(alike) == 1 and "present" not in {d.field for d in entries}:
         first = next(iter(by_path.values()))
         return f"{_fields_text(first)} of {', '.join(by_path)}"
     parts = []
@@ -241,29 +246,29 @@ def changes_text(entries: Sequence[Mapping[str, Any]]) -> str:
         if path == REQUEST:
             parts.append(f"the build request's {_fields_text(found)}")
             continue
-        present = next((e for e in found if e["field"] == "present"), None)
+        present = next((d for d in found if d.field == "present"), None)
         if present is not None:
-            side = "compose" if present["compose"] else "cli"
+            side = "compose" if present.compose else "cli"
             parts.append(f"{path} sent only by {CLIENTS[side]}")
             continue
         parts.append(f"{path} {_fields_text(found)}")
     return "; ".join(parts)
 
 
-def _fields_text(found: Sequence[Mapping[str, Any]]) -> str:
+def _fields_text(found: Sequence[Difference]) -> str:
     return ", ".join(
-        f"{e['field']} {_value(e['field'], e['compose'])}→{_value(e['field'], e['cli'])}"
-        for e in found
+        f"{d.field} {_value(d.field, d.compose)}→{_value(d.field, d.cli)}" for d in found
     )
 
 
-def _not_a_cause(entries: Sequence[Mapping[str, Any]], cause_paths: set[str]) -> str:
-    innocent = [e for e in entries if e.get("cause") == "not-a-cause" and e["path"] != REQUEST]
-    requested = sum(1 for e in entries if e.get("cause") == "not-a-cause" and e["path"] == REQUEST)
+def _not_a_cause(entries: Sequence[ExplainedDifference], cause_paths: set[str]) -> str:
+    unneeded = [e.difference for e in entries if e.cause == "not-a-cause"]
+    innocent = [d for d in unneeded if d.path != REQUEST]
+    requested = len(unneeded) - len(innocent)
     parts = []
     if innocent:
-        fields = "/".join(dict.fromkeys(str(e["field"]) for e in innocent))
-        paths = {str(e["path"]) for e in innocent}
+        fields = "/".join(dict.fromkeys(d.field for d in innocent))
+        paths = {d.path for d in innocent}
         where = "" if paths <= cause_paths and len(paths) == 1 else f" ({len(paths)} paths)"
         parts.append(f"{fields}{where}")
     if requested:
@@ -274,6 +279,8 @@ def _not_a_cause(entries: Sequence[Mapping[str, Any]], cause_paths: set[str]) ->
 def _value(field: str, value: object) -> str:
     if value is None:
         return "none"
+    if field == "mode" and isinstance(value, int):
+        return f"{value:04o}"
     if field == "digest" and isinstance(value, str):
         return value[:12]
     if isinstance(value, str) and field != "mode":
@@ -281,19 +288,16 @@ def _value(field: str, value: object) -> str:
     return str(value)
 
 
-def _replayed_as(difference: Mapping[str, Any]) -> str:
+def _replayed_as(difference: RequestDifference) -> str:
     """The explain field a request difference is replayed as (``api:version``, ``query:X``)."""
-    return (
-        "api:version"
-        if difference["where"] == "api"
-        else f"{difference['where']}:{difference['name']}"
-    )
+    where = difference.where
+    return "api:version" if where == "api" else f"{where}:{difference.name}"
 
 
-def _request_text(difference: Mapping[str, Any]) -> str:
-    where, name = difference["where"], difference["name"]
+def _request_text(difference: RequestDifference) -> str:
+    where, name = difference.where, difference.name
     label = "API version" if where == "api" else f"{where} {name}"
-    return f"{label} {_shown(difference['compose'])} vs {_shown(difference['cli'])}"
+    return f"{label} {_shown(difference.compose)} vs {_shown(difference.cli)}"
 
 
 def _shown(value: object) -> str:
