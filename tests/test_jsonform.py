@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from harness.core import jsonform
 from harness.core.buildkind import Builder, Builders
 from harness.core.buildlog import StepEvent
 from harness.core.hybrid import RequestDifference
@@ -30,7 +33,7 @@ from harness.core.model import (
 )
 from harness.core.remedy import Remedy, RemedyVerdict
 from harness.core.report import BisectReport, MatrixDocument
-from harness.core.tardiff import Difference
+from harness.core.tardiff import FIELDS, Difference
 from tests.factories import cell_result
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
@@ -210,3 +213,42 @@ def test_a_diverged_cell_must_name_its_step() -> None:
 def test_the_verdict_reads_back_as_the_enum() -> None:
     cell = CellResult.from_json(cell_result("1.20.0", "shared").to_json())
     assert cell.verdict is Verdict.SHARED
+
+
+VALUES = st.none() | st.booleans() | st.integers(min_value=0) | st.text(max_size=8)
+
+
+@st.composite
+def differences(draw: st.DrawFn) -> Difference:
+    field = draw(st.sampled_from((*FIELDS, "present", "query:cachefrom", "xattr:user.a")))
+    values = st.none() | st.integers(min_value=0, max_value=0o177777) if field == "mode" else VALUES
+    return Difference(draw(st.text(max_size=8)), field, draw(values), draw(values))
+
+
+@given(differences(), st.sampled_from([None, "proven", "not-a-cause", "untested"]))
+def test_any_difference_round_trips_through_json_text(
+    difference: Difference, cause: str | None
+) -> None:
+    entry = ExplainedDifference(difference, cause)
+    data = json.loads(json.dumps(jsonform.to_json(entry)))
+    assert jsonform.from_json(data, ExplainedDifference) == entry
+
+
+@given(
+    st.builds(
+        Remedy,
+        verdict=st.sampled_from(RemedyVerdict),
+        seconds=st.floats(allow_nan=False, allow_infinity=False),
+        changes=st.dictionaries(st.text(max_size=4), st.text(max_size=4), max_size=2),
+    ),
+    st.builds(HybridProbe, applied=st.lists(st.text(max_size=4), max_size=3).map(tuple)),
+)
+def test_any_remedy_and_probe_round_trip_and_omit_only_their_defaults(
+    remedy: Remedy, probe: HybridProbe
+) -> None:
+    for value in (remedy, probe):
+        data = json.loads(json.dumps(jsonform.to_json(value)))
+        assert jsonform.from_json(data, type(value)) == value
+    kept = set(jsonform.to_json(probe))
+    assert {"applied", "image", "hit"} <= kept
+    assert ("control" in kept) == probe.control and ("error" in kept) == (probe.error is not None)
