@@ -35,8 +35,8 @@ def check_probes(cell: dict[str, Any]) -> dict[str, Any]:
     cause = cell["explain_cause"]
     probes = cause["probes"]
     assert cause["builds"] == len(probes) <= EXPLAIN_BUDGET
-    first_image = cell["steps"][cell["diverged_at"]["step"] - 1]["first"]["image"]
-    second_image = cell["steps"][cell["diverged_at"]["step"] - 1]["second"]["image"]
+    diverged = next(s for s in cell["steps"] if s["step"] == cell["diverged_at"]["step"])
+    first_image, second_image = diverged["first"]["image"], diverged["second"]["image"]
     assert probes[0] == {"applied": [], "image": first_image, "hit": False, "control": True}
     for probe in probes[1:]:
         assert probe["hit"] == (probe["image"] == second_image)
@@ -75,6 +75,26 @@ def test_seed_cause_is_uid_and_gid_not_the_owner_names(runner: CellRunner, engin
     request = {e["field"]: e["cause"] for e in cell["explain"] if not e["path"]}
     assert request and set(request.values()) == {"not-a-cause"}, request
     assert cell["timings"]["explain"] > 0
+    assert no_images_left(engine, cell)
+
+
+def test_a_miss_in_a_builder_stage_is_proven_at_its_step(
+    runner: CellRunner, engine: Engine
+) -> None:
+    """Multi-stage: the first miss is the builder stage's ADD, step 4 as the builder numbers it
+    (the ARG before FROM and each FROM count); the probes read that step from their own log
+    and prove its cause, although the final image was reused."""
+    spec = CellSpec(compose="1.29.2", scenario="multistage", cli_build="0", explain=True)
+    cell = runner.run(spec).to_json()
+    assert cell["verdict"] == "diverged", cell["reason"]
+    assert cell["diverged_at"] == {
+        "step": 4, "instruction": "ADD blah.txt /src/blah.txt", "stage": "builder"
+    }  # fmt: skip
+    assert cell["final_image_reused"] is True
+    cause = check_probes(cell)
+    assert cause["status"] == "proven", cause
+    proven = {(e["path"], e["field"]) for e in cell["explain"] if e["cause"] == "proven"}
+    assert {("blah.txt", "uid"), ("blah.txt", "gid")} <= proven
     assert no_images_left(engine, cell)
 
 
