@@ -9,10 +9,12 @@ from hypothesis import strategies as st
 
 from harness.core.dockerfile import (
     DockerfileError,
+    copied_images,
     expand,
     external_stages,
     parse_dockerfile,
     rewrite_bases,
+    rewrite_copy_from,
 )
 
 MULTI = """ARG BASE=org/base:1
@@ -159,3 +161,34 @@ def test_what_the_verdict_cannot_judge_buildkits_history_and_scratch() -> None:
     assert cannot_judge("FROM b AS t\nFROM scratch AS s\n", target="t") == []
     with pytest.raises(DockerfileError, match="should not be blank"):
         cannot_judge(MULTI, build_args={"BASE": ""})
+
+
+COPIES = """FROM org/base:1 AS build
+COPY --from=org/tools:2 /bin/tool /bin/tool
+FROM build
+COPY --from=build /a /a
+COPY --from=0 /b /b
+COPY --chown=1:1 --from=later /c /c
+COPY --from=org/tools:2 /d /d
+FROM org/base:1 AS later
+"""
+
+
+def test_copy_from_an_image_is_told_from_copy_from_a_stage() -> None:
+    parsed = parse_dockerfile(COPIES)
+    # "later" is defined after the COPY that names it: the builder takes it for an image
+    assert copied_images(parsed) == ("org/tools:2", "later")
+    assert copied_images(parsed, "build") == ("org/tools:2",)
+    rewritten = rewrite_copy_from(COPIES, {"org/tools:2": "cell:1", "later": "cell:2"})
+    expected = COPIES.replace("--from=org/tools:2", "--from=cell:1")
+    assert rewritten == expected.replace("--from=later", "--from=cell:2")
+    assert copied_images(parse_dockerfile(rewritten)) == ("cell:1", "cell:2")
+
+
+@given(st.from_regex(r"[a-z][a-z0-9]{0,8}(/[a-z0-9]{1,8})?:[0-9]{1,3}", fullmatch=True))
+def test_rewriting_copy_from_changes_that_reference_alone(image: str) -> None:
+    source = f"FROM {image} AS one\nCOPY --from={image} /x /x\nFROM one\nCOPY --from=one /y /y\n"
+    rewritten = rewrite_copy_from(source, {image: "cell:9"})
+    assert rewritten.splitlines()[0] == f"FROM {image} AS one"  # a FROM is rewrite_bases' job
+    assert copied_images(parse_dockerfile(rewritten)) == ("cell:9",)
+    assert rewrite_copy_from(source, {}) == source

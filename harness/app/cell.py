@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -37,8 +37,10 @@ from harness.core.composefile import (
 from harness.core.dockerfile import (
     DockerfileError,
     Instruction,
+    copied_images,
     external_stages,
     parse_dockerfile,
+    rewrite_copy_from,
     with_chown,
 )
 from harness.core.failure import engine_setup_problem, failure_kind
@@ -351,19 +353,26 @@ class CellBuild:
                 stage.index: users.base_of(stage, service_build.args)
                 for stage in external_stages(users, service_build.args)
             }
+            copied = copied_images(users, service_build.target)
         except DockerfileError as error:
             raise _Stop(Judgement(Verdict.ERROR, reason=f"Dockerfile: {error}")) from None
         original_from = next(iter(externals.values()), "scratch")
         try:
-            bases = _derive_bases(self.engine, scenario.base, externals, self.cell_id)
+            tags = _derive_bases(
+                self.engine, scenario.base, [*externals.values(), *copied], self.cell_id
+            )
         except (BaseImageError, docker.errors.DockerException) as error:
             raise _Stop(Judgement(Verdict.ERROR, reason=f"base image: {error}")) from None
+        bases = {index: tags[image] for index, image in externals.items()}
         try:
             context = materialize(
                 scenario, self.workdir / "project", bases, owner_for(scenario, spec.uid, spec.gid)
             )
         except ContextError as error:
             raise _Stop(Judgement(Verdict.ERROR, reason=f"working copy: {error}")) from None
+        if copied:  # COPY --from=<image> reads this cell's copy of the image (the file is ours)
+            text = context.dockerfile.read_text()
+            context.dockerfile.write_text(rewrite_copy_from(text, {i: tags[i] for i in copied}))
         if spec.chown is not None:  # a remedy's trial: both builders read the changed Dockerfile
             context.dockerfile.write_text(with_chown(context.dockerfile.read_text(), spec.chown))
         ignored = context.build.ignored
@@ -574,16 +583,12 @@ class CellBuild:
         return explanation
 
 
-def _derive_bases(
-    engine: Engine, kind: str, externals: Mapping[int, str], cell_id: str
-) -> dict[int, str]:
-    """A per-cell base for each external image a stage starts from (stage index -> tag): one
-    base per distinct image; never one for a stage or ``scratch``. A fixture's bases are all
-    the one offline busybox image."""
+def _derive_bases(engine: Engine, kind: str, images: Sequence[str], cell_id: str) -> dict[str, str]:
+    """A per-cell base for each external image a stage starts from or copies from (image ->
+    tag): one base per distinct image; never one for a stage or ``scratch``. A fixture's
+    bases are all the one offline busybox image."""
     tags: dict[str, str] = {}
-    for image in externals.values():
+    for image in images:
         if image not in tags and (kind != "busybox" or not tags):
             tags[image] = create_base(engine.client, kind, image, cell_id, len(tags))
-    return {
-        index: tags.get(image) or next(iter(tags.values())) for index, image in externals.items()
-    }
+    return {image: tags.get(image) or next(iter(tags.values())) for image in images}

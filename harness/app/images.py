@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from harness.core.dockerfile import external_stages, parse_dockerfile
+from harness.core.dockerfile import copied_images, external_stages, parse_dockerfile
 from harness.core.scenarios import Scenario
 from harness.edges.baseimage import in_engine_or_pullable
 from harness.edges.context import read_service_build
@@ -20,14 +20,14 @@ from harness.present.words import engine_phrase, will_be_pulled
 
 def needed_images(scenario: Scenario) -> tuple[str, ...]:
     """The images the scenario's stages start from (build args expanded as the builder
-    does), once each; none for a fixture on the offline busybox base."""
+    does) or copy from, once each; none for a fixture on the offline busybox base."""
     if scenario.base == "busybox":
         return ()
     build = read_service_build(scenario)
     dockerfile = (scenario.fixture_dir() / scenario.dockerfile).read_bytes().decode()
     parsed = parse_dockerfile(dockerfile)
-    images = (parsed.base_of(stage, build.args) for stage in external_stages(parsed, build.args))
-    return tuple(dict.fromkeys(images))
+    images = [parsed.base_of(stage, build.args) for stage in external_stages(parsed, build.args)]
+    return tuple(dict.fromkeys([*images, *copied_images(parsed, build.target)]))
 
 
 def check_images(engine: Engine, scenario: Scenario, log: Callable[[str], None]) -> None:

@@ -306,6 +306,53 @@ def external_stages(dockerfile: Dockerfile, build_args: Mapping[str, str | None]
     return found
 
 
+def copied_images(dockerfile: Dockerfile, target: str | None = None) -> tuple[str, ...]:
+    """The images a built stage's ``COPY --from`` names, once each: a ``--from`` that is not
+    an earlier stage's name or index names an image, which the builder takes from the engine
+    (or pulls), as moby's ``getImageMount`` does."""
+    found: dict[str, None] = {}
+    for stage in dockerfile.built_stages(target):
+        for instruction in stage.instructions:
+            source = _copy_source(instruction)
+            earlier = dockerfile.stage_named(source) if source else None
+            if source and (earlier is None or earlier.index >= stage.index):
+                found[source] = None
+    return tuple(found)
+
+
+def rewrite_copy_from(source: str, images: Mapping[str, str]) -> str:
+    """Point each ``COPY --from=<image>`` naming a key of ``images`` at its value, every other
+    byte kept (a stage named like an image keeps its reference: see :func:`copied_images`)."""
+    lines = source.split("\n")
+    parsed = parse_dockerfile(source)
+    for stage in parsed.stages:
+        for instruction in stage.instructions:
+            image = _copy_source(instruction)
+            if image is None or image not in images:
+                continue
+            earlier = parsed.stage_named(image)
+            if earlier is not None and earlier.index < stage.index:
+                continue
+            first, last = instruction.lines
+            flag = re.compile(r"--from=" + re.escape(image) + r"(?=\s)", re.IGNORECASE)
+            for number in range(first, last + 1):
+                lines[number], done = flag.subn(f"--from={images[image]}", lines[number], 1)
+                if done:
+                    break
+    return "\n".join(lines)
+
+
+def _copy_source(instruction: Instruction) -> str | None:
+    """What a ``COPY --from=`` names (None: a plain COPY, or another instruction)."""
+    if instruction.keyword != "COPY":
+        return None
+    for flag in instruction.flags:
+        name, _, value = flag.partition("=")
+        if name.lower() == "--from" and value:
+            return value
+    return None
+
+
 def rewrite_bases(source: str, images: Mapping[int, str]) -> str:
     """Replace the FROM instruction of each stage in ``images`` (by index) with
     ``FROM <image>`` (its ``AS name`` kept), every other line byte for byte."""
