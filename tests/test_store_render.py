@@ -133,6 +133,9 @@ def test_published_results_name_no_machine_folder(monkeypatch, tmp_path: Path) -
     redacted = redact(line)
     assert str(tmp_path) not in redacted and str(Path.home()) not in redacted
     assert redacted == "$CACHE_BISECT_HOME/venvs/compose-1.20.0/bin/python and ~/.config"
+    # another checkout's nox environment (the uv an install log names) is no place either
+    uv = "/srv/checkouts/wt-x/.nox/_nox_script_mode/bin/uv pip install --python=/x/.nox/e/bin/py"
+    assert redact(uv) == "$NOX_ENV/bin/uv pip install --python=$NOX_ENV/bin/py"
 
 
 def test_cells_whose_cause_could_not_be_tested_for_one_reason_are_grouped_once() -> None:

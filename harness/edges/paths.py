@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
+
+# A nox session's environment, wherever its checkout lies (an install log names the uv it ran).
+_NOX_ENV = re.compile(r"(?<![^\s'\"=(])/[^\s'\"]*?/\.nox/[^/\s'\"]+")
 
 
 def cache_dir() -> Path:
@@ -31,4 +35,4 @@ def redact(text: str) -> str:
     for place, name in sorted(places, key=lambda pair: len(pair[0]), reverse=True):
         if len(place) > 1:
             text = text.replace(place, name)
-    return text
+    return _NOX_ENV.sub("$NOX_ENV", text)
