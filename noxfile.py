@@ -7,7 +7,6 @@
 #   "httpx>=0.27",
 #   "uv>=0.9",
 #   "PyYAML>=6",
-#   "pip",
 #   "stamina>=24.2",
 #   "filelock>=3.21",
 #   "cattrs>=25.1",

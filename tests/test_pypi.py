@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from harness.core.releases import (
     resolve_bound,
     select,
 )
+from harness.edges import index as index_module
 from harness.edges.index import (
     SIMPLE_JSON,
     USER_AGENT,
@@ -40,7 +40,9 @@ from harness.edges.index import (
     ReleaseIndex,
     UnknownPackage,
     default_index_url,
+    uv_default_index,
 )
+from harness.edges.venvs import uv_binary
 
 T0 = datetime(2018, 3, 20, 14, 22, 45, tzinfo=UTC)
 
@@ -467,22 +469,41 @@ def test_default_index_url_prefers_uv_then_pip(monkeypatch: pytest.MonkeyPatch) 
     assert default_index_url() == "http://pip.invalid/simple"
 
 
-def test_default_index_url_falls_back_to_pips_constant(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pip._internal.models import index as index_module  # pip is a dependency
+def _fake_uv(tmp_path: Path, help_text: str) -> str:
+    """A `uv` that prints the given help text: the harness reads the default from it."""
+    script = tmp_path / "uv"
+    script.write_text(f"#!/bin/sh\ncat <<'EOF'\n{help_text}\nEOF\n", encoding="utf-8")
+    script.chmod(0o755)
+    return str(script)
 
-    monkeypatch.delenv("UV_DEFAULT_INDEX", raising=False)
-    monkeypatch.delenv("UV_INDEX_URL", raising=False)
-    monkeypatch.delenv("PIP_INDEX_URL", raising=False)
-    assert default_index_url() == index_module.PyPI.simple_url
+
+def test_default_index_url_without_settings_is_the_one_uv_states(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for variable in ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"):
+        monkeypatch.delenv(variable, raising=False)
+    uv = _fake_uv(
+        tmp_path,
+        "  -i, --index-url <INDEX_URL>\n"
+        "      --default-index <DEFAULT_INDEX>\n"
+        "          The default package index (by default: <http://stated.invalid/simple>)\n"
+        "          [env: UV_DEFAULT_INDEX]",
+    )
+    monkeypatch.setattr(index_module, "uv_binary", lambda: uv)
+    assert default_index_url() == "http://stated.invalid/simple"
 
 
-def test_default_index_url_without_pip_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("UV_DEFAULT_INDEX", raising=False)
-    monkeypatch.delenv("UV_INDEX_URL", raising=False)
-    monkeypatch.delenv("PIP_INDEX_URL", raising=False)
-    monkeypatch.setitem(sys.modules, "pip._internal.models.index", None)
+def test_a_uv_that_states_no_default_index_says_what_to_set(tmp_path: Path) -> None:
+    uv = _fake_uv(tmp_path, "Usage: uv pip install [OPTIONS]")
     with pytest.raises(IndexUnavailable, match="UV_DEFAULT_INDEX or PIP_INDEX_URL"):
-        default_index_url()
+        uv_default_index(uv)
+
+
+def test_the_installed_uv_states_a_default_index() -> None:
+    """The real uv the cells install with (no network: only its help is read)."""
+    url = uv_default_index(uv_binary())
+    assert url.startswith("https://")
+    assert url.endswith("/simple")
 
 
 # --- the edge against a real HTTP server -----------------------------------------------------

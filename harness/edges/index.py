@@ -8,9 +8,11 @@ network degrades to "working from the cached release list" instead of stopping a
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
+import subprocess
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +31,7 @@ from harness.core.releases import (
     releases_from_simple_json,
 )
 from harness.edges.files import write_atomically
+from harness.edges.venvs import uv_binary
 
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 USER_AGENT = f"cache-bisect-harness/{__version__} (release index)"
@@ -51,18 +54,35 @@ class UnknownPackage(ReleaseIndexError, UserError):
 
 
 def default_index_url() -> str:
-    """The index the installers use too: uv's or pip's setting, else pip's built-in default."""
+    """The index the installers use too: uv's or pip's setting, else uv's own default.
+
+    uv installs every cell, so its default is the harness's: asked from uv itself (its help
+    states it), so that no index host is written into the harness."""
     for variable in ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"):
         value = os.environ.get(variable, "").strip()
         if value:
             return value
+    return uv_default_index(uv_binary())
+
+
+_UV_DEFAULT = re.compile(r"--default-index\b.*?\(by default: <([^>\s]+)>\)", re.DOTALL)
+
+
+@functools.cache
+def uv_default_index(uv: str) -> str:
+    """The default index that `uv` at this path states in `uv pip install --help`."""
     try:
-        from pip._internal.models.index import PyPI
-    except Exception as exc:  # pip missing, or its internals moved
+        shown = subprocess.run(
+            [uv, "pip", "install", "--help"], capture_output=True, text=True, timeout=30
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise IndexUnavailable(f"cannot ask uv for its default package index: {exc}") from exc
+    found = _UV_DEFAULT.search(shown)
+    if found is None:
         raise IndexUnavailable(
-            "no package index configured: set UV_DEFAULT_INDEX or PIP_INDEX_URL (or install pip)"
-        ) from exc
-    return str(PyPI.simple_url)
+            "uv does not state its default package index: set UV_DEFAULT_INDEX or PIP_INDEX_URL"
+        )
+    return found.group(1)
 
 
 def _utc_now() -> datetime:
