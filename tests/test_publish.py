@@ -32,7 +32,6 @@ from harness.present.comment_marker import ResultSet, find_own_comments, signed
 from harness.present.console import fail
 from harness.present.publish import (
     GITHUB_COMMENT_LIMIT,
-    HEADING,
     RANGE_DASH,
     Results,
     bisect_headline,
@@ -41,6 +40,7 @@ from harness.present.publish import (
 )
 from tests.factories import bisect_report, cell_result
 
+HEADING = "## Does `docker compose build` share the layer cache with `docker build`?"
 TOKEN = "ghp_publishTOKEN_0123456789_SECRET"
 REPO = "octo/widgets"
 ISSUE = 5

@@ -30,9 +30,10 @@ from harness.present.bisect_report import markdown_report as bisect_markdown
 from harness.present.publish import Results, compose_body
 from harness.present.summary import cell_summary
 from harness.present.tables import markdown_report
-from harness.present.words import WHAT_TO_DO_HEADING, remedies_cost, what_to_do
+from harness.present.words import remedies_cost, what_to_do
 from tests.factories import CLI, bisect_report, cell_result
 
+WHAT_TO_DO_HEADING = "What to do (the cheapest remedy proven by builds, per diverged cell):"
 OLD_CLI = CliInfo("docker-20", "20.10.24")
 
 

@@ -18,7 +18,6 @@ from harness.core.model import (
 )
 from harness.edges.paths import redact
 from harness.present.tables import markdown_report, table_summary, terminal_table
-from harness.present.words import LEGEND
 from tests.factories import cell_result
 
 ENGINE = EngineInfo("20.10.24", "1.41", "overlay2", managed=False)
@@ -105,7 +104,8 @@ def test_markdown_report_has_table_legend_steps_and_environment() -> None:
     report = markdown_report(cells)
     assert "| 1.20.0 (SDK 3.1.3)" in report
     assert "|---" in report
-    assert LEGEND in report
+    assert "✅ shared: the second build reused every step of the first · " in report
+    assert "❌ step N: the cache missed at step N and every later step ran again" in report
     assert "- step 3: `ADD blah.txt /usr/src/blah.txt`" in report
     details = report[report.index("<details>") :]
     assert "Docker engine 20.10.24 (API 1.41, storage driver overlay2)" in details
