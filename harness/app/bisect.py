@@ -13,7 +13,7 @@ from harness.core.flavour import is_v2
 from harness.core.model import Behaviour, CellResult, CellSpec
 from harness.core.releases import Release
 from harness.core.report import BisectReport, Cross, Culprit, Probe
-from harness.present.words import cross_text, describe, observation_text, verdict_phrase
+from harness.present.words import cross_text, observation_text, verdict_phrase
 
 COMPOSE, SDK = "docker-compose", "docker"
 REPOSITORIES = {COMPOSE: "docker/compose", SDK: "docker/docker-py"}
@@ -113,8 +113,8 @@ def _report(
         repeat=request.repeat,
         last_old=last_old,
         first_new=first_new,
-        old_verdict=_described(outcome.old_verdict),
-        new_verdict=_described(outcome.new_verdict),
+        old_verdict=_behaviour(outcome.old_verdict),
+        new_verdict=_behaviour(outcome.new_verdict),
         candidates=tuple(versions[i].text for i in outcome.candidates),
         flaky=text(outcome.flaky),
         reason=_reason(outcome, probes),
@@ -132,8 +132,8 @@ def _tag(package: str, version: str) -> str:
     return f"v{version}" if package == COMPOSE and is_v2(version) else version
 
 
-def _described(behaviour: object) -> str | None:
-    return describe(behaviour) if isinstance(behaviour, Behaviour) else None
+def _behaviour(verdict: object) -> Behaviour | None:
+    return verdict if isinstance(verdict, Behaviour) else None
 
 
 def _reason(outcome: BisectResult, probes: Sequence[Probe]) -> str | None:

@@ -11,12 +11,15 @@ from typing import Any
 from harness.core.bisection import Kind, Observation, Status
 from harness.core.buildkind import LEGACY, Builders
 from harness.core.errors import UserError
-from harness.core.model import Behaviour, CellResult, ResultFormatError, StepRef
+from harness.core.model import Behaviour, CellResult, ResultFormatError, StepRef, Verdict
 from harness.core.remedies import Advice, advise
 
 REPORT_SCHEMA = 1
 SKIP = "skip"  # the stored form of a probe or cross cell that could not be judged
 _FLAKY = re.compile(r"flaky \((?P<majority>.+) (?P<agreeing>\d+)/(?P<runs>\d+)\)\Z")
+# How harness 0.2.0 stored a report's two ends: in the words of its summary.
+_WORDS_DIVERGED = re.compile(r"diverged at step (?P<step>\d+)\Z")
+_WORDS_FAILS = re.compile(r"the build fails \((?P<failure>.*)\)\Z", re.DOTALL)
 
 
 def observation_to_json(observation: Observation) -> str:
@@ -169,8 +172,8 @@ class BisectReport:
     repeat: int
     last_old: str | None
     first_new: str | None
-    old_verdict: str | None
-    new_verdict: str | None
+    old_verdict: Behaviour | None  # what the range's old end shows (None: not judged)
+    new_verdict: Behaviour | None
     candidates: tuple[str, ...]
     flaky: str | None
     reason: str | None
@@ -199,8 +202,8 @@ class BisectReport:
             "repeat": self.repeat,
             "last_old": self.last_old,
             "first_new": self.first_new,
-            "old_verdict": self.old_verdict,
-            "new_verdict": self.new_verdict,
+            "old_verdict": self.old_verdict.to_json() if self.old_verdict else None,
+            "new_verdict": self.new_verdict.to_json() if self.new_verdict else None,
             "candidates": list(self.candidates),
             "flaky": self.flaky,
             "reason": self.reason,
@@ -245,8 +248,8 @@ class BisectReport:
                 repeat=int(data.get("repeat", 1)),
                 last_old=_optional_text(data, "last_old"),
                 first_new=_optional_text(data, "first_new"),
-                old_verdict=_optional_text(data, "old_verdict"),
-                new_verdict=_optional_text(data, "new_verdict"),
+                old_verdict=_stored_behaviour(_optional_text(data, "old_verdict")),
+                new_verdict=_stored_behaviour(_optional_text(data, "new_verdict")),
                 candidates=tuple(str(c) for c in _list(data, "candidates")),
                 flaky=_optional_text(data, "flaky"),
                 reason=_optional_text(data, "reason"),
@@ -273,6 +276,17 @@ def _probe(number: int, data: object) -> Probe:
         raise ResultFormatError(f"probe {number}: {error}") from None
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ResultFormatError(f"probe {number}: bad or missing field: {error}") from None
+
+
+def _stored_behaviour(text: str | None) -> Behaviour | None:
+    """A report end's stored behaviour ("diverged@3"), or the words older reports stored."""
+    if text is None:
+        return None
+    if diverged := _WORDS_DIVERGED.match(text):
+        return Behaviour(Verdict.DIVERGED, int(diverged["step"]))
+    if fails := _WORDS_FAILS.match(text):
+        return Behaviour(Verdict.ERROR, failure=fails["failure"])
+    return Behaviour.from_json(text)
 
 
 def _text(data: Mapping[str, Any], key: str) -> str:

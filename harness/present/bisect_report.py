@@ -18,6 +18,7 @@ from harness.present.words import (
     cli_build_label,
     compose_label,
     cross_text,
+    end_text,
     culprit_sentence,
     observation_text,
     remedy_line,
@@ -32,12 +33,12 @@ def answer(report: BisectReport) -> str:
     low, high = report.resolved
     if status is Status.FOUND:
         return (
-            f"{package} {report.last_old} behaves like {low} ({report.old_verdict}); "
-            f"{report.first_new} is the first release that does not ({report.new_verdict})."
+            f"{package} {report.last_old} behaves like {low} ({end_text(report.old_verdict)}); "
+            f"{report.first_new} is the first release that does not ({end_text(report.new_verdict)})."
         )
     if status is Status.NO_CHANGE:
         return (
-            f"Nothing changes between {low} and {high}: both {report.old_verdict}. "
+            f"Nothing changes between {low} and {high}: both {end_text(report.old_verdict)}. "
             "Widen the range to find where the behaviour changed."
         )
     if status is Status.AMBIGUOUS:

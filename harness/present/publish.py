@@ -12,13 +12,20 @@ from dataclasses import dataclass
 
 from packaging.version import InvalidVersion, Version
 
+from harness.core.bisection import Status
 from harness.core.model import CellResult, Verdict
 from harness.core.report import BisectReport, MatrixDocument
 from harness.present import bisect_report, tables
 from harness.present.budget import Page, fit, github_length
 from harness.present.comment_marker import MARKER_ROOM, ResultSet
 from harness.present.sections import Details, Log, Section, Text, fence_for
-from harness.present.words import PREDICATES, WHAT_TO_DO_HEADING, culprit_sentence, observation_text
+from harness.present.words import (
+    PREDICATES,
+    WHAT_TO_DO_HEADING,
+    culprit_sentence,
+    end_text,
+    observation_text,
+)
 
 __all__ = [
     "GITHUB_COMMENT_LIMIT",
@@ -54,10 +61,10 @@ _CLI_BUILD_ORDER = {"default": 0, "0": 1, "1": 2}
 class _Outcome:
     """What one compose version did under one condition; equal outcomes form a run."""
 
-    verdict: str
+    verdict: Verdict | None  # None: the version's cells disagree (``mixed``)
     step: int | None = None
     instruction: str | None = None
-    mixed: tuple[str, ...] = ()
+    mixed: tuple[Verdict, ...] = ()
 
 
 def _outcome(cell: CellResult) -> _Outcome:
@@ -84,14 +91,10 @@ def _shorten(text: str, width: int = _INSTRUCTION_WIDTH) -> str:
 
 
 def _predicate(outcome: _Outcome, plural: bool, cache_named: bool) -> tuple[str, bool]:
-    if outcome.mixed:
+    if outcome.verdict is None:
         verb = "give" if plural else "gives"
         return f"{verb} mixed verdicts ({'/'.join(outcome.mixed)})", cache_named
-    forms = PREDICATES.get(Verdict(outcome.verdict)) if outcome.verdict in set(Verdict) else None
-    if forms is None:
-        verb = "end" if plural else "ends"
-        return f"{verb} with verdict {outcome.verdict!r}", cache_named
-    text = forms[plural]
+    text = PREDICATES[outcome.verdict][plural]
     if "{cache}" in text:
         text = text.format(cache="it" if cache_named else "the cache")
         cache_named = True
@@ -109,7 +112,8 @@ def _summarise_condition(by_version: Mapping[str, set[_Outcome]]) -> str:
         if len(outcomes) == 1:
             outcome = next(iter(outcomes))
         else:
-            outcome = _Outcome("mixed", mixed=tuple(sorted({o.verdict for o in outcomes})))
+            verdicts = {o.verdict for o in outcomes if o.verdict is not None}
+            outcome = _Outcome(None, mixed=tuple(sorted(verdicts)))
         if runs and runs[-1][3] == outcome:
             first, _, count, _ = runs[-1]
             runs[-1] = (first, version, count + 1, outcome)
@@ -172,22 +176,22 @@ def _listed(items: Sequence[str]) -> str:
 def bisect_headline(bisect: BisectReport) -> list[str]:
     """The bisect answer first, then supporting detail lines (culprit, compare link)."""
     package, status = bisect.package, bisect.status
-    old, new = bisect.old_verdict, bisect.new_verdict
+    old, new = end_text(bisect.old_verdict), end_text(bisect.new_verdict)
     last_old, first_new = bisect.last_old, bisect.first_new
     low, high = bisect.low, bisect.high
     details: list[str] = []
-    if status == "found":
+    if status is Status.FOUND:
         head = f"First change: {package} {last_old} → {first_new} ({old} → {new})"
-    elif status == "no-change":
+    elif status is Status.NO_CHANGE:
         head = f"No change: {package} {low} and {high} behave the same ({old})"
-    elif status == "ambiguous":
+    elif status is Status.AMBIGUOUS:
         head = (
             f"Ambiguous: the change ({old} → {new}) lies between {package} {last_old} "
             f"and {first_new}, where versions could not be tested"
         )
         if bisect.candidates:
             details.append(f"Candidates: {_listed(bisect.candidates)}")
-    elif status == "flaky":
+    elif status is Status.FLAKY:
         head = (
             f"Flaky: repeated runs disagreed, so {package} {low}{RANGE_DASH}{high} "
             "has no clear answer"
@@ -199,7 +203,7 @@ def bisect_headline(bisect: BisectReport) -> list[str]:
         ]
         if unsteady:
             details.append(f"Unsteady probes: {_listed(unsteady)}")
-    elif status == "error":
+    elif status is Status.ERROR:
         head = f"Bisect failed: could not complete between {package} {low} and {high}"
     else:
         head = f"Bisect status {status!r} between {package} {low} and {high}"

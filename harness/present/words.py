@@ -94,6 +94,11 @@ def cross_text(cross: Cross) -> str:
     return describe(cross.behaviour) if cross.behaviour else f"could not be tested ({cross.detail})"
 
 
+def end_text(behaviour: Behaviour | None) -> str:
+    """A bisect range end's behaviour; "untestable" when it could not be judged."""
+    return describe(behaviour) if behaviour else "untestable"
+
+
 def describe(behaviour: Behaviour) -> str:
     if behaviour.verdict is Verdict.DIVERGED:
         return f"diverged at step {behaviour.step}"
