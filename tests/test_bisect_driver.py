@@ -32,7 +32,7 @@ def test_found_boundary_with_compare_link_and_compose_as_culprit() -> None:
     report = result.to_json()
     assert report["status"] == "found"
     assert (report["last_old"], report["first_new"]) == ("1.21.0", "1.21.1")
-    assert report["old_verdict"] == "diverged at step 3" and report["new_verdict"] == "shared"
+    assert (report["old_verdict"], report["new_verdict"]) == ("diverged@3", "shared")
     assert report["compare_url"] == "https://github.com/docker/compose/compare/1.21.0...1.21.1"
     assert report["reproduce"] == "nox -s repro -- --compose 1.21.1"
     probed = [p["version"] for p in report["probes"]]

@@ -44,7 +44,7 @@ def test_bisect_finds_the_release_that_shares_the_cache_and_remedies_its_ends(
     report = json.loads((tmp_path / "b.json").read_text())
     assert report["status"] == "found"
     assert (report["last_old"], report["first_new"]) == ("1.27.4", "1.28.0")
-    assert report["old_verdict"] == "diverged at step 3" and report["new_verdict"] == "shared"
+    assert (report["old_verdict"], report["new_verdict"]) == ("diverged@3", "shared")
     assert [p["version"] for p in report["probes"]] == ["1.27.4", "1.28.0"]
     assert all(p["cell"]["engine"]["version"] == engine.info.version for p in report["probes"])
     assert report["compare_url"].endswith("/docker/compose/compare/1.27.4...1.28.0")

@@ -55,4 +55,3 @@ def test_sdk_6_under_compose_1_21_2_fails_in_the_sdk_s_error_path(runner: CellRu
     assert result.verdict == "error", result.reason
     assert result.failure is not None and "bytes-like object" in result.failure
     assert any("known not to work" in note for note in result.notes)
-

@@ -5,6 +5,8 @@ from __future__ import annotations
 from harness.app.bisect import SDK, BisectRequest, run_bisect
 from harness.core.failure import engine_setup_problem, failure_kind
 from harness.core.model import Behaviour, CellResult, CellSpec, Verdict
+from harness.core.report import BisectReport
+from harness.present.bisect_report import answer
 from harness.present.words import describe
 from tests.factories import VERSIONS, cell_result
 
@@ -60,8 +62,14 @@ def test_bisect_finds_where_a_failing_build_starts_to_work() -> None:
     request = BisectRequest(SDK, "1.20.0", "1.22.0", CellSpec(compose="1.20.0"))
     report = run_bisect(request, VERSIONS, FailsUntil("1.21.1"), log=lambda line: None)
     assert (report.status, report.last_old, report.first_new) == ("found", "1.21.0", "1.21.1")
-    assert report.old_verdict is not None and report.old_verdict.startswith("the build fails")
-    assert report.new_verdict == "shared"
+    failing = "compose: ERROR: Cannot locate specified Dockerfile: ./Dockerfile"
+    assert report.old_verdict == Behaviour(Verdict.ERROR, failure=failing)
+    assert report.new_verdict == Behaviour(Verdict.SHARED)
+    assert answer(report).startswith(
+        f"docker 1.21.0 behaves like 1.20.0 (the build fails ({failing})); 1.21.1 is the first"
+    )
+    stored = report.to_json()
+    assert (stored["old_verdict"], stored["new_verdict"]) == (f"fails: {failing}", "shared")
     assert report.reproduce.endswith("--sdk 1.21.1")
     assert report.reproduce_old is not None and report.reproduce_old.endswith("--sdk 1.21.0")
 
@@ -79,3 +87,15 @@ def test_a_registry_out_of_reach_is_not_a_behaviour_of_the_versions() -> None:
         "registry-1.docker.io: no such host"
     )
     assert failure_kind("cli", line, {}) is None
+
+
+def test_a_report_harness_0_2_0_stored_in_words_reads_back_typed() -> None:
+    request = BisectRequest(SDK, "1.20.0", "1.22.0", CellSpec(compose="1.20.0"))
+    stored = run_bisect(request, VERSIONS, FailsUntil("1.21.1"), log=lambda line: None).to_json()
+    old = BisectReport.from_json(
+        stored | {"old_verdict": "the build fails (compose: no (such) file)", "new_verdict": None}
+    )
+    assert old.old_verdict == Behaviour(Verdict.ERROR, failure="compose: no (such) file")
+    assert old.new_verdict is None
+    words = BisectReport.from_json(stored | {"old_verdict": "diverged at step 12"})
+    assert words.old_verdict == Behaviour(Verdict.DIVERGED, 12)

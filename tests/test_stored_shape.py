@@ -18,6 +18,8 @@ RESULTS = Path(__file__).resolve().parent.parent / "results"
 def test_the_committed_bisect_reads_as_typed_values() -> None:
     report = BisectReport.from_json(json.loads((RESULTS / "bisect.json").read_text()))
     assert report.status is Status.FOUND
+    assert report.old_verdict == Behaviour(Verdict.DIVERGED, 3)
+    assert report.new_verdict == Behaviour(Verdict.SHARED)
     first = report.probes[0]
     assert first.observation.kind is Kind.VERDICT and first.runs == "1/1"
     assert first.behaviour == Behaviour(Verdict.DIVERGED, 3)

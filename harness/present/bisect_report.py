@@ -18,8 +18,8 @@ from harness.present.words import (
     cli_build_label,
     compose_label,
     cross_text,
-    end_text,
     culprit_sentence,
+    end_text,
     observation_text,
     remedy_line,
     what_to_do,
@@ -32,9 +32,10 @@ def answer(report: BisectReport) -> str:
     package, status = report.package, report.status
     low, high = report.resolved
     if status is Status.FOUND:
+        old, new = end_text(report.old_verdict), end_text(report.new_verdict)
         return (
-            f"{package} {report.last_old} behaves like {low} ({end_text(report.old_verdict)}); "
-            f"{report.first_new} is the first release that does not ({end_text(report.new_verdict)})."
+            f"{package} {report.last_old} behaves like {low} ({old}); "
+            f"{report.first_new} is the first release that does not ({new})."
         )
     if status is Status.NO_CHANGE:
         return (
