@@ -7,7 +7,9 @@ their words from here, so a verdict is named the same way wherever it is read.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum, auto
 
 from harness.core.bisection import Kind, Observation
 from harness.core.buildkind import LEGACY, Builder, Builders
@@ -17,6 +19,7 @@ from harness.core.model import (
     CauseStatus,
     CellResult,
     EngineInfo,
+    ExplainCause,
     ExplainedDifference,
     Verdict,
 )
@@ -158,41 +161,7 @@ def cause_line(cell: CellResult) -> str | None:
     if cause is None:
         return None
     entries = cell.explain or ()
-    builds = f"{cause.builds} build{'s' if cause.builds != 1 else ''}"
-    if cause.status is CauseStatus.PROVEN:
-        line = f"cause (proven by {builds}): {changes_text(cause.minimal)}"
-        line += _not_a_cause(entries, {d.path for d in cause.minimal})
-    elif cause.status is CauseStatus.OVER_BUDGET and cause.proven_fields:
-        fields = [d for d in cause.minimal if d.field in cause.proven_fields]
-        line = (
-            f"cause (proven per field by {builds}; which paths matter was not narrowed within "
-            f"the budget): {changes_text(fields)}"
-        )
-        line += _not_a_cause(entries, {d.path for d in cause.minimal})
-    elif cause.status is CauseStatus.OVER_BUDGET:
-        untested = sum(1 for e in entries if e.cause == "untested")
-        line = (
-            f"cause not proven within the budget of {cause.budget} builds: narrowed to "
-            f"{changes_text(cause.minimal)} ({untested} differences untested)"
-        )
-        line += _not_a_cause(entries, {d.path for d in cause.minimal})
-    elif cause.status is CauseStatus.NOT_PROVABLE:
-        replayed = {e.difference.field for e in entries if e.difference.path == REQUEST}
-        others = "; ".join(
-            _request_text(d) for d in cause.request_differences if _replayed_as(d) not in replayed
-        )
-        line = (
-            f"cause not in what the clients sent ({builds}): with every difference of the "
-            f"context and the request's parameters applied, step "
-            f"{cell.diverged_at.step if cell.diverged_at else '?'} still missed; "
-            + (
-                f"the build requests also differ in {others}"
-                if others
-                else "the build requests differ in nothing else"
-            )
-        )
-    else:
-        line = f"cause not tested ({builds}): {cause.reason}"
+    line = _CAUSE_WORDS[_cause_kind(cause)].line(cell, cause)
     stripped = sorted({e.difference.path for e in entries if e.cause == "informational"})
     if stripped:
         line += f" · stripped by the engine, not a cause: {', '.join(stripped)}"
@@ -204,21 +173,118 @@ def cause_key(cell: CellResult) -> str | None:
     cause = cell.explain_cause
     if cause is None:
         return None
-    innocent = _not_a_cause(cell.explain or (), {d.path for d in cause.minimal})
-    if cause.status is CauseStatus.PROVEN:
-        return f"proven cause: {changes_text(cause.minimal)}{innocent}"
-    if cause.status is CauseStatus.OVER_BUDGET and cause.proven_fields:
-        fields = [d for d in cause.minimal if d.field in cause.proven_fields]
-        return f"proven cause (per field): {changes_text(fields)}{innocent}"
+    return _CAUSE_WORDS[_cause_kind(cause)].key(cell, cause)
+
+
+class _CauseKind(Enum):
+    """How far the proof got: a CauseStatus, with an over-budget proof that still proved
+    which fields matter told apart from one that proved nothing."""
+
+    PROVEN = auto()
+    PROVEN_PER_FIELD = auto()
+    NARROWED = auto()
+    NOT_PROVABLE = auto()
+    NOT_TESTED = auto()
+
+
+def _cause_kind(cause: ExplainCause) -> _CauseKind:
     if cause.status is CauseStatus.OVER_BUDGET:
-        return f"cause not proven within the budget, narrowed to: {changes_text(cause.minimal)}"
-    if cause.status is CauseStatus.NOT_PROVABLE:
-        return "cause not in what the clients sent: every difference applied still missed"
-    return f"cause not tested: {_IMAGE_IDS.sub('', cause.reason or '')}"
+        return _CauseKind.PROVEN_PER_FIELD if cause.proven_fields else _CauseKind.NARROWED
+    return _KIND_OF_STATUS[cause.status]
+
+
+_KIND_OF_STATUS = {
+    CauseStatus.PROVEN: _CauseKind.PROVEN,
+    CauseStatus.NOT_PROVABLE: _CauseKind.NOT_PROVABLE,
+    CauseStatus.NOT_TESTED: _CauseKind.NOT_TESTED,
+}
+
+
+def _builds(cause: ExplainCause) -> str:
+    return f"{cause.builds} build{'s' if cause.builds != 1 else ''}"
+
+
+def _innocent(cell: CellResult, cause: ExplainCause) -> str:
+    """The differences a probe proved harmless, as a tail (" — ... do not matter")."""
+    return _not_a_cause(cell.explain or (), {d.path for d in cause.minimal})
+
+
+def _proven_fields(cause: ExplainCause) -> str:
+    proven = cause.proven_fields or ()
+    return changes_text([d for d in cause.minimal if d.field in proven])
+
+
+def _narrowed_line(cell: CellResult, cause: ExplainCause) -> str:
+    untested = sum(1 for e in cell.explain or () if e.cause == "untested")
+    return (
+        f"cause not proven within the budget of {cause.budget} builds: narrowed to "
+        f"{changes_text(cause.minimal)} ({untested} differences untested)"
+    ) + _innocent(cell, cause)
+
+
+def _not_provable_line(cell: CellResult, cause: ExplainCause) -> str:
+    replayed = {e.difference.field for e in cell.explain or () if e.difference.path == REQUEST}
+    others = "; ".join(
+        _request_text(d) for d in cause.request_differences if _replayed_as(d) not in replayed
+    )
+    step = cell.diverged_at.step if cell.diverged_at else "?"
+    return (
+        f"cause not in what the clients sent ({_builds(cause)}): with every difference of the "
+        f"context and the request's parameters applied, step {step} still missed; "
+        + (
+            f"the build requests also differ in {others}"
+            if others
+            else "the build requests differ in nothing else"
+        )
+    )
 
 
 # Per-cell image IDs in a reason: the same reason in two cells names different images.
 _IMAGE_IDS = re.compile(r" \([^()]*sha256:[^()]*\)")
+
+
+@dataclass(frozen=True)
+class _Words:
+    """A cause's sentence (``line``, per cell) and what the matrix groups cells by (``key``)."""
+
+    line: Callable[[CellResult, ExplainCause], str]
+    key: Callable[[CellResult, ExplainCause], str]
+
+
+_CAUSE_WORDS = {
+    _CauseKind.PROVEN: _Words(
+        lambda cell, cause: (
+            f"cause (proven by {_builds(cause)}): "
+            f"{changes_text(cause.minimal)}{_innocent(cell, cause)}"
+        ),
+        lambda cell, cause: f"proven cause: {changes_text(cause.minimal)}{_innocent(cell, cause)}",
+    ),
+    _CauseKind.PROVEN_PER_FIELD: _Words(
+        lambda cell, cause: (
+            f"cause (proven per field by {_builds(cause)}; which paths matter "
+            f"was not narrowed within the budget): {_proven_fields(cause)}{_innocent(cell, cause)}"
+        ),
+        lambda cell, cause: (
+            f"proven cause (per field): {_proven_fields(cause)}{_innocent(cell, cause)}"
+        ),
+    ),
+    _CauseKind.NARROWED: _Words(
+        _narrowed_line,
+        lambda cell, cause: (
+            f"cause not proven within the budget, narrowed to: {changes_text(cause.minimal)}"
+        ),
+    ),
+    _CauseKind.NOT_PROVABLE: _Words(
+        _not_provable_line,
+        lambda cell, cause: (
+            "cause not in what the clients sent: every difference applied still missed"
+        ),
+    ),
+    _CauseKind.NOT_TESTED: _Words(
+        lambda cell, cause: f"cause not tested ({_builds(cause)}): {cause.reason}",
+        lambda cell, cause: f"cause not tested: {_IMAGE_IDS.sub('', cause.reason or '')}",
+    ),
+}
 
 
 def proof_cost(cells: Sequence[CellResult]) -> str | None:
