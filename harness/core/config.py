@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -185,16 +185,55 @@ def _read(path: Path) -> str:
 
 
 def parse_config(text: str, name: str = "matrix.toml") -> MatrixConfig:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{name}: {error}") from None
+    data = _tables(text, name)
 
     def fail(key: str, message: str, section: str = "matrix") -> ConfigError:
         line = _line_of(text, section, key)
         where = f"{name}:{line}" if line else name
         return ConfigError(f"{where}: [{section}] {key}: {message}")
 
+    matrix = data["matrix"]
+    _reject_unknown(matrix, _MATRIX_KEYS, "matrix", fail)
+    if "compose" not in matrix:
+        raise ConfigError(f"{name}: [matrix] needs `compose = [...]` (releases or ranges)")
+    compose = _compose_axis(matrix, fail)
+    sdk = _checked_list(matrix, "sdk", ["auto"], fail, _sdk_problem)
+    cli_build = _checked_list(matrix, "cli_build", ["default"], fail, _cli_build_problem)
+    scenario = _string_list(matrix, "scenario", fail, default=["seed"])
+    builder = _builder_axis(matrix, fail)
+    flags = {key: _flag(matrix, key, fail) for key in ("latest_patch_only", "pre")}
+    tools = {key: _tool_versions(matrix, key, fail) for key in ("engine", "cli")}
+    axes: dict[str, Sequence[object]] = {
+        "sdk": sdk,
+        "cli_build": cli_build,
+        "scenario": scenario,
+        "builder": builder,
+        **tools,
+    }
+    lines = {key: line for key in _MATRIX_KEYS if (line := _line_of(text, "matrix", key))}
+    return MatrixConfig(
+        source=name,
+        lines=lines,
+        compose=tuple(compose),
+        sdk=tuple(sdk),
+        cli_build=tuple(cli_build),
+        scenario=tuple(scenario),
+        builder=tuple(builder),
+        engine=tuple(tools["engine"]),
+        cli=tuple(tools["cli"]),
+        exclude=tuple(_parse_exclusions(matrix.get("exclude", []), fail, axes)),
+        run=_parse_run(data.get("run", {}), fail),
+        compat=_compat_rules(data.get("compat", {}), fail, name),
+        **flags,
+    )
+
+
+def _tables(text: str, name: str) -> dict[str, Any]:
+    """The file's TOML, its sections known and each a table, [matrix] among them."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{name}: {error}") from None
     unknown = set(data) - _SECTIONS
     if unknown:
         raise ConfigError(
@@ -207,12 +246,12 @@ def parse_config(text: str, name: str = "matrix.toml") -> MatrixConfig:
             where = f"{name}:{line}" if line else name
             value = f"{data[section]!r:.40}"
             raise ConfigError(f"{where}: {section} must be a [{section}] table, not {value}")
-    matrix = data.get("matrix")
-    if not isinstance(matrix, dict):
+    if not isinstance(data.get("matrix"), dict):
         raise ConfigError(f"{name}: missing [matrix] section with at least `compose = [...]`")
-    _reject_unknown(matrix, _MATRIX_KEYS, "matrix", fail)
-    if "compose" not in matrix:
-        raise ConfigError(f"{name}: [matrix] needs `compose = [...]` (releases or ranges)")
+    return data
+
+
+def _compose_axis(matrix: dict, fail) -> list[str]:
     compose = _string_list(matrix, "compose", fail)
     for entry in compose:
         if not is_exact_version(entry):
@@ -224,62 +263,57 @@ def parse_config(text: str, name: str = "matrix.toml") -> MatrixConfig:
                     f"{entry!r} is neither a release like '1.20.0' nor a "
                     "PEP 440 range like '>=1.19,<1.30'",
                 ) from None
-    sdk = _string_list(matrix, "sdk", fail, default=["auto"])
-    for entry in sdk:
-        if entry != "auto" and not is_exact_version(entry):
-            raise fail("sdk", f"{entry!r} must be 'auto' or a release like '3.1.4'")
-    cli_build = _string_list(matrix, "cli_build", fail, default=["default"])
-    for entry in cli_build:
-        if entry not in CLI_BUILDS:
-            raise fail("cli_build", f"{entry!r} is not one of {', '.join(CLI_BUILDS)}")
-    scenario = _string_list(matrix, "scenario", fail, default=["seed"])
+    return compose
+
+
+def _sdk_problem(entry: str) -> str | None:
+    if entry != "auto" and not is_exact_version(entry):
+        return f"{entry!r} must be 'auto' or a release like '3.1.4'"
+    return None
+
+
+def _cli_build_problem(entry: str) -> str | None:
+    return None if entry in CLI_BUILDS else f"{entry!r} is not one of {', '.join(CLI_BUILDS)}"
+
+
+def _checked_list(
+    matrix: dict, key: str, default: list[str], fail, problem: Callable[[str], str | None]
+) -> list[str]:
+    """The strings under ``key``, each without a ``problem`` (the first one found fails)."""
+    entries = _string_list(matrix, key, fail, default=default)
+    for entry in entries:
+        if (why := problem(entry)) is not None:
+            raise fail(key, why)
+    return entries
+
+
+def _builder_axis(matrix: dict, fail) -> list[Builders]:
     builder = []
     for entry in _string_list(matrix, "builder", fail, default=["legacy"]):
         try:
             builder.append(Builders.parse(entry))
         except UserError as error:
             raise fail("builder", str(error)) from None
-    flags = {}
-    for key in ("latest_patch_only", "pre"):
-        value = matrix.get(key, False)
-        if not isinstance(value, bool):
-            raise fail(key, "must be true or false")
-        flags[key] = value
-    tools = {key: _tool_versions(matrix, key, fail) for key in ("engine", "cli")}
-    axes: dict[str, Sequence[object]] = {
-        "sdk": sdk,
-        "cli_build": cli_build,
-        "scenario": scenario,
-        "builder": builder,
-        **tools,
-    }
-    exclude = tuple(_parse_exclusions(matrix.get("exclude", []), fail, axes))
-    run = _parse_run(data.get("run", {}), fail)
-    compat_table = data.get("compat", {})
-    if isinstance(compat_table, dict) and "from" in compat_table:
-        if set(compat_table) != {"from"} or not isinstance(compat_table["from"], str):
+    return builder
+
+
+def _flag(matrix: dict, key: str, fail) -> bool:
+    value = matrix.get(key, False)
+    if not isinstance(value, bool):
+        raise fail(key, "must be true or false")
+    return value
+
+
+def _compat_rules(table: Any, fail, name: str) -> Compat:
+    """The file's [compat] rules over the harness's own; ``from`` is read by load_config."""
+    if isinstance(table, dict) and "from" in table:
+        if set(table) != {"from"} or not isinstance(table["from"], str):
             raise fail("from", "must be the only key, naming another matrix file", "compat")
-        compat_table = {}  # load_config reads the named file's rules
+        table = {}  # load_config reads the named file's rules
     try:
-        compat = parse_compat(compat_table, base=builtin_compat())
+        return parse_compat(table, base=builtin_compat())
     except CompatError as error:
         raise ConfigError(f"{name}: {error}") from None
-    lines = {key: line for key in _MATRIX_KEYS if (line := _line_of(text, "matrix", key))}
-    return MatrixConfig(
-        source=name,
-        lines=lines,
-        compose=tuple(compose),
-        sdk=tuple(sdk),
-        cli_build=tuple(cli_build),
-        scenario=tuple(scenario),
-        builder=tuple(builder),
-        engine=tuple(tools["engine"]),
-        cli=tuple(tools["cli"]),
-        exclude=exclude,
-        run=run,
-        compat=compat,
-        **flags,
-    )
 
 
 def _tool_versions(matrix: dict, key: str, fail) -> list[str]:
