@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
@@ -56,6 +57,27 @@ def _where(error: yaml.YAMLError) -> str:
 
 def service_build(text: str, service: str) -> ServiceBuild:
     """The build of ``service``, every field checked for the shape compose gives it."""
+    definition = _service(text, service)
+    image = definition.get("image")
+    if image is not None and not isinstance(image, str | int | float):
+        raise ComposeFileError(f"service {service!r}: image must be a name, not {_shape(image)}")
+    build = _build_section(definition.get("build"), service)
+    where = f"service {service!r}: build"
+    result = ServiceBuild(
+        context=build.get("context", "."),
+        dockerfile=build.get("dockerfile", "Dockerfile"),
+        args=_args(build.get("args"), where),
+        target=build.get("target"),
+        image=str(image) if image else None,
+        ignored=tuple(sorted(str(key) for key in set(build) - _SUPPORTED)),
+    )
+    for key, path in (("context", result.context), ("dockerfile", result.dockerfile_path)):
+        _check_local(path, f"{where}.{key}")
+    return result
+
+
+def _service(text: str, service: str) -> dict[str, Any]:
+    """The definition of ``service`` in the compose file's ``services``, a mapping."""
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
@@ -71,35 +93,31 @@ def service_build(text: str, service: str) -> ServiceBuild:
         raise ComposeFileError(
             f"service {service!r} must be a mapping (e.g. build: .), not {_shape(definition)}"
         )
-    build = definition.get("build")
-    image = definition.get("image")
-    if image is not None and not isinstance(image, str | int | float):
-        raise ComposeFileError(f"service {service!r}: image must be a name, not {_shape(image)}")
-    image = str(image) if image else None
+    return definition
+
+
+def _build_section(build: object, service: str) -> dict[str, Any]:
+    """``build:`` as a mapping (a string is its context), its path fields strings."""
     if isinstance(build, str):
         build = {"context": build}
     if not isinstance(build, dict):
         raise ComposeFileError(f"service {service!r} has no build section")
-    where = f"service {service!r}: build"
     for key in ("context", "dockerfile", "target"):
         if key in build and not isinstance(build[key], str):
-            raise ComposeFileError(f"{where}.{key} must be a string, not {_shape(build[key])}")
-    result = ServiceBuild(
-        context=build.get("context", "."),
-        dockerfile=build.get("dockerfile", "Dockerfile"),
-        args=_args(build.get("args"), where),
-        target=build.get("target"),
-        image=image,
-        ignored=tuple(sorted(str(key) for key in set(build) - _SUPPORTED)),
-    )
-    for key, path in (("context", result.context), ("dockerfile", result.dockerfile_path)):
-        if "://" in path or path.startswith("git@"):
-            raise ComposeFileError(f"{where}.{key} {path!r} is remote: only a local folder")
-        if posixpath.isabs(path) or posixpath.normpath(path).split("/")[0] == "..":
             raise ComposeFileError(
-                f"{where}.{key} {path!r} leaves the project folder: the harness copies only it"
+                f"service {service!r}: build.{key} must be a string, not {_shape(build[key])}"
             )
-    return result
+    return build
+
+
+def _check_local(path: str, what: str) -> None:
+    """The harness copies the project folder only: a path must stay inside it."""
+    if "://" in path or path.startswith("git@"):
+        raise ComposeFileError(f"{what} {path!r} is remote: only a local folder")
+    if posixpath.isabs(path) or posixpath.normpath(path).split("/")[0] == "..":
+        raise ComposeFileError(
+            f"{what} {path!r} leaves the project folder: the harness copies only it"
+        )
 
 
 def _args(value: object, where: str) -> dict[str, str]:
