@@ -260,21 +260,25 @@ def expand(word: str, values: Mapping[str, str], escape: str = "\\") -> str:
             out.append(char)
             position += 1
             continue
-        name = match.group("braced") or match.group("plain")
-        operator, alternative = match.group("op"), match.group("word") or ""
-        if match.group("braced") and operator is None and alternative:
-            raise DockerfileError(f"unsupported modifier in ${{{name}{alternative}}}")
-        value = values.get(name)
-        if operator in (":-", "-"):
-            unset = value is None or (operator == ":-" and value == "")
-            out.append(expand(alternative, values, escape) if unset else str(value))
-        elif operator in (":+", "+"):
-            isset = value is not None and (operator == "+" or value != "")
-            out.append(expand(alternative, values, escape) if isset else "")
-        else:
-            out.append(value or "")
+        out.append(_substituted(match, values, escape))
         position = match.end()
     return "".join(out)
+
+
+def _substituted(match: re.Match[str], values: Mapping[str, str], escape: str) -> str:
+    """What one ``$NAME`` or ``${NAME<op>word}`` stands for."""
+    name = match.group("braced") or match.group("plain")
+    operator, alternative = match.group("op"), match.group("word") or ""
+    if match.group("braced") and operator is None and alternative:
+        raise DockerfileError(f"unsupported modifier in ${{{name}{alternative}}}")
+    value = values.get(name)
+    if operator in (":-", "-"):
+        unset = value is None or (operator == ":-" and value == "")
+        return expand(alternative, values, escape) if unset else str(value)
+    if operator in (":+", "+"):
+        isset = value is not None and (operator == "+" or value != "")
+        return expand(alternative, values, escape) if isset else ""
+    return value or ""
 
 
 def parse_instructions(source: str) -> list[Instruction]:
