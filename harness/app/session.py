@@ -8,7 +8,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 
-from harness.app.runner import CellRunner, ReferenceClis, Releases
+from harness.app.releases import Plans, Releases
+from harness.app.runner import CellRunner, ReferenceClis
 from harness.core.config import MatrixConfig
 from harness.core.model import CliInfo, EngineInfo
 from harness.edges.builders import find_cli
@@ -73,11 +74,12 @@ def open_runner(
     cli_path: str | None = None,
     engine: str = "",
     host: str | None = None,
+    plans: Plans | None = None,
 ) -> Iterator[CellRunner]:
     """Yield a runner on an engine: ``engine`` (a version to provision), else ``host``, else
     the one found or started."""
     hosts = [host] if host else []
-    with open_runners(config, releases, hosts, cli_path, [engine]) as runners:
+    with open_runners(config, releases, hosts, cli_path, [engine], plans) as runners:
         yield runners[0]
 
 
@@ -88,10 +90,13 @@ def open_runners(
     hosts: Sequence[str],
     cli_path: str | None = None,
     versions: Sequence[str] = ("",),
+    plans: Plans | None = None,
 ) -> Iterator[list[CellRunner]]:
     """A runner per engine: for "" among ``versions`` the named hosts (else the one engine
-    found or started), for each version a private engine of that version."""
+    found or started), for each version a private engine of that version; all share
+    ``plans`` (each cell's plan is made once, whichever engine asks)."""
     root = cache_dir()
+    plans = plans or Plans(releases, config.compat)
     tools = Tools(root, log=say)
     clis = ReferenceClis(reference_cli(config, cli_path), tools)
     environments = EnvironmentFactory(
@@ -120,6 +125,7 @@ def open_runners(
                 log=say,
                 clis=clis,
                 serves=version,
+                plans=plans,
             )
             for version, engine in serving
         ]

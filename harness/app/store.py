@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.app.runner import CellRunner, Releases, plan_for, scenario_for
-from harness.core.compat import Compat, InstallPlan
+from harness.app.releases import Plans
+from harness.app.runner import CellRunner, scenario_for
+from harness.core.compat import InstallPlan
 from harness.core.model import (
     SCHEMA,
     CellResult,
@@ -123,17 +124,14 @@ class CellKeys:
     """The store key of a cell on an engine: needs the release lists, the rules and the CLI,
     not a running engine (so a rerun can find every stored cell before starting one)."""
 
-    def __init__(
-        self, releases: Releases, compat: Compat, cli: Callable[[CellSpec], CliInfo]
-    ) -> None:
-        self.releases = releases
-        self.compat = compat
+    def __init__(self, plans: Plans, cli: Callable[[CellSpec], CliInfo]) -> None:
+        self.plans = plans
         self.cli = cli  # the reference CLI of a cell
         self._contexts: dict[tuple[object, ...], str] = {}
         self._reading = threading.Lock()  # cells run in parallel threads
 
     def plan(self, spec: CellSpec) -> InstallPlan:
-        return plan_for(spec, self.releases, self.compat)
+        return self.plans.of(spec)
 
     def key(self, spec: CellSpec, engine: EngineInfo, run: int = 0) -> str:
         which = (spec.scenario, spec.project, spec.service, spec.uid, spec.gid)
@@ -153,7 +151,7 @@ class StoredCells:
         self.runner = runner
         self.store = store
         self.force = force
-        self.keys = CellKeys(runner.releases, runner.compat, runner.cli_for)
+        self.keys = CellKeys(runner.shared_plans, runner.cli_for)
 
     def lookup(self, spec: CellSpec, run: int = 0) -> CellResult | None:
         """The stored answer of this cell on this runner's engine (never with ``force``)."""

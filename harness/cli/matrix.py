@@ -11,17 +11,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from harness.app.invocation import Invocation
 from harness.app.matrixrun import plan_out, run_matrix, stored_only
 from harness.app.merge import merge_shards, write_manifest
+from harness.app.releases import matrix_cells
 from harness.app.remedies import needs_remedies, remedy_matrix
-from harness.app.runner import COMPOSE, SDK, ReferenceClis, Releases, plan_for, scenario_for
-from harness.app.session import (
-    engine_hosts,
-    load_releases,
-    open_runners,
-    peek_engines,
-    reference_cli,
-)
+from harness.app.runner import ReferenceClis, scenario_for
+from harness.app.session import engine_hosts, load_releases
 from harness.app.store import CellKeys, ResultStore
 from harness.cli.options import (
     OneLineParser,
@@ -39,13 +35,11 @@ from harness.core.config import (
     load_config,
 )
 from harness.core.errors import Interrupted, UserError
-from harness.core.matrix import cell_id, expand_matrix
+from harness.core.matrix import cell_id
 from harness.core.model import CellResult, CellSpec
 from harness.core.report import MatrixDocument
 from harness.core.shards import Shard, parse_shard, shard_cells
-from harness.edges.fixtures import load_scenarios
 from harness.edges.paths import redact
-from harness.edges.provision import Tools
 from harness.present.console import say
 from harness.present.tables import markdown_report, terminal_table
 from harness.present.words import planned_out_line
@@ -130,52 +124,16 @@ def shard(text: str) -> Shard:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        project, service = project_of(args)
-        config, hosts, cli_path = _with_tools(load_config(args.config), args.engine, args.cli)
-        if project:
-            scenario_for(CellSpec(compose="", project=project, service=service))
-        if not args.list:
-            check_outputs(_outputs(args), [args.results / "cells"])
-        releases = load_releases()
-        cells = matrix_cells(config, releases, project, service)
+        run = _invocation(args)
+        cells = matrix_cells(run.config, run.releases, run.project, run.service)
         if args.list:
             for spec in cells:
                 say(cell_id(spec))
             return 0
         if args.merge:
-            return _merge(args, cells, config, cli_path)
+            return _merge(args, run, cells)
         matrix, cells = cells, _chosen(args, cells)
-        for spec in cells:
-            plan_for(spec, releases, config.compat)  # every version exists before the engine
-        clis = ReferenceClis(reference_cli(config, cli_path), Tools(log=say))
-        cells, planned_out = plan_out(cells, clis)
-        for reason, skipped in planned_out.items():
-            say(planned_out_line(reason, [cell_id(spec) for spec in skipped]))
-        if not cells:
-            raise UserError("no cell of the matrix can run with this CLI (see above)")
-        store = ResultStore(args.results / "cells", warn=say)
-        stored = None if args.force else _all_stored(cells, config, releases, hosts, store, clis)
-        remedies = args.remedies or config.run.remedies
-        if stored is not None and remedies and any(needs_remedies(c) for c in stored):
-            stored = None  # remedies are tried on the engine
-        results = stored
-        if results is None:
-            versions = [spec.engine for spec in cells]
-            with open_runners(config, releases, hosts, cli_path, versions) as runners:
-                parallel = args.jobs or config.run.jobs or default_jobs(os.cpu_count())
-                results = run_matrix(
-                    cells, runners, store, force=args.force, progress=say, jobs=parallel
-                )
-                if remedies:
-                    results = remedy_matrix(
-                        cells,
-                        results,
-                        runners,
-                        store,
-                        jobs=parallel,
-                        force=args.force,
-                        progress=say,
-                    )
+        cells, results = _results(args, run, cells)
     except KeyboardInterrupt:
         raise Interrupted(
             "interrupted: every finished cell is stored; run again to resume"
@@ -183,23 +141,69 @@ def main(argv: list[str] | None = None) -> int:
     say("")
     say(terminal_table(results))
     if args.shard and not args.only:
-        path = write_manifest(args.results, args.shard, matrix, cells, results, config.source)
+        path = write_manifest(run.results, args.shard, matrix, cells, results, run.config.source)
         say(f"\nwrote {path}: combine the shards with --merge")
     elif not args.only:
-        _write(args.results, results, config, cli_path, _typed_project(args))
+        _write(run, results)
     return 0
 
 
-def _merge(
-    args: argparse.Namespace, cells: list[CellSpec], config: MatrixConfig, cli_path: str | None
-) -> int:
+def _invocation(args: argparse.Namespace) -> Invocation:
+    """Everything typed, checked before the index or an engine is asked; then the releases."""
+    project, service = project_of(args)
+    config, hosts, cli_path = _with_tools(load_config(args.config), args.engine, args.cli)
+    if project:
+        scenario_for(CellSpec(compose="", project=project, service=service))
+    if not args.list:
+        check_outputs(_outputs(args), [args.results / "cells"])
+    typed = (str(args.project), args.service) if args.project else None
+    return Invocation.of(
+        config,
+        load_releases(),
+        args.results,
+        hosts=hosts,
+        cli_path=cli_path,
+        project=(project, service),
+        typed=typed,
+    )
+
+
+def _results(
+    args: argparse.Namespace, run: Invocation, cells: list[CellSpec]
+) -> tuple[list[CellSpec], list[CellResult]]:
+    """The cells that can run with their CLI and their results: from the store when every
+    one is there, else built (and their remedies tried when asked)."""
+    for spec in cells:
+        run.plans.of(spec)  # every version exists before the engine
+    clis = run.clis()
+    cells, planned_out = plan_out(cells, clis)
+    for reason, skipped in planned_out.items():
+        say(planned_out_line(reason, [cell_id(spec) for spec in skipped]))
+    if not cells:
+        raise UserError("no cell of the matrix can run with this CLI (see above)")
+    store = ResultStore(run.results / "cells", warn=say)
+    remedies = args.remedies or run.config.run.remedies
+    stored = None if args.force else _all_stored(cells, run, store, clis)
+    if stored is not None and not (remedies and any(needs_remedies(c) for c in stored)):
+        return cells, stored  # remedies still to try are tried on the engine
+    with run.runners([spec.engine for spec in cells]) as runners:
+        parallel = args.jobs or run.config.run.jobs or default_jobs(os.cpu_count())
+        results = run_matrix(cells, runners, store, force=args.force, progress=say, jobs=parallel)
+        if remedies:
+            results = remedy_matrix(
+                cells, results, runners, store, jobs=parallel, force=args.force, progress=say
+            )
+    return cells, results
+
+
+def _merge(args: argparse.Namespace, run: Invocation, cells: list[CellSpec]) -> int:
     """Combine the stored cells of --shard runs into the tables."""
     if args.only:
         raise UserError("--merge combines whole matrices: drop --only")
-    store = ResultStore(args.results / "cells", warn=say)
+    store = ResultStore(run.results / "cells", warn=say)
     merged = merge_shards(args.merge, cells, into=store)
     say(terminal_table(merged))
-    _write(args.results, merged, config, cli_path, _typed_project(args))
+    _write(run, merged)
     return 0
 
 
@@ -211,20 +215,9 @@ def _chosen(args: argparse.Namespace, cells: list[CellSpec]) -> list[CellSpec]:
     return _select(cells, args.only) if args.only else cells
 
 
-def _write(
-    results: Path,
-    cells: list[CellResult],
-    config: MatrixConfig,
-    cli_path: str | None,
-    project: tuple[str, str] | None,
-) -> None:
-    write_tables(results, cells, config, cli_path, project)
-    say(f"\nwrote {results / 'matrix.md'} and {results / 'matrix.json'}")
-
-
-def _typed_project(args: argparse.Namespace) -> tuple[str, str] | None:
-    """--project and --service as the user typed them (for the reproduce line)."""
-    return (str(args.project), args.service) if args.project else None
+def _write(run: Invocation, cells: list[CellResult]) -> None:
+    write_tables(run.results, cells, run.config, run.cli_path, run.typed)
+    say(f"\nwrote {run.results / 'matrix.md'} and {run.results / 'matrix.json'}")
 
 
 def _outputs(args: argparse.Namespace) -> list[Path]:
@@ -237,20 +230,14 @@ def _outputs(args: argparse.Namespace) -> list[Path]:
 
 
 def _all_stored(
-    cells: Sequence[CellSpec],
-    config: MatrixConfig,
-    releases: Releases,
-    hosts: Sequence[str],
-    store: ResultStore,
-    clis: ReferenceClis,
+    cells: Sequence[CellSpec], run: Invocation, store: ResultStore, clis: ReferenceClis
 ) -> list[CellResult] | None:
     """Every cell from the store without starting an engine, if the engines' facts are known
     without starting one (see edges.engine.peek) and every cell is stored under them."""
-    engines = peek_engines(hosts, [spec.engine for spec in cells])
+    engines = run.peek([spec.engine for spec in cells])
     if engines is None:
         return None
-    keys = CellKeys(releases, config.compat, clis.of)
-    return stored_only(cells, keys, engines, store)
+    return stored_only(cells, CellKeys(run.plans, clis.of), engines, store)
 
 
 def _with_tools(
@@ -267,23 +254,6 @@ def _with_tools(
     if cli_version:
         config = replace(config, cli=(cli_version,))
     return config, hosts, cli_path
-
-
-def matrix_cells(
-    config: MatrixConfig,
-    releases: Releases,
-    project: str | None = None,
-    service: str | None = None,
-) -> list[CellSpec]:
-    explicit_sdk = any(sdk != "auto" for sdk in config.sdk)
-    return expand_matrix(
-        config,
-        releases.of(COMPOSE),
-        releases.of(SDK) if explicit_sdk else [],
-        load_scenarios(),
-        project,
-        service,
-    )
 
 
 def _select(cells: list[CellSpec], wanted: Sequence[str]) -> list[CellSpec]:

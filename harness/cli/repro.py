@@ -7,8 +7,9 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from harness.app.releases import plan_for
 from harness.app.remedies import with_remedies
-from harness.app.runner import plan_for, scenario_for
+from harness.app.runner import scenario_for
 from harness.app.session import load_releases, open_runner
 from harness.cli.options import (
     OneLineParser,

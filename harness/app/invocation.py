@@ -1,0 +1,69 @@
+"""What one command was asked to do, read from argv once and passed whole.
+
+Each command used to thread the matrix file, release lists, engines, reference CLI and
+results folder through long signatures; an ``Invocation`` holds them, with the plans made
+from the release lists (each cell's plan once per run, whichever engine asks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.app.releases import Plans, Releases
+from harness.app.runner import CellRunner, ReferenceClis
+from harness.app.session import open_runners, peek_engines, reference_cli
+from harness.core.config import MatrixConfig
+from harness.core.model import EngineInfo
+from harness.edges.provision import Tools
+from harness.present.console import say
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """``config`` with the engine and cli axes a typed version replaced; ``hosts`` and
+    ``cli_path`` the engines and reference CLI named by host or path; ``project``/``service``
+    the user's compose service (``typed``: as typed, for the reproduce line)."""
+
+    config: MatrixConfig
+    releases: Releases
+    plans: Plans
+    results: Path
+    hosts: tuple[str, ...] = ()
+    cli_path: str | None = None
+    project: str | None = None
+    service: str | None = None
+    typed: tuple[str, str] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        config: MatrixConfig,
+        releases: Releases,
+        results: Path,
+        *,
+        hosts: Sequence[str] = (),
+        cli_path: str | None = None,
+        project: tuple[str | None, str | None] = (None, None),
+        typed: tuple[str, str] | None = None,
+    ) -> Invocation:
+        plans = Plans(releases, config.compat)
+        return cls(config, releases, plans, results, tuple(hosts), cli_path, *project, typed)
+
+    def clis(self) -> ReferenceClis:
+        """The reference CLIs of the cells: the run's own, or one per version a cell names."""
+        return ReferenceClis(reference_cli(self.config, self.cli_path), Tools(log=say))
+
+    def peek(self, versions: Sequence[str]) -> dict[str, list[EngineInfo]] | None:
+        """The engines' facts without starting one (None: one must start to tell)."""
+        return peek_engines(self.hosts, versions)
+
+    @contextmanager
+    def runners(self, versions: Sequence[str]) -> Iterator[list[CellRunner]]:
+        """A runner per engine serving ``versions`` ("" the run's own), sharing the plans."""
+        with open_runners(
+            self.config, self.releases, self.hosts, self.cli_path, versions, self.plans
+        ) as runners:
+            yield runners
