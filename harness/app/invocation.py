@@ -30,7 +30,7 @@ class Invocation:
     config: MatrixConfig
     releases: Releases
     plans: Plans
-    results: Path
+    results: Path  # where the store and reports go (repro stores nothing)
     hosts: tuple[str, ...] = ()
     cli_path: str | None = None
     project: str | None = None
@@ -42,7 +42,7 @@ class Invocation:
         cls,
         config: MatrixConfig,
         releases: Releases,
-        results: Path,
+        results: Path = Path("results"),
         *,
         hosts: Sequence[str] = (),
         cli_path: str | None = None,
@@ -67,3 +67,9 @@ class Invocation:
             self.config, self.releases, self.hosts, self.cli_path, versions, self.plans
         ) as runners:
             yield runners
+
+    @contextmanager
+    def runner(self, version: str = "") -> Iterator[CellRunner]:
+        """A runner on the engine of ``version`` ("": the one named, found or started)."""
+        with self.runners([version]) as runners:
+            yield runners[0]

@@ -68,22 +68,6 @@ def peek_engines(
 
 
 @contextmanager
-def open_runner(
-    config: MatrixConfig,
-    releases: Releases,
-    cli_path: str | None = None,
-    engine: str = "",
-    host: str | None = None,
-    plans: Plans | None = None,
-) -> Iterator[CellRunner]:
-    """Yield a runner on an engine: ``engine`` (a version to provision), else ``host``, else
-    the one found or started."""
-    hosts = [host] if host else []
-    with open_runners(config, releases, hosts, cli_path, [engine], plans) as runners:
-        yield runners[0]
-
-
-@contextmanager
 def open_runners(
     config: MatrixConfig,
     releases: Releases,

@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 
 from harness.app.bisect import COMPOSE, SDK, BisectRequest, run_bisect
+from harness.app.invocation import Invocation
 from harness.app.remedies import remedy_bisect_ends
 from harness.app.runner import scenario_for
-from harness.app.session import load_releases, open_runner
+from harness.app.session import load_releases
 from harness.app.store import ResultStore, StoredCells
 from harness.cli.options import (
     OneLineParser,
@@ -149,7 +150,15 @@ def main(argv: list[str] | None = None) -> int:
             f"({', '.join(v.text for v in versions)}); at most "
             f"{probe_budget(len(versions))} probes"
         )
-        with open_runner(config, releases, cli_path, engine_version, host) as runner:
+        run = Invocation.of(
+            config,
+            releases,
+            args.results,
+            hosts=[host] if host else [],
+            cli_path=cli_path,
+            project=(project, service),
+        )
+        with run.runner(engine_version) as runner:
             cells = StoredCells(runner, ResultStore(args.results / "cells", warn=say))
             report = run_bisect(request, versions, cells, log=say)
             if args.remedies or config.run.remedies:

@@ -7,10 +7,10 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from harness.app.releases import plan_for
+from harness.app.invocation import Invocation
 from harness.app.remedies import with_remedies
 from harness.app.runner import scenario_for
-from harness.app.session import load_releases, open_runner
+from harness.app.session import load_releases
 from harness.cli.options import (
     OneLineParser,
     add_condition,
@@ -112,11 +112,17 @@ def main(argv: list[str] | None = None) -> int:
     spec = replace(spec, **{key: value for key, value in given.items() if value is not None})
     scenario_for(spec)
     check_outputs([args.json])
-    releases = load_releases()
-    plan = plan_for(spec, releases, config.compat)
+    run = Invocation.of(
+        config,
+        load_releases(),
+        hosts=[host] if host else [],
+        cli_path=cli_path,
+        project=(project, service),
+    )
+    run.plans.of(spec)  # every version exists before the engine
     try:
-        with open_runner(config, releases, cli_path, engine_version, host) as runner:
-            result = runner.run(spec, plan)
+        with run.runner(engine_version) as runner:
+            result = runner.run(spec)
             if args.remedies or config.run.remedies:
                 result = with_remedies(runner, spec, result, log=say)
     except KeyboardInterrupt:
