@@ -140,28 +140,7 @@ def run_cell(
 ) -> CellResult:
     """Run the cell and return what it observed."""
     started = time.monotonic()
-    asked = CellResult(
-        harness=__version__,
-        compose=spec.compose,
-        sdk_requested=spec.sdk,
-        python=platform.python_version(),
-        engine=engine.info,
-        cli=cli,
-        scenario=scenario.name,
-        cli_build=spec.cli_build,
-        order=spec.sides,
-        uid=spec.uid,
-        gid=spec.gid,
-        verdict=Verdict.UNINSTALLABLE,
-        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        overrides=tuple(
-            AppliedOverride(rule.package, rule.requirement, rule.reason) for rule in plan.overrides
-        ),
-        cutoff=plan.cutoff.isoformat() if plan.cutoff else None,
-        builder=spec.builder,
-        compose_package=plan.package if plan.package != "docker-compose" else None,
-        cutoff_from=plan.cutoff_from or None,
-    )  # what every result records, whatever happens next
+    asked = _asked(spec, plan, scenario, engine, cli)
     known = [
         rule
         for rule in plan.broken
@@ -243,6 +222,34 @@ def run_cell(
         build_steps={
             name: tuple(parse_build_log(logs.get(name, ""))) for name in ("compose", "cli")
         },
+    )
+
+
+def _asked(
+    spec: CellSpec, plan: InstallPlan, scenario: Scenario, engine: Engine, cli: CliInfo
+) -> CellResult:
+    """What every result records, whatever happens next (uninstallable until installed)."""
+    return CellResult(
+        harness=__version__,
+        compose=spec.compose,
+        sdk_requested=spec.sdk,
+        python=platform.python_version(),
+        engine=engine.info,
+        cli=cli,
+        scenario=scenario.name,
+        cli_build=spec.cli_build,
+        order=spec.sides,
+        uid=spec.uid,
+        gid=spec.gid,
+        verdict=Verdict.UNINSTALLABLE,
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        overrides=tuple(
+            AppliedOverride(rule.package, rule.requirement, rule.reason) for rule in plan.overrides
+        ),
+        cutoff=plan.cutoff.isoformat() if plan.cutoff else None,
+        builder=spec.builder,
+        compose_package=plan.package if plan.package != "docker-compose" else None,
+        cutoff_from=plan.cutoff_from or None,
     )
 
 
