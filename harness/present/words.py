@@ -24,7 +24,7 @@ from harness.core.model import (
     Verdict,
 )
 from harness.core.remedies import chosen
-from harness.core.remedy import Remedy
+from harness.core.remedy import Remedy, RemedyVerdict
 from harness.core.report import Cross
 from harness.core.tardiff import Difference
 
@@ -405,9 +405,9 @@ def what_to_do(remedies: Sequence[Remedy] | None) -> str | None:
 def remedy_line(remedy: Remedy) -> str:
     """One remedy: its line, the engine's verdict and what trying it cost."""
     verdict = REMEDY_MARKS.get(remedy.verdict, remedy.verdict)
-    if remedy.verdict == "misses" and remedy.diverged_at is not None:
+    if remedy.verdict is RemedyVerdict.MISSES and remedy.diverged_at is not None:
         verdict += f" at step {remedy.diverged_at}"
-    if remedy.verdict == "not-tried":
+    if remedy.verdict is RemedyVerdict.NOT_TRIED:
         return f"{verdict}: {remedy.remedy} — {remedy.reason or 'cannot be tried here'}"
     return f"{verdict}: {remedy.remedy} ({remedy_cost(remedy)})"
 
