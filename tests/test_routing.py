@@ -13,7 +13,8 @@ from typing import cast
 import docker
 
 from harness.app.matrixrun import run_matrix
-from harness.app.runner import CellRunner, ReferenceClis, Releases
+from harness.app.releases import Releases
+from harness.app.runner import CellRunner, ReferenceClis
 from harness.app.store import ResultStore
 from harness.core.compat import Compat, InstallPlan
 from harness.core.config import parse_config
