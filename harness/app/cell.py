@@ -408,6 +408,19 @@ class CellBuild:
         )
         if problems:
             raise _Stop(Judgement(Verdict.ERROR, reason=f"the Dockerfile {'; '.join(problems)}"))
+        self._adjust_compose_file(context)
+        return _Prepared(
+            base=next(iter(bases.values()), None),
+            context=context,
+            instructions=[step for step in target_steps if step.stage is not None],
+            built_steps=built_steps,
+            stages=stages,
+        )
+
+    def _adjust_compose_file(self, context: BuildContext) -> None:
+        """The copy's compose file as the cell's builders need it (network none for BuildKit
+        RUN steps, a remedy's dropped build keys), each change said in a note."""
+        spec, scenario = self.spec, self.scenario
         problem = compose_buildkit_problem(spec.compose, spec.cli_build)
         # default: compose 2.x, or 1.x's CLI build, may pick BuildKit, whose RUN needs network none
         maybe_buildkit = spec.builder.compose is Builder.DEFAULT and problem is None
@@ -429,13 +442,6 @@ class CellBuild:
             self.notes.append(
                 "explain is legacy-only: BuildKit sends the context over its own session"
             )
-        return _Prepared(
-            base=next(iter(bases.values()), None),
-            context=context,
-            instructions=[step for step in target_steps if step.stage is not None],
-            built_steps=built_steps,
-            stages=stages,
-        )
 
     def _rewrite_compose_file(self, context: BuildContext, change: Callable[[str], str]) -> None:
         """Change the copy's compose file (never the user's); a change that cannot be made
