@@ -115,3 +115,21 @@ def test_merge_refuses_missing_shards_other_matrices_and_harnesses(tmp_path: Pat
         merge_shards([one, two], MATRIX)
     with pytest.raises(UserError, match="not the results of a --shard run"):
         merge_shards([tmp_path], MATRIX)
+
+
+def test_a_shard_s_unstored_cell_travels_in_its_manifest_and_a_bad_one_is_named(
+    tmp_path: Path,
+) -> None:
+    ran = shard_cells(MATRIX, Shard(1, 1))
+    results = [_result(spec) for spec in ran]  # errors and timeouts are not stored: no key
+    path = write_manifest(tmp_path, Shard(1, 1), MATRIX, ran, results, "matrix.toml")
+    data = json.loads(path.read_text())
+    assert list(data) == ["schema", "shard", "matrix", "harness", "config", "cells"]
+    assert data["shard"] == "1/1" and data["cells"][0]["key"] is None
+    assert data["cells"][0]["result"]["compose"] == "1.20.1"
+    assert merge_shards([tmp_path], MATRIX) == results
+    data["cells"][1]["result"]["verdict"] = "shared"  # a diverged cell's step, now shared
+    path.write_text(json.dumps(data))
+    with pytest.raises(UserError, match=r"diverged_at.* @ \$\.cells\[1\]\.result") as error:
+        merge_shards([tmp_path], MATRIX)
+    assert str(path) in str(error.value) and "\n" not in str(error.value)

@@ -33,7 +33,7 @@ def write_manifest(
         cells=tuple(
             ManifestEntry(cell_id(spec), result.store_key)
             if result.store_key
-            else ManifestEntry(cell_id(spec), None, result.to_json())
+            else ManifestEntry(cell_id(spec), None, result)
             for spec, result in zip(ran, results, strict=True)
         ),
     )
@@ -90,10 +90,9 @@ def _load(
     spec: CellSpec, folder: Path, entry: ManifestEntry, into: ResultStore | None
 ) -> CellResult:
     if entry.key is None:
-        try:
-            cell = CellResult.from_json(entry.result)
-        except ResultFormatError as error:
-            raise UserError(f"{folder}: cell {entry.cell}: {error}") from None
+        if entry.result is None:
+            raise UserError(f"{folder}: cell {entry.cell}: neither a store key nor a result")
+        cell = entry.result
     else:
         stored = ResultStore(folder / "cells").get(entry.key)
         if stored is None:

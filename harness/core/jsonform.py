@@ -148,7 +148,7 @@ def from_json(data: object, kind: type[T]) -> T:
 
 
 def _described(error: BaseException, kind: type | None) -> str:
-    if isinstance(error, _BadValue):
+    if isinstance(error, _BadValue | UserError):  # says itself what is wrong
         return str(error)
     if isinstance(error, KeyError):
         return "missing"

@@ -426,16 +426,28 @@ class CellResult:
         if not isinstance(data, Mapping):
             raise ResultFormatError("a cell result must be a JSON object")
         try:
-            cell = from_json(data, cls)
+            return from_json(data, cls)
         except JsonFormError as error:
             raise ResultFormatError(str(error)) from None
-        if (cell.verdict is Verdict.DIVERGED) != (cell.diverged_at is not None):
-            raise ResultFormatError(
-                "field 'diverged_at' must name the step of a diverged cell, and only of one"
-            )
-        if cell.diverged_at is not None and cell.diverged_at.step < 1:
-            raise ResultFormatError("field 'diverged_at.step' must be a step number from 1")
-        return cell
 
     def with_store_key(self, key: str) -> CellResult:
         return replace(self, store_key=key)
+
+
+_cell_fields = CONVERTER.get_structure_hook(CellResult)
+
+
+def _read_cell(data: object, kind: type) -> CellResult:
+    """A cell's fields, then what holds between them (wherever a cell is read: a stored cell,
+    a matrix document, a shard manifest)."""
+    cell: CellResult = _cell_fields(data, kind)
+    if (cell.verdict is Verdict.DIVERGED) != (cell.diverged_at is not None):
+        raise ResultFormatError(
+            "field 'diverged_at' must name the step of a diverged cell, and only of one"
+        )
+    if cell.diverged_at is not None and cell.diverged_at.step < 1:
+        raise ResultFormatError("field 'diverged_at.step' must be a step number from 1")
+    return cell
+
+
+CONVERTER.register_structure_hook(CellResult, _read_cell)

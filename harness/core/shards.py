@@ -12,11 +12,12 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness.core.errors import UserError
-from harness.core.model import CellSpec, ResultFormatError
+from harness.core.jsonform import CONVERTER, OMIT_NONE, JsonFormError, from_json, to_json
+from harness.core.model import CellResult, CellSpec, ResultFormatError
 
 MANIFEST_SCHEMA = 1
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
@@ -97,55 +98,39 @@ class ManifestEntry:
 
     cell: str
     key: str | None
-    result: Mapping[str, Any] | None = None
+    result: CellResult | None = field(default=None, metadata=OMIT_NONE)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ShardManifest:
     """What one shard ran: written next to its cells, read back by --merge."""
 
+    schema: int = MANIFEST_SCHEMA
     shard: Shard
     matrix: str
     harness: str
-    config: str
+    config: str = "matrix.toml"
     cells: tuple[ManifestEntry, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "schema": MANIFEST_SCHEMA,
-            "shard": str(self.shard),
-            "matrix": self.matrix,
-            "harness": self.harness,
-            "config": self.config,
-            "cells": [
-                {"cell": e.cell, "key": e.key, **({"result": e.result} if e.result else {})}
-                for e in self.cells
-            ],
-        }
+        data: dict[str, Any] = to_json(self)
+        return data
 
     @classmethod
     def from_json(cls, data: object) -> ShardManifest:
         if not isinstance(data, Mapping) or data.get("schema") != MANIFEST_SCHEMA:
             raise ResultFormatError(f"expected a JSON object with schema {MANIFEST_SCHEMA}")
         try:
-            entries = data["cells"]
-            if not isinstance(entries, list):
-                raise ResultFormatError("field 'cells' must be a list")
-            return cls(
-                shard=parse_shard(str(data["shard"])),
-                matrix=str(data["matrix"]),
-                harness=str(data["harness"]),
-                config=str(data.get("config", "matrix.toml")),
-                cells=tuple(
-                    ManifestEntry(
-                        cell=str(entry["cell"]),
-                        key=None if entry.get("key") is None else str(entry["key"]),
-                        result=entry.get("result"),
-                    )
-                    for entry in entries
-                ),
-            )
-        except ResultFormatError:
-            raise
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise ResultFormatError(f"bad or missing field: {error}") from None
+            return from_json(data, cls)
+        except JsonFormError as error:
+            raise ResultFormatError(str(error)) from None
+
+
+def _read_shard(text: object, _: type) -> Shard:
+    if not isinstance(text, str):
+        raise ValueError(f"a shard is written K/N, not {text!r}")
+    return parse_shard(text)
+
+
+CONVERTER.register_unstructure_hook(Shard, str)
+CONVERTER.register_structure_hook(Shard, _read_shard)
