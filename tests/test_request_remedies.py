@@ -108,7 +108,8 @@ def test_single_values_and_switches() -> None:
     assert cli_flags("networkmode", "none") == ("--network", "none")
     assert cli_flags("shmsize", "67108864") == ("--shm-size", "67108864")
     assert cli_flags("nocache", "1") == ("--no-cache",)
-    assert cli_flags("nocache", "0") == ()
+    with pytest.raises(MirrorError, match="nocache=0 is off"):
+        cli_flags("nocache", "0")
     with pytest.raises(MirrorError, match="no docker build flag sends cpusetcpus"):
         cli_flags("cpusetcpus", "0")
     with pytest.raises(MirrorError, match="not a list"):

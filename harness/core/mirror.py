@@ -93,7 +93,9 @@ def cli_flags(name: str, value: str) -> tuple[str, ...]:
     if mirror is None:
         raise MirrorError(f"no docker build flag sends {name}")
     if mirror.shape == "switch":
-        return (mirror.flag,) if value.lower() in ("1", "true") else ()
+        if value.lower() not in ("1", "true"):
+            raise MirrorError(f"{name}={value} is off, as docker build leaves it: no flag to add")
+        return (mirror.flag,)
     if mirror.shape == "value":
         return (mirror.flag, value)
     if mirror.shape == "list":  # repeated, kept comma-joined in a difference
