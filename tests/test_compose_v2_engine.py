@@ -108,3 +108,41 @@ def test_a_buildkit_run_step_without_a_bridge_is_the_engines_set_up_not_a_behavi
         assert cell.failure is None  # not a behaviour: bisect skips it
     else:  # an engine with a default bridge runs the step
         assert cell.answered, cell.reason
+
+
+def test_a_multi_stage_build_with_buildkit_is_judged_from_each_step_s_cache_report(
+    runner: CellRunner,
+) -> None:
+    """BuildKit leaves no image per step and builds only the stages the target needs: each
+    step's CACHED report (numbered as the legacy builder numbers it) is the evidence, and the
+    test stage, which neither BuildKit build runs, is named and left out."""
+    bk = replace(runner, cli=_buildkit_cli())
+    both = bk.run(
+        CellSpec(compose="2.40.3", scenario="multistage", builder=Builders.parse("buildkit"))
+    )
+    assert both.verdict is Verdict.SHARED, both.reason
+    assert [(s.step, s.stage) for s in both.steps] == [
+        (2, "builder"), (3, "builder"), (4, "builder"), (5, "builder"),
+        (8, "2"), (9, "2"), (10, "2"), (11, "2"),
+    ]  # fmt: skip
+    # BuildKit runs one vertex for two FROMs of one image, named after either stage: a FROM
+    # is judged by what it starts from, every other step by its own report
+    assert all(s.reused is not None for s in both.steps)
+    assert all(s.second_cached for s in both.steps if not s.instruction.startswith("FROM"))
+    assert any(
+        note.startswith("stage test was not built by the second build") for note in both.notes
+    )
+    assert both.final_image_reused is True
+
+    crossed = bk.run(
+        CellSpec(
+            compose="2.40.3",
+            scenario="multistage",
+            builder=Builders.parse("compose=buildkit,cli=legacy"),
+        )
+    )
+    assert crossed.verdict is Verdict.DIVERGED, crossed.reason
+    assert crossed.diverged_at is not None
+    assert (crossed.diverged_at.step, crossed.diverged_at.stage) == (3, "builder")
+    assert [s.step for s in crossed.steps] == list(range(2, 12))  # the legacy builder runs all
+    assert crossed.final_image_reused is False

@@ -26,7 +26,7 @@ import docker.errors
 from harness import __version__
 from harness.app.explain import Experiment, Explanation, explain
 from harness.core.buildkind import Builder, Builders
-from harness.core.buildlog import builder_seen, parse_build_log
+from harness.core.buildlog import StepEvent, builder_seen, parse_build_log, parse_vertices
 from harness.core.compat import KNOWN_BROKEN, Broken, InstallPlan, sdk_in_range
 from harness.core.composefile import (
     ComposeFileError,
@@ -35,6 +35,7 @@ from harness.core.composefile import (
     without_build_keys,
 )
 from harness.core.dockerfile import (
+    Dockerfile,
     DockerfileError,
     Instruction,
     copied_images,
@@ -60,6 +61,7 @@ from harness.core.model import (
     Verdict,
 )
 from harness.core.places import CELL, without_folders
+from harness.core.reported import judge_reported, vertex_events
 from harness.core.scenarios import Scenario
 from harness.core.verdict import Judgement, StepMismatch, align, judge
 from harness.edges.baseimage import BaseImageError, create_base
@@ -275,6 +277,13 @@ class _Prepared:
     instructions: list[Instruction]
     built_steps: tuple[Instruction, ...]
     stages: dict[int, str] | None
+    dockerfile: Dockerfile
+    target: str | None
+
+    @property
+    def stages_built(self) -> int:
+        """How many stages the legacy builder runs (BuildKit may run fewer)."""
+        return len(self.dockerfile.built_stages(self.target))
 
 
 @dataclass
@@ -333,6 +342,8 @@ class CellBuild:
         finals, chains, used = self._build_both(prepared)
         first, second = self.spec.sides
         events = parse_build_log(self.logs[first]), parse_build_log(self.logs[second])
+        if not used.legacy and prepared.stages_built > 1:  # no image per step of any stage
+            return self._reported(prepared, used), None
         if not used.legacy:  # a side used BuildKit: no image per step, judge the histories
             assert prepared.base is not None  # BuildKit without an external base was refused
             try:
@@ -347,6 +358,19 @@ class CellBuild:
         if not (self.spec.explain and judgement.diverged_at is not None):
             return judgement, None
         return judgement, self._explain(judgement.diverged_at, len(instructions))
+
+    def _reported(self, prepared: _Prepared, used: Builders) -> Judgement:
+        """A multi-stage build BuildKit ran on a side: each side's own step report."""
+        events: list[list[StepEvent]] = []
+        for side in self.spec.sides:
+            log = self.logs[side]
+            if used.of(side) is Builder.LEGACY:
+                events.append(parse_build_log(log))
+            else:
+                vertices = parse_vertices(log)
+                events.append(vertex_events(vertices, prepared.dockerfile, prepared.target))
+        first, second = events
+        return judge_reported(prepared.dockerfile, prepared.target, first, second, prepared.stages)
 
     def _prepare(self) -> _Prepared:
         """The cell's base images and working copy, checked before anything is built."""
@@ -404,7 +428,6 @@ class CellBuild:
             source,
             target=context.build.target,
             build_args=context.build.args,
-            legacy=spec.builder.legacy,
         )
         if problems:
             raise _Stop(Judgement(Verdict.ERROR, reason=f"the Dockerfile {'; '.join(problems)}"))
@@ -415,6 +438,8 @@ class CellBuild:
             instructions=[step for step in target_steps if step.stage is not None],
             built_steps=built_steps,
             stages=stages,
+            dockerfile=users,
+            target=context.build.target,
         )
 
     def _adjust_compose_file(self, context: BuildContext) -> None:

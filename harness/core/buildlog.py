@@ -15,7 +15,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the CLI colours the parser's warnings b
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _ARROW = re.compile(r"^\s*---> (.+?)\s*$")
 _IMAGE_ID = re.compile(r"^[0-9a-f]{12,64}$")
-_VERTEX = re.compile(r"^#(\d+) \[(?:[^\]]* )?(\d+)/(\d+)\] (.*)$")
+_VERTEX = re.compile(r"^#(\d+) \[(?:([^\]]*) )?(\d+)/(\d+)\] (.*)$")
 _VERTEX_CACHED = re.compile(r"^#(\d+) CACHED\s*$")
 
 
@@ -45,21 +45,40 @@ def parse_build_log(log: str) -> list[StepEvent]:
     return legacy or parse_buildkit_log(log)
 
 
-def parse_buildkit_log(log: str) -> list[StepEvent]:
-    """One event per Dockerfile step vertex of BuildKit's plain progress, by step number."""
-    steps: dict[str, StepEvent] = {}
+@dataclass(frozen=True)
+class Vertex:
+    """A Dockerfile step vertex of BuildKit's plain progress: ``#7 [builder 3/4] ADD ...``.
+
+    ``prefix`` is what comes before ``k/N`` (the stage's name, ``stage-<index>`` for an
+    unnamed stage of several, and compose's own words before it; empty for one unnamed
+    stage); ``index`` counts the stage's FROM and the steps that make a vertex."""
+
+    prefix: str
+    index: int
+    total: int
+    instruction: str
+    cached: bool
+
+
+def parse_vertices(log: str) -> list[Vertex]:
+    """Every step vertex, in the order the log first names it, with whether it was CACHED."""
+    found: dict[str, tuple[str, int, int, str]] = {}
     cached: set[str] = set()
-    for line in log.splitlines():
+    for line in _ANSI.sub("", log).splitlines():
         line = line.strip()
         vertex = _VERTEX.match(line)
-        if vertex and vertex.group(1) not in steps:
-            number, step, total, text = vertex.groups()
-            steps[number] = StepEvent(int(step), int(total), text.strip(), False, None)
+        if vertex and vertex.group(1) not in found:
+            number, prefix, index, total, text = vertex.groups()
+            found[number] = (prefix or "", int(index), int(total), text.strip())
         elif hit := _VERTEX_CACHED.match(line):
             cached.add(hit.group(1))
+    return [Vertex(*facts, number in cached) for number, facts in found.items()]
+
+
+def parse_buildkit_log(log: str) -> list[StepEvent]:
+    """One event per Dockerfile step vertex of BuildKit's plain progress, by step number."""
     events = [
-        StepEvent(e.step, e.total, e.instruction, number in cached, None)
-        for number, e in steps.items()
+        StepEvent(v.index, v.total, v.instruction, v.cached, None) for v in parse_vertices(log)
     ]
     return sorted(events, key=lambda event: event.step)
 

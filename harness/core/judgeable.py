@@ -3,8 +3,8 @@
 One list serves the early check of a user's project and the cell itself, so a build the
 harness cannot judge is refused in one line before any work, never found out mid-run. As
 the verdict learns to read more, entries leave this list: the legacy builder's log names the
-image of every step of every stage, so what is left is BuildKit's single-history verdict and
-stages FROM scratch (no base to carry the cell's label).
+image of every step of every stage and BuildKit's names each step's cache status, so what is
+left is stages FROM scratch (no base to carry the cell's label).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ def cannot_judge(
     *,
     target: str | None = None,
     build_args: Mapping[str, str | None] | None = None,
-    legacy: bool = True,
 ) -> list[str]:
     """Why the verdict cannot judge builds of this Dockerfile source, each a phrase that
     follows "the Dockerfile" (empty: it can). A Dockerfile the builder itself would refuse
@@ -30,11 +29,6 @@ def cannot_judge(
     if _from_scratch(parsed, stages, build_args or {}):
         return ["has a stage FROM scratch: its images would carry no label of the cell, which "
                 "could then not remove them (not supported yet)"]  # fmt: skip
-    if legacy:
-        return []
-    if len(stages) > 1:
-        return ["has several stages: with BuildKit the verdict reads one image's history, so "
-                "multi-stage builds are judged with the legacy builder only"]  # fmt: skip
     return []
 
 

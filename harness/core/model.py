@@ -130,10 +130,11 @@ class StepComparison:
     first_cached: bool | None
     second_cached: bool | None
     stage: str | None = None  # the stage's name, else its index (multi-stage Dockerfiles)
+    reused: bool | None = None  # from the second build's own report (no image per step)
 
     @property
     def shared(self) -> bool:
-        return self.first_image == self.second_image
+        return self.reused if self.reused is not None else self.first_image == self.second_image
 
     @property
     def ref(self) -> StepRef:
@@ -156,6 +157,7 @@ class _StoredStep:
     instruction: str
     stage: str | None = field(default=None, metadata=OMIT_NONE)
     shared: bool
+    evidence: str | None = field(default=None, metadata=OMIT_NONE)  # "log": no image per step
     first: _StepImage
     second: _StepImage
 
@@ -168,6 +170,7 @@ def _stored_step(step: StepComparison) -> dict[str, Any]:
         instruction=step.instruction,
         stage=step.stage,
         shared=step.shared,
+        evidence="log" if step.reused is not None else None,
         first=first,
         second=second,
     )
@@ -186,6 +189,7 @@ def _read_step(data: object, _: type) -> StepComparison:
         first.cached,
         second.cached,
         stored.stage,
+        stored.shared if stored.evidence == "log" else None,
     )
 
 

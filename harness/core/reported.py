@@ -1,0 +1,153 @@
+"""Verdicts from what the builders report step by step, for multi-stage builds where BuildKit
+builds a side: BuildKit leaves no image per step, and the final image's history holds the last
+stage alone, so a builder stage's steps can be read only from the build's own progress.
+
+The second build's report decides: a step is shared when its log says the step was taken
+from the cache (``CACHED`` on BuildKit's vertex, ``Using cache`` after the legacy builder's
+``Step k/N``). BuildKit numbers its vertices per stage (``[builder 3/4]``), counting the FROM
+and each step that makes a vertex (RUN, COPY, ADD, WORKDIR): they are mapped back to the
+legacy numbering (every ARG before the first FROM and every FROM count), so a step has one
+number whichever builder ran it. A step with no vertex (ENV, LABEL, ...) changes only the
+config and follows the step before it in its stage; a FROM of an image is the cell's own
+base on both sides; a FROM of a stage follows that stage's last step. BuildKit builds only the
+stages the target needs: a stage the second build did not run is left out, and said.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from harness.core.buildlog import StepEvent, Vertex
+from harness.core.dockerfile import Dockerfile, Instruction, Stage
+from harness.core.model import StepComparison, Verdict
+from harness.core.verdict import Judgement
+
+_VERTEX_KEYWORDS = frozenset({"FROM", "RUN", "COPY", "ADD", "WORKDIR"})
+
+
+def vertex_events(
+    vertices: Sequence[Vertex], dockerfile: Dockerfile, target: str | None = None
+) -> list[StepEvent]:
+    """BuildKit's vertices as events numbered like the legacy builder's steps; a vertex whose
+    stage or step cannot be placed (its instruction's keyword differs) is left out."""
+    stages = dockerfile.built_stages(target)
+    events: dict[int, StepEvent] = {}
+    for vertex in vertices:
+        stage = _stage_of(vertex.prefix, stages)
+        if stage is None:
+            continue
+        steps = _vertex_steps(stage, vertex.total)
+        if steps is None or not 1 <= vertex.index <= len(steps):
+            continue
+        step = steps[vertex.index - 1]
+        if vertex.instruction.split(None, 1)[0].upper() != step.keyword:
+            continue
+        events.setdefault(
+            step.step,
+            StepEvent(step.step, vertex.total, vertex.instruction, vertex.cached, None),
+        )
+    return [events[number] for number in sorted(events)]
+
+
+def _stage_of(prefix: str, stages: Sequence[Stage]) -> Stage | None:
+    """The stage a vertex prefix names: its last word is the stage's name or ``stage-<i>``;
+    without one, the only stage (compose may put its own words first)."""
+    words = prefix.split()
+    last = words[-1].lower() if words else ""
+    for stage in stages:
+        if last and last in (stage.name, f"stage-{stage.index}"):
+            return stage
+    return stages[0] if len(stages) == 1 else None
+
+
+def _vertex_steps(stage: Stage, total: int) -> list[Instruction] | None:
+    """The stage's steps that make a vertex, as many as BuildKit counts (older BuildKit made
+    no vertex for WORKDIR)."""
+    made = [i for i in stage.instructions if i.keyword in _VERTEX_KEYWORDS]
+    if len(made) == total:
+        return made
+    without_workdir = [i for i in made if i.keyword != "WORKDIR"]
+    return without_workdir if len(without_workdir) == total else None
+
+
+def judge_reported(
+    dockerfile: Dockerfile,
+    target: str | None,
+    first: Sequence[StepEvent],
+    second: Sequence[StepEvent],
+    stages: Mapping[int, str] | None = None,
+) -> Judgement:
+    """Each built step of the Dockerfile, shared when the second build's report says it was
+    taken from the cache; steps of stages the second build did not run are left out."""
+    first_by, second_by = {e.step: e for e in first}, {e.step: e for e in second}
+    built = dockerfile.built_stages(target)
+    ran = {s.index for s in built if any(i.step in second_by for i in s.instructions)}
+    reused: dict[int, bool] = {}  # stage index -> its last step so far was reused
+    steps: list[StepComparison] = []
+    for stage in built:
+        if stage.index not in ran:
+            continue
+        for instruction in stage.instructions:
+            shared = _reused(instruction, stage, dockerfile, second_by, reused)
+            reused[stage.index] = shared
+            steps.append(_comparison(instruction, shared, first_by, second_by, stages))
+    notes = tuple(_skipped(built, ran, stages))
+    if not steps:
+        return Judgement(Verdict.ERROR, reason="the second build's log reports no step")
+    missed = next((step for step in steps if not step.shared), None)
+    final = steps[-1].shared if built[-1].index in ran else None
+    verdict = Verdict.SHARED if missed is None else Verdict.DIVERGED
+    return Judgement(
+        verdict, steps=tuple(steps), diverged_at=missed, notes=notes, final_image_reused=final
+    )
+
+
+def _reused(
+    instruction: Instruction,
+    stage: Stage,
+    dockerfile: Dockerfile,
+    second: Mapping[int, StepEvent],
+    reused: Mapping[int, bool],
+) -> bool:
+    if instruction.keyword == "FROM":
+        earlier = dockerfile.stage_named(stage.base)
+        if earlier is not None and earlier.index < stage.index:
+            return reused.get(earlier.index, False)
+        return True  # the cell's own base image, the same for both builds
+    event = second.get(instruction.step)
+    if event is None:  # no vertex of its own: the config follows the step before it
+        return reused.get(stage.index, False)
+    return event.cached
+
+
+def _comparison(
+    instruction: Instruction,
+    shared: bool,
+    first: Mapping[int, StepEvent],
+    second: Mapping[int, StepEvent],
+    stages: Mapping[int, str] | None,
+) -> StepComparison:
+    def seen(events: Mapping[int, StepEvent]) -> tuple[str, bool | None]:
+        event = events.get(instruction.step)
+        return (event.image or "", event.cached) if event else ("", None)
+
+    (first_image, first_cached), (second_image, second_cached) = seen(first), seen(second)
+    return StepComparison(
+        step=instruction.step,
+        instruction=instruction.text,
+        first_image=first_image,
+        second_image=second_image,
+        first_cached=first_cached,
+        second_cached=second_cached,
+        stage=stages.get(instruction.stage) if stages and instruction.stage is not None else None,
+        reused=shared,
+    )
+
+
+def _skipped(built: Sequence[Stage], ran: set[int], stages: Mapping[int, str] | None) -> list[str]:
+    return [
+        f"stage {stages.get(s.index, s.index) if stages else s.index} was not built by the "
+        "second build (BuildKit builds only the stages the target needs): not compared"
+        for s in built
+        if s.index not in ran
+    ]
