@@ -31,8 +31,6 @@ from harness.present.budget import github_length
 from harness.present.comment_marker import ResultSet, find_own_comments, signed
 from harness.present.console import fail
 from harness.present.publish import (
-    GITHUB_COMMENT_LIMIT,
-    RANGE_DASH,
     Results,
     bisect_headline,
     compose_body,
@@ -44,7 +42,8 @@ HEADING = "## Does `docker compose build` share the layer cache with `docker bui
 TOKEN = "ghp_publishTOKEN_0123456789_SECRET"
 REPO = "octo/widgets"
 ISSUE = 5
-D = RANGE_DASH  # en dash between a run's first and last version
+D = "\u2013"  # en dash between a run's first and last version
+GITHUB_COMMENT_LIMIT = 65_536  # what GitHub accepts in one comment body
 LONG_ADD = "ADD blah.txt notes.txt /srv/app/data/"
 FIRST_CHANGE = "**First change: docker-compose 1.21.0 → 1.21.1 (diverged at step 3 → shared)**"
 
