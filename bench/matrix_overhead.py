@@ -40,7 +40,10 @@ def run_matrix(
     if managed:  # the harness's own private engine, as on a machine without one running
         env.pop("DOCKER_HOST", None)
         env.pop("CACHE_BISECT_ENGINE", None)
-    args = ["--config", str(config), "--results", str(results), *extra]
+    # From the checkout, as a user types it: the tables' reproduce line names no machine path
+    whole = config.resolve()
+    named = whole.relative_to(ROOT) if whole.is_relative_to(ROOT) else whole
+    args = ["--config", str(named), "--results", str(results), *extra]
     argv = (
         ["nox", "-s", "matrix", "--", *args]
         if nox
@@ -131,6 +134,7 @@ def main() -> int:
             f"stored rerun, managed engine: {direct:.2f}s (python -m harness), "
             f"{through_nox:.2f}s (nox -s matrix); an engine was started: {started}"
         )
+        print(f"load at the end: {os.getloadavg()[0]:.1f}")
     return 0 if same and not started else 1
 
 
