@@ -4,6 +4,8 @@ download; a version the archive does not offer names what it offers."""
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -93,3 +95,25 @@ def test_a_tool_fetched_before_facts_were_recorded_is_asked(tmp_path: Path) -> N
     tools = Tools(tmp_path, log=lambda line: None)
     assert tools.cli("28.5").version == "28.5.2+dfsg4"
     assert tools.engine("28.5")._version_said() == "(Docker version 28.5.2+dfsg4, build asked)"
+
+
+def test_missing_tools_are_fetched_side_by_side_and_fetched_ones_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each fetch waits at a barrier for the others: fetched one after the other, it breaks."""
+    _provisioned(tmp_path, "cli-20.10.24", {"version": "20.10.24", "buildkit": True})
+    together = threading.Barrier(3)
+    fetched: list[str] = []
+
+    def fetch(kind: str) -> Callable[[Tools, str], None]:
+        def one(self: Tools, version: str) -> None:
+            together.wait(timeout=10)
+            fetched.append(f"{kind} {version}")
+
+        return one
+
+    monkeypatch.setattr(Tools, "engine", fetch("engine"))
+    monkeypatch.setattr(Tools, "cli", fetch("cli"))
+    tools = Tools(tmp_path, log=lambda line: None)
+    tools.prefetch(["20.10", "28.5", "", "28.5"], ["20.10", "28.5", ""])
+    assert sorted(fetched) == ["cli 28.5", "engine 20.10", "engine 28.5"]

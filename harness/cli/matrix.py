@@ -40,6 +40,7 @@ from harness.core.model import CellResult, CellSpec
 from harness.core.report import MatrixDocument
 from harness.core.shards import Shard, parse_shard, shard_cells
 from harness.edges.paths import redact
+from harness.edges.provision import Tools
 from harness.present.console import say
 from harness.present.tables import markdown_report, terminal_table
 from harness.present.words import planned_out_line
@@ -175,6 +176,7 @@ def _results(
     one is there, else built (and their remedies tried when asked)."""
     for spec in cells:
         run.plans.of(spec)  # every version exists before the engine
+    Tools(log=say).prefetch([spec.engine for spec in cells], [spec.cli for spec in cells])
     clis = run.clis()
     cells, planned_out = plan_out(cells, clis)
     for reason, skipped in planned_out.items():

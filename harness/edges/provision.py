@@ -16,7 +16,8 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from filelock import FileLock
@@ -77,6 +78,7 @@ class DebianArchive:
     def __init__(self, root: Path, log: Callable[[str], None] = print) -> None:
         self.root = root
         self.log = log
+        self._offers: list[Offer] | None = None
 
     def _source(self) -> ArchiveSource:
         if shutil.which("apt-get") is None or shutil.which("dpkg") is None:
@@ -88,7 +90,8 @@ class DebianArchive:
             raise ProvisionError(f"apt reads no Debian archive on this machine: {WAY_OUT}")
         return source
 
-    def _options(self) -> list[str]:
+    def _options(self, cache: Path | None = None) -> list[str]:
+        """apt's private folders; ``cache``: a download's own (two at once share nothing)."""
         root = self.root
         settings = {
             "Dir::Etc::sourcelist": root / "sources.list",
@@ -97,14 +100,17 @@ class DebianArchive:
             "Dir::State": root / "state",
             "Dir::State::lists": root / "lists",
             "Dir::State::status": root / "status",
-            "Dir::Cache": root / "cache",
+            "Dir::Cache": cache or root / "cache",
             "APT::Sandbox::User": "root",
             "Debug::NoLocking": "1",  # private folders: the machine's apt lock is not ours
         }
         return [option for key, value in settings.items() for option in ("-o", f"{key}={value}")]
 
-    def _apt(self, *args: str, cwd: Path | None = None, timeout: float = 600) -> str:
-        done = run(["apt-get", *self._options(), *args], env=os.environ, cwd=cwd, timeout=timeout)
+    def _apt(
+        self, *args: str, cwd: Path | None = None, cache: Path | None = None, timeout: float = 600
+    ) -> str:
+        command = ["apt-get", *self._options(cache), *args]
+        done = run(command, env=os.environ, cwd=cwd, timeout=timeout)
         if not done.ok:
             last = done.output.strip().splitlines()[-1:] or ["no output"]
             raise ProvisionError(f"apt-get {args[0]} failed: {last[0][:300]}; {WAY_OUT}")
@@ -121,8 +127,11 @@ class DebianArchive:
         (self.root / "updated").write_text(str(time.time()))
 
     def offers(self, refresh: bool = False) -> list[Offer]:
-        """Every docker package version the archive offers (lists fetched once)."""
+        """Every docker package version the archive offers (lists fetched once, read once per
+        process: each read parses every suite's lists)."""
         with FileLock(self.root.with_name("apt.lock")):
+            if self._offers is not None and not refresh:
+                return self._offers
             stamp = self.root / "updated"
             if refresh or not stamp.exists():
                 self._update()
@@ -132,7 +141,8 @@ class DebianArchive:
                 env=os.environ,
                 timeout=120,
             )
-            return parse_madison(done.output)
+            self._offers = parse_madison(done.output)
+            return self._offers
 
     def lists_age(self) -> float:
         try:
@@ -147,7 +157,8 @@ class DebianArchive:
         with tempfile.TemporaryDirectory(dir=into.parent, prefix=".unpack-") as temporary:
             staging = Path(temporary)
             (staging / "debs").mkdir()
-            self._apt("download", *(offer.pinned for offer in offers), cwd=staging / "debs")
+            pinned = (offer.pinned for offer in offers)
+            self._apt("download", *pinned, cwd=staging / "debs", cache=staging / "cache")
             tree = staging / "tree"
             for deb in sorted((staging / "debs").glob("*.deb")):
                 done = run(["dpkg", "-x", str(deb), str(tree)], env=os.environ, timeout=300)
@@ -193,6 +204,26 @@ class Tools:
         provisioned tool never changes), else asked of it."""
         recorded = _facts(Path(cli.path).parents[2]).get("buildkit")
         return recorded if isinstance(recorded, bool) else has_buildkit(cli)
+
+    def prefetch(self, engines: Sequence[str], clis: Sequence[str]) -> None:
+        """Fetch the engines and CLIs a run will need side by side (each a download and an
+        unpack: network and CPU overlap), before its first cell; already fetched ones cost a
+        look in the cache. The first failure is raised once the others are done."""
+        wanted = [("engine", v) for v in dict.fromkeys(engines) if v]
+        wanted += [("cli", v) for v in dict.fromkeys(clis) if v]
+        missing = [(kind, v) for kind, v in wanted if self.provisioned(kind, v) is None]
+        if len(missing) < 2:
+            return  # nothing to overlap: fetched when first used
+
+        def fetch(kind: str, version: str) -> None:
+            if kind == "engine":
+                self.engine(version)
+            else:
+                self.cli(version)
+
+        with ThreadPoolExecutor(max_workers=len(missing)) as pool:
+            for done in [pool.submit(fetch, kind, version) for kind, version in missing]:
+                done.result()
 
     def provisioned(self, kind: str, wanted: str) -> Path | None:
         """The newest complete tool of ``kind`` already in the cache matching ``wanted``."""
