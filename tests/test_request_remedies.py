@@ -158,9 +158,9 @@ def test_the_flags_read_back_as_typed() -> None:
 
 
 OLD, NEW, NEWER = (
-    CliInfo("/a/docker", "20.10.24+dfsg1"),
-    CliInfo("/b/docker", "28.2.2"),
-    CliInfo("/c/docker", "28.5.2"),
+    CliInfo("docker-20", "20.10.24+dfsg1"),
+    CliInfo("docker-28.2", "28.2.2"),
+    CliInfo("docker-28.5", "28.5.2"),
 )
 
 
@@ -179,7 +179,9 @@ def test_one_other_cli_per_major_version_fetched_ones_first() -> None:
 def test_cli_candidates_never_repeat_a_major_nor_the_references(
     reference: str, wanted: list[str], on_path: list[str]
 ) -> None:
-    versions, found = cli_candidates(reference, wanted, [CliInfo(f"/{v}", v) for v in on_path])
+    versions, found = cli_candidates(
+        reference, wanted, [CliInfo(f"docker-{v}", v) for v in on_path]
+    )
 
     def major(version: str) -> int | None:
         head = version.split(".")[0]
