@@ -4,6 +4,8 @@ progress printed them on Engine 28.5 (the multistage fixture, built twice by han
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -13,20 +15,7 @@ from harness.core.jsonform import from_json, to_json
 from harness.core.model import StepComparison, Verdict
 from harness.core.reported import judge_reported, vertex_events
 
-MULTISTAGE = """ARG BASE=cache-bisect/busybox
-FROM ${BASE} AS builder
-WORKDIR /src
-ADD blah.txt /src/blah.txt
-RUN cat /src/blah.txt > /src/app
-
-FROM builder AS test
-RUN test -s /src/app
-
-FROM ${BASE}
-COPY --from=builder /src/app /usr/local/bin/app
-COPY --from=0 /src/blah.txt /usr/src/blah.txt
-RUN echo done > /etc/done
-"""
+MULTISTAGE = (Path(__file__).resolve().parent.parent / "fixtures/multistage/Dockerfile").read_text()
 STAGES = {0: "builder", 1: "test", 2: "2"}
 
 
