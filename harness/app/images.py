@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 from harness.core.dockerfile import copied_images, external_stages, parse_dockerfile
 from harness.core.scenarios import Scenario
-from harness.edges.baseimage import in_engine_or_pullable
 from harness.edges.context import read_service_build
 from harness.edges.engine import Engine
 from harness.present.words import engine_phrase, will_be_pulled
@@ -33,6 +32,9 @@ def needed_images(scenario: Scenario) -> tuple[str, ...]:
 def check_images(engine: Engine, scenario: Scenario, log: Callable[[str], None]) -> None:
     """Each needed image is in ``engine`` or its registry has it (said: the cell pulls it);
     otherwise a BaseImageError naming DOCKER_HOST / --engine as the way out."""
+    # Imported here: with the docker SDK it loads, and a fully stored rerun asks no engine.
+    from harness.edges.baseimage import in_engine_or_pullable
+
     where = engine_phrase(engine.info, engine.host)
     for image in needed_images(scenario):
         if not in_engine_or_pullable(engine.client, image, where):
