@@ -252,3 +252,11 @@ def test_any_remedy_and_probe_round_trip_and_omit_only_their_defaults(
     kept = set(jsonform.to_json(probe))
     assert {"applied", "image", "hit"} <= kept
     assert ("control" in kept) == probe.control and ("error" in kept) == (probe.error is not None)
+
+
+def test_a_whole_object_where_text_belongs_is_quoted_short() -> None:
+    data = cell_result("1.20.0", "shared").to_json()
+    data["python"] = {"logs": "x" * 500}
+    with pytest.raises(ResultFormatError) as error:
+        CellResult.from_json(data)
+    assert "@ $.python" in str(error.value) and len(str(error.value)) < 120

@@ -44,12 +44,18 @@ class _BadValue(ValueError):
     """A value of the wrong kind; the message says what it must be."""
 
 
+def _shown(value: object, limit: int = 60) -> str:
+    """A bad value as the error line quotes it: a whole stored object would drown the line."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
 def _strict(kind: type | tuple[type, ...], what: str) -> Callable[[object, type], Any]:
     """Take a value of ``kind`` as it is: a number is no string, nor true a number."""
 
     def structure(value: object, _: type) -> Any:
         if not isinstance(value, kind) or (isinstance(value, bool) and bool is not kind):
-            raise _BadValue(f"must be {what}, not {value!r}")
+            raise _BadValue(f"must be {what}, not {_shown(value)}")
         return value
 
     return structure
@@ -60,12 +66,12 @@ def _enum(value: object, kind: type[Enum]) -> Enum:
         return kind(value)
     except ValueError:
         known = ", ".join(str(member.value) for member in kind)
-        raise _BadValue(f"is {value!r} (known: {known})") from None
+        raise _BadValue(f"is {_shown(value)} (known: {known})") from None
 
 
 def _builders(value: object, _: type) -> Builders:
     if not isinstance(value, str):
-        raise _BadValue(f"must be a string, not {value!r}")
+        raise _BadValue(f"must be a string, not {_shown(value)}")
     try:
         return Builders.parse(value)
     except UserError as error:
