@@ -7,6 +7,7 @@ from the release lists (each cell's plan once per run, whichever engine asks).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from pathlib import Path
 from harness.app.releases import Plans, Releases
 from harness.app.runner import CellRunner, ReferenceClis
 from harness.app.session import open_runners, peek_engines, reference_cli
-from harness.core.config import MatrixConfig
+from harness.core.config import MatrixConfig, default_jobs
 from harness.core.model import EngineInfo
 from harness.edges.provision import Tools
 from harness.present.console import say
@@ -25,7 +26,9 @@ from harness.present.console import say
 class Invocation:
     """``config`` with the engine and cli axes a typed version replaced; ``hosts`` and
     ``cli_path`` the engines and reference CLI named by host or path; ``project``/``service``
-    the user's compose service (``typed``: as typed, for the reproduce line)."""
+    the user's compose service (``typed``: as typed, for the reproduce line); ``remedies``
+    and ``jobs`` as typed, else as the matrix file's [run] says (``force``: build stored
+    cells again)."""
 
     config: MatrixConfig
     releases: Releases
@@ -36,6 +39,9 @@ class Invocation:
     project: str | None = None
     service: str | None = None
     typed: tuple[str, str] | None = None
+    remedies: bool = False
+    jobs: int = 1
+    force: bool = False
 
     @classmethod
     def of(
@@ -48,9 +54,23 @@ class Invocation:
         cli_path: str | None = None,
         project: tuple[str | None, str | None] = (None, None),
         typed: tuple[str, str] | None = None,
+        remedies: bool = False,
+        jobs: int | None = None,
+        force: bool = False,
     ) -> Invocation:
-        plans = Plans(releases, config.compat)
-        return cls(config, releases, plans, results, tuple(hosts), cli_path, *project, typed)
+        return cls(
+            config,
+            releases,
+            Plans(releases, config.compat),
+            results,
+            tuple(hosts),
+            cli_path,
+            *project,
+            typed,
+            remedies=remedies or config.run.remedies,
+            jobs=jobs or config.run.jobs or default_jobs(os.cpu_count()),
+            force=force,
+        )
 
     def clis(self) -> ReferenceClis:
         """The reference CLIs of the cells: the run's own, or one per version a cell names."""

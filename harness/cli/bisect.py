@@ -157,11 +157,12 @@ def main(argv: list[str] | None = None) -> int:
             hosts=[host] if host else [],
             cli_path=cli_path,
             project=(project, service),
+            remedies=args.remedies,
         )
         with run.runner(engine_version) as runner:
             cells = StoredCells(runner, ResultStore(args.results / "cells", warn=say))
             report = run_bisect(request, versions, cells, log=say)
-            if args.remedies or config.run.remedies:
+            if run.remedies:
                 report = remedy_bisect_ends(report, request.spec, runner, cells.store, log=say)
     except KeyboardInterrupt:
         raise Interrupted(

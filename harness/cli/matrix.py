@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 from collections.abc import Sequence
 from dataclasses import replace
@@ -31,7 +30,6 @@ from harness.cli.options import (
 from harness.cli.outputs import check_outputs, write_outputs
 from harness.core.config import (
     MatrixConfig,
-    default_jobs,
     load_config,
 )
 from harness.core.errors import Interrupted, UserError
@@ -134,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.merge:
             return _merge(args, run, cells)
         matrix, cells = cells, _chosen(args, cells)
-        cells, results = _results(args, run, cells)
+        cells, results = _results(run, cells)
     except KeyboardInterrupt:
         raise Interrupted(
             "interrupted: every finished cell is stored; run again to resume"
@@ -166,12 +164,13 @@ def _invocation(args: argparse.Namespace) -> Invocation:
         cli_path=cli_path,
         project=(project, service),
         typed=typed,
+        remedies=args.remedies,
+        jobs=args.jobs,
+        force=args.force,
     )
 
 
-def _results(
-    args: argparse.Namespace, run: Invocation, cells: list[CellSpec]
-) -> tuple[list[CellSpec], list[CellResult]]:
+def _results(run: Invocation, cells: list[CellSpec]) -> tuple[list[CellSpec], list[CellResult]]:
     """The cells that can run with their CLI and their results: from the store when every
     one is there, else built (and their remedies tried when asked)."""
     for spec in cells:
@@ -184,16 +183,14 @@ def _results(
     if not cells:
         raise UserError("no cell of the matrix can run with this CLI (see above)")
     store = ResultStore(run.results / "cells", warn=say)
-    remedies = args.remedies or run.config.run.remedies
-    stored = None if args.force else _all_stored(cells, run, store, clis)
-    if stored is not None and not (remedies and any(needs_remedies(c) for c in stored)):
+    stored = None if run.force else _all_stored(cells, run, store, clis)
+    if stored is not None and not (run.remedies and any(needs_remedies(c) for c in stored)):
         return cells, stored  # remedies still to try are tried on the engine
     with run.runners([spec.engine for spec in cells]) as runners:
-        parallel = args.jobs or run.config.run.jobs or default_jobs(os.cpu_count())
-        results = run_matrix(cells, runners, store, force=args.force, progress=say, jobs=parallel)
-        if remedies:
+        results = run_matrix(cells, runners, store, force=run.force, progress=say, jobs=run.jobs)
+        if run.remedies:
             results = remedy_matrix(
-                cells, results, runners, store, jobs=parallel, force=args.force, progress=say
+                cells, results, runners, store, jobs=run.jobs, force=run.force, progress=say
             )
     return cells, results
 

@@ -118,12 +118,13 @@ def main(argv: list[str] | None = None) -> int:
         hosts=[host] if host else [],
         cli_path=cli_path,
         project=(project, service),
+        remedies=args.remedies,
     )
     run.plans.of(spec)  # every version exists before the engine
     try:
         with run.runner(engine_version) as runner:
             result = runner.run(spec)
-            if args.remedies or config.run.remedies:
+            if run.remedies:
                 result = with_remedies(runner, spec, result, log=say)
     except KeyboardInterrupt:
         raise Interrupted(
