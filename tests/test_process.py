@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from harness.edges.process import Completed
+import os
+import sys
+from pathlib import Path
+
+from harness.edges.process import Completed, run
 
 # docker-compose 1.15.0 (docker SDK 2.4.2) on Python 3.11 with a .dockerignore, shortened
 RE_ERROR = """\
@@ -70,3 +74,14 @@ def test_an_unchained_failure_keeps_its_error_lines() -> None:
         "ERROR: Cannot locate specified Dockerfile: Dockerfile"
     )
     assert completed("just a last line\n").error_lines() == "just a last line"
+
+
+def test_a_child_blocked_opening_a_fifo_at_its_timeout_is_seen_as_stuck(tmp_path: Path) -> None:
+    """docker-py before 2.7.0 opened a fifo of the context to read it and waited for a writer
+    for ever: that hang is told apart from a slow child."""
+    os.mkfifo(tmp_path / "pipe")
+    reader = f"print('reading'); open({str(tmp_path / 'pipe')!r}, 'rb')"
+    stuck = run([sys.executable, "-c", reader], env=os.environ, timeout=3)
+    assert stuck.timed_out and stuck.stuck_on_fifo
+    slow = run([sys.executable, "-c", "import time; time.sleep(30)"], env=os.environ, timeout=3)
+    assert slow.timed_out and not slow.stuck_on_fifo

@@ -44,7 +44,7 @@ from harness.core.dockerfile import (
     rewrite_copy_from,
     with_chown,
 )
-from harness.core.failure import engine_setup_problem, failure_kind
+from harness.core.failure import FIFO_HANG, engine_setup_problem, failure_kind
 from harness.core.flavour import compose_buildkit_problem
 from harness.core.history import HistoryError, image_state, judge_history
 from harness.core.judgeable import cannot_judge
@@ -539,6 +539,12 @@ class CellBuild:
         completed = self._run_build(name, context, env)
         self.logs[name] = completed.output
         self.timings[f"build_{name}"] = round(completed.seconds, 3)
+        if completed.timed_out and completed.stuck_on_fifo:  # the program hangs: a behaviour
+            reason = (
+                f"{name} build hung opening a fifo of the build context (no writer ever "
+                f"comes) until the {self.spec.timeout:.0f}s timeout"
+            )
+            raise _Stop(Judgement(Verdict.ERROR, reason=reason), f"{name}: {FIFO_HANG}")
         if completed.timed_out:
             reason = f"{name} build exceeded {self.spec.timeout:.0f}s"
             raise _Stop(Judgement(Verdict.TIMEOUT, reason=reason))

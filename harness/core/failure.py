@@ -23,6 +23,10 @@ _NOT_A_BEHAVIOUR = re.compile(
     re.IGNORECASE,
 )
 _LIMIT = 200
+# The failure kind of a build that hung in open() of a fifo in its context until the timeout:
+# the program waits for a writer that never comes, however fast the machine (docker-py
+# before 2.7.0 opened every member to read it).
+FIFO_HANG = "hung opening a fifo of the build context"
 
 
 def failure_kind(builder: str, line: str, replacements: Mapping[str, str]) -> str | None:

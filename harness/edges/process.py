@@ -66,6 +66,9 @@ class Completed:
     output: str
     seconds: float
     timed_out: bool
+    # at the timeout, a process of the child's group was blocked opening a fifo (waiting for
+    # a writer that never comes): a hang of the program, not a slow machine
+    stuck_on_fifo: bool = False
 
     @property
     def ok(self) -> bool:
@@ -109,11 +112,12 @@ def run(
             start_new_session=True,
         )
         _children.add(process.pid)
-    timed_out = False
+    timed_out = stuck_on_fifo = False
     try:
         raw, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
+        stuck_on_fifo = _waits_for_fifo_writer(process.pid)
         _kill_group(process.pid)
         raw, _ = process.communicate()
     except BaseException:  # Ctrl-C: the child is in its own session, so stop it ourselves
@@ -131,7 +135,26 @@ def run(
         output=raw.decode("utf-8", errors="replace"),
         seconds=time.monotonic() - started,
         timed_out=timed_out,
+        stuck_on_fifo=stuck_on_fifo,
     )
+
+
+# The kernel function a process sleeps in while open() of a fifo waits for its other end.
+_FIFO_OPEN_WAIT = "wait_for_partner"
+
+
+def _waits_for_fifo_writer(group: int) -> bool:
+    """Whether a process of the process group ``group`` sleeps in open() of a fifo (Linux:
+    /proc/PID/wchan; elsewhere, or without /proc, False)."""
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if os.getpgid(int(entry.name)) != group:
+                continue
+            if (entry / "wchan").read_text().strip() == _FIFO_OPEN_WAIT:
+                return True
+        except (OSError, ValueError):  # gone meanwhile, or not ours to read
+            continue
+    return False
 
 
 def _kill_group(pid: int) -> None:
