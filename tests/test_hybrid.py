@@ -17,6 +17,7 @@ from harness.core.hybrid import (
     engine_stripped,
     hybrid_context,
     hybrid_request,
+    links_after_targets,
     probe_headers,
     probe_query,
     read_dockerignore,
@@ -309,4 +310,31 @@ def test_a_hard_link_pair_sent_the_other_way_round_is_two_type_changes() -> None
     other = _tar(_member("a", kind=tarfile.LNKTYPE, linkname="b"), _member("b", b"same"))
     found = _fields(base, other)
     assert {change for change in found if change[1] == "type"} == {("a", "type"), ("b", "type")}
-    assert _fields(hybrid_context(base, other, [("a", "type"), ("b", "type")]), other) == []
+    hybrid = hybrid_context(base, other, [("a", "type"), ("b", "type")])
+    assert _fields(hybrid, other) == []
+    with tarfile.open(fileobj=io.BytesIO(hybrid)) as archive:  # the link after its target
+        assert [(m.name, m.type) for m in archive] == [
+            ("b", tarfile.REGTYPE),
+            ("a", tarfile.LNKTYPE),
+        ]
+
+
+@given(
+    st.permutations(["f0", "f1", "f2", "l0", "l1", "l2"]),
+    st.lists(st.sampled_from(["f0", "f1", "f2"]), min_size=3, max_size=3),
+)
+def test_every_hard_link_comes_after_the_member_it_links_to(
+    order: list[str], targets: list[str]
+) -> None:
+    """Links move behind their targets; everything else keeps its place and nothing is lost."""
+    links = {f"l{i}": target for i, target in enumerate(targets)}
+    members = [
+        _member(name, kind=tarfile.LNKTYPE, linkname=links[name])
+        if name in links
+        else _member(name, b"x")
+        for name in order
+    ]
+    names = [info.name for info, _ in links_after_targets(members)]
+    assert sorted(names) == sorted(order)
+    assert [n for n in names if n not in links] == [n for n in order if n not in links]
+    assert all(names.index(link) > names.index(target) for link, target in links.items())

@@ -226,6 +226,11 @@ def _prove(
         )
     except (ProbeError, HybridError, tarfile.TarError) as error:
         return outcome(CauseStatus.NOT_TESTED, str(error))
+    failed = [p.error for p in probes if p.error]
+    if result.status == "not-provable" and failed:  # a build that fails proves nothing
+        first_line = failed[0].strip().splitlines()[0]
+        reason = f"the context with every difference applied did not build: {first_line}"
+        return outcome(CauseStatus.NOT_TESTED, reason)
     return outcome(CauseStatus(result.status), result=result)
 
 

@@ -90,14 +90,9 @@ def hybrid_context(base: bytes, other: bytes, changes: Iterable[tuple[str, str]]
         wanted.setdefault(path, set()).add(field)
     records = any(record_key(field) for fields in wanted.values() for field in fields)
     theirs = _members(other)
-    out = io.BytesIO()
+    members: list[tuple[tarfile.TarInfo, bytes | None]] = []
     seen: set[str] = set()
-    with (
-        open_context(base) as source,
-        tarfile.open(
-            fileobj=out, mode="w", format=tarfile.PAX_FORMAT if records else tar_format(base)
-        ) as target,
-    ):
+    with open_context(base) as source:
         for member in source:
             path = normalize_path(member.name)
             seen.add(path)
@@ -112,15 +107,41 @@ def hybrid_context(base: bytes, other: bytes, changes: Iterable[tuple[str, str]]
                 if fields & set(_CONTENT):
                     content = _their(theirs, path)[1]
                     member.size = len(content or b"")
-            target.addfile(member, io.BytesIO(content) if content is not None else None)
-        for path, fields in wanted.items():
-            if path in seen:
-                continue
-            if "present" not in fields:
-                raise HybridError(f"{path} is not in the context to change its {min(fields)}")
-            member, content = _their(theirs, path)
+            members.append((member, content))
+    for path, fields in wanted.items():
+        if path in seen:
+            continue
+        if "present" not in fields:
+            raise HybridError(f"{path} is not in the context to change its {min(fields)}")
+        members.append(_their(theirs, path))
+    out = io.BytesIO()
+    with tarfile.open(
+        fileobj=out, mode="w", format=tarfile.PAX_FORMAT if records else tar_format(base)
+    ) as target:
+        for member, content in links_after_targets(members):
             target.addfile(member, io.BytesIO(content) if content is not None else None)
     return out.getvalue()
+
+
+def links_after_targets(
+    members: list[tuple[tarfile.TarInfo, bytes | None]],
+) -> list[tuple[tarfile.TarInfo, bytes | None]]:
+    """The members in their order, but each hard link moved to just after the member it
+    links to when that comes later: an extractor makes a hard link from a file it already
+    wrote. A client never sends a link first; a hybrid does when it takes the other client's
+    choice of which member of a pair is the link (the CLI and docker-py walk in different
+    orders). The cache key reads each member by path, not the order they come in."""
+    ordered = list(members)
+    for member, content in members:
+        if not member.islnk():
+            continue
+        paths = [normalize_path(m.name) for m, _ in ordered]
+        target = normalize_path(member.linkname)
+        here = paths.index(normalize_path(member.name))
+        if target in paths and paths.index(target) > here:
+            ordered.pop(here)
+            ordered.insert(paths.index(target), (member, content))  # just after it
+    return ordered
 
 
 def _members(tar_bytes: bytes) -> dict[str, tuple[tarfile.TarInfo, bytes | None]]:
