@@ -226,6 +226,16 @@ def test_expectations_are_keyed_by_the_reference_cli_engine_and_order() -> None:
             'order="random"\n',
             "order must be one of compose-first, cli-first",
         ),
+        (
+            '[a]\ndescription="d"\nvaries="v"\nfixture="f"\ndockerfile="D"\nservice="s"\n'
+            'base="busybox"\nowner="root"\nfifos=["../pipe"]\n',
+            "fifos: '../pipe' is not a path inside the fixture",
+        ),
+        (
+            '[a]\ndescription="d"\nvaries="v"\nfixture="f"\ndockerfile="D"\nservice="s"\n'
+            'base="busybox"\nowner="root"\nhard_links=["a"]\n',
+            "hard_links must map new paths to files",
+        ),
     ],
 )
 def test_bad_scenario_declarations(text: str, message: str) -> None:
@@ -366,3 +376,23 @@ def test_a_rewritten_dockerfile_gets_a_new_mtime(tmp_path: Path) -> None:
     assert first.dockerfile.stat().st_mtime_ns != fixture.stat().st_mtime_ns
     assert second.dockerfile.stat().st_mtime_ns != fixture.stat().st_mtime_ns
     assert "base:bbbb" in second.dockerfile.read_text()
+
+
+def test_a_scenario_s_special_entries_are_made_in_the_copy_with_its_owner(tmp_path: Path) -> None:
+    """Entries git cannot hold: the hard-linked pair, the fifo and the socket get the owner
+    and modes of the checkout; the capability is set after the owner (chown clears it)."""
+    links = materialize(get_scenario("hard-links"), tmp_path / "l", "b:1", Owner(1000, 1000))
+    pair = [(links.path / name).lstat() for name in ("a.txt", "a/twin")]
+    assert pair[0].st_ino == pair[1].st_ino and pair[0].st_nlink == 2
+    assert (pair[0].st_uid, pair[0].st_gid, mode(links.path / "a")) == (1000, 1000, 0o755)
+
+    special = materialize(get_scenario("special-files"), tmp_path / "s", "b:1", Owner(7, 8))
+    pipe, sock = ((special.path / name).lstat() for name in ("pipe", "sock"))
+    assert stat.S_ISFIFO(pipe.st_mode) and stat.S_ISSOCK(sock.st_mode)
+    assert {(e.st_uid, e.st_gid, stat.S_IMODE(e.st_mode)) for e in (pipe, sock)} == {(7, 8, 0o644)}
+
+    capability = materialize(get_scenario("capability"), tmp_path / "c", "b:1", Owner(1000, 1000))
+    ping = capability.path / "ping"
+    net_raw = struct.pack("<5I", 0x02000001, 1 << 13, 0, 0, 0)  # as setcap cap_net_raw+ep
+    assert os.getxattr(ping, "security.capability") == net_raw
+    assert (ping.lstat().st_uid, mode(ping)) == (1000, 0o755)

@@ -155,9 +155,12 @@ def test_each_client_sends_the_same_context_from_the_copy_as_from_the_users_fold
     assert {k: ours[k] for k in FIELDS if k not in ("size", "mtime")} == {
         k: theirs[k] for k in FIELDS if k not in ("size", "mtime")
     }
-    assert ours["content"] == str(theirs["content"], "utf-8").replace(
-        f"FROM {tag}:base", f"FROM {tag}:copybase"
-    ).encode()
+    assert (
+        ours["content"]
+        == str(theirs["content"], "utf-8")
+        .replace(f"FROM {tag}:base", f"FROM {tag}:copybase")
+        .encode()
+    )
 
     # what was compared holds every special entry as this client sends it
     by_name = {str(m["name"]).rstrip("/"): m for m in original}

@@ -4,12 +4,14 @@ the scenario declares for that release (fixtures/scenarios.toml, with its upstre
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from harness.app.runner import CellRunner
-from harness.core.model import Behaviour, CellResult, CellSpec
+from harness.app.store import storable
+from harness.core.model import Behaviour, CellResult, CellSpec, Verdict
 from harness.core.scenarios import CellScope
 from harness.edges.baseimage import BaseImageError
 from harness.edges.fixtures import load_scenarios
@@ -128,3 +130,20 @@ def test_a_missing_cache_from_image_is_proven_the_cause_when_compose_builds_seco
     assert cause["status"] == "proven", cause
     assert [(e["path"], e["field"]) for e in cause["minimal"]] == [("", "query:cachefrom")]
     assert "cache-bisect/never-built:missing" in cause["minimal"][0]["compose"]
+
+
+def test_a_client_that_hangs_on_a_fifo_is_a_stored_behaviour_bisect_can_see(
+    runner: CellRunner,
+) -> None:
+    """docker-py 2.6.1 opens the context's fifo to read it and waits for a writer for ever
+    (fixed in 2.7.0, docker-py PR #1825): past the timeout that is a behaviour, stored and
+    compared by bisect, not a skip; 2.7.0 sends the fifo's header and shares the cache."""
+    spec = CellSpec(compose="1.18.0", sdk="2.6.1", scenario="special-files", timeout=30)
+    hung = runner.run(spec)
+    assert hung.verdict is Verdict.ERROR and storable(hung), hung.reason
+    assert hung.reason and "hung opening a fifo" in hung.reason
+    check_expectation(hung.to_json())
+    fixed = runner.run(replace(spec, sdk="2.7.0", timeout=600)).to_json()
+    check_against_evidence(fixed)
+    check_expectation(fixed)
+    assert Behaviour.of(hung) != Behaviour.of(CellResult.from_json(fixed))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -18,7 +18,16 @@ from harness.core.model import CellResult
 _BASES = ("busybox", "registry")
 _OWNERS = ("checkout", "root", "preserve")
 _KEYS = {"description", "varies", "fixture", "dockerfile", "service", "base", "owner"}
-_OPTIONAL = {"umask": "022", "executable": (), "expect": ()}
+_OPTIONAL = {
+    "umask": "022",
+    "executable": (),
+    "expect": (),
+    "hard_links": {},
+    "fifos": (),
+    "sockets": (),
+    "capabilities": (),
+}
+_PATH_LISTS = ("executable", "fifos", "sockets", "capabilities")
 _EXPECT_KEYS = {"behaviour", "source", "path", "compose", "sdk", "cli", "engine", "order"}
 _ORDERS = ("compose-first", "cli-first")
 _PATHS = ("sdk", "cli")
@@ -130,6 +139,12 @@ class Scenario:
     executable: tuple[str, ...] = ()  # fixture files checked out with the executable bit
     root: str = ""  # the folder the fixture is in (a project's fixture is absolute)
     expect: tuple[Expectation, ...] = ()  # first that applies wins
+    # Entries git cannot hold, made in the working copy: (new path, existing file) pairs
+    # hard-linked, fifos, unix sockets, and files given a capability as setcap does.
+    hard_links: tuple[tuple[str, str], ...] = ()
+    fifos: tuple[str, ...] = ()
+    sockets: tuple[str, ...] = ()
+    capabilities: tuple[str, ...] = ()
 
     def expected(self, cell: CellScope) -> Expectation | None:
         return next((e for e in self.expect if e.applies(cell)), None)
@@ -171,13 +186,31 @@ def parse_scenarios(text: str, root: str = "") -> dict[str, Scenario]:
         umask = table.get("umask", _OPTIONAL["umask"])
         if not isinstance(umask, str) or len(umask) != 3 or any(c not in "01234567" for c in umask):
             raise ScenarioError(f"scenario {name!r}: umask must be three octal digits like '022'")
-        executable = table.get("executable", [])
-        if not isinstance(executable, list) or not all(isinstance(p, str) for p in executable):
-            raise ScenarioError(f"scenario {name!r}: executable must be a list of file paths")
+        lists = {key: tuple(_paths(name, key, table.get(key, []))) for key in _PATH_LISTS}
+        links = table.get("hard_links", {})
+        if not isinstance(links, dict):
+            raise ScenarioError(f"scenario {name!r}: hard_links must map new paths to files")
+        new, existing = (
+            _paths(name, "hard_links", paths) for paths in ([*links], [*links.values()])
+        )
+        hard_links = tuple(zip(new, existing, strict=True))
         expect = tuple(_parse_expect(name, table.get("expect", [])))
-        table = {**table, "executable": tuple(executable), "expect": expect}
+        table = {**table, **lists, "hard_links": hard_links, "expect": expect}
         scenarios[name] = Scenario(name=name, root=root, **table)
     return scenarios
+
+
+def _paths(name: str, key: str, value: object) -> list[str]:
+    """Paths relative to the fixture folder that stay inside it."""
+    if not isinstance(value, list) or not all(isinstance(path, str) for path in value):
+        raise ScenarioError(f"scenario {name!r}: {key} must list file paths")
+    for path in value:
+        parts = PurePosixPath(path).parts
+        if not parts or parts[0] == "/" or ".." in parts:
+            raise ScenarioError(
+                f"scenario {name!r}: {key}: {path!r} is not a path inside the fixture"
+            )
+    return value
 
 
 def _parse_expect(name: str, value: object) -> list[Expectation]:

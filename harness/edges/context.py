@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import struct
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping
@@ -113,9 +114,38 @@ def materialize(
         return rewrite_bases(text, base_image)  # each stage's FROM on its own base
 
     rewrite_in_copy(source, target, wanted, on_our_base, target.parent)
+    _make_special_entries(target, scenario)
     if owner is not None:
         _normalise(target, owner, scenario)
+    for path in scenario.capabilities:  # after the owner: chown clears security.capability
+        _set_capability(target / path)
     return BuildContext(target, target / wanted, build, owner)
+
+
+# security.capability as ``setcap cap_net_raw+ep`` writes it (VFS_CAP_REVISION_2: magic and
+# effective flag, then permitted and inheritable words for capabilities 0-31 and 32-63).
+NET_RAW_CAPABILITY = struct.pack("<5I", 0x02000001, 1 << 13, 0, 0, 0)
+
+
+def _make_special_entries(root: Path, scenario: Scenario) -> None:
+    """The entries of a scenario git cannot hold: hard-linked pairs, fifos, unix sockets (a
+    socket inode needs no listener: the clients only see its type)."""
+    for link, existing in scenario.hard_links:
+        (root / link).parent.mkdir(parents=True, exist_ok=True)
+        os.link(root / existing, root / link)
+    for path in scenario.fifos:
+        os.mkfifo(root / path)
+    for path in scenario.sockets:
+        os.mknod(root / path, stat.S_IFSOCK | 0o644)
+
+
+def _set_capability(path: Path) -> None:
+    try:
+        os.setxattr(path, "security.capability", NET_RAW_CAPABILITY)
+    except OSError as error:
+        raise ContextError(
+            f"cannot give {path.name} a capability as setcap does: {error.strerror}"
+        ) from None
 
 
 def copy_faithfully(source: Path, target: Path) -> None:
