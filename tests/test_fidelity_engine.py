@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.app.runner import CellRunner, plan_for
+from harness.app.runner import CellRunner
 from harness.core.httpcapture import contexts_in
 from harness.core.model import CellSpec
 from harness.core.tardiff import open_context, pax_records, raw_name
 from harness.edges.baseimage import busybox_rootfs, find_static_busybox
 from harness.edges.builders import build_environment, cli_build, cli_shim, compose_build
-from harness.edges.context import materialize, read_compose_build
+from harness.edges.context import compose_file, materialize, read_compose_build
 from harness.edges.engine import Engine
 from harness.edges.fixtures import project_scenario
 from harness.edges.process import Completed
@@ -123,9 +123,11 @@ def send(
         build = read_compose_build(folder, "web")
         done: Completed
         if client == "cli":
-            done = cli_build(runner.cli, folder, f"{tag}:cli", build, env, timeout=300)
+            options, where = build.cli_options(), build.context
+            done = cli_build(runner.cli, folder, f"{tag}:cli", options, where, env, timeout=300)
         else:
-            done = compose_build(environment.compose_exe, folder, tag, "web", env, timeout=300)
+            files = [compose_file(folder)]
+            done = compose_build(environment.compose_exe, folder, tag, "web", env, 300, files)
     assert not done.timed_out, done.output
     captured = contexts_in(workdir / "capture")
     assert len(captured) == 1, done.output
@@ -137,8 +139,7 @@ def test_each_client_sends_the_same_context_from_the_copy_as_from_the_users_fold
     client: str, runner: CellRunner, project: tuple[Path, str], tmp_path: Path
 ) -> None:
     folder, tag = project
-    plan = plan_for(CellSpec(compose="1.29.2"), runner.releases, runner.compat)
-    environment = runner.environments.ensure(plan)
+    environment = runner.environments.ensure(runner.plan(CellSpec(compose="1.29.2")))
     assert isinstance(environment, Environment), environment
     copy = materialize(project_scenario(folder, "web"), tmp_path / "work" / "copy",
                        f"{tag}:copybase", None).path  # fmt: skip
