@@ -6,6 +6,7 @@ import os
 import socket
 import stat
 import struct
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -396,3 +397,21 @@ def test_a_scenario_s_special_entries_are_made_in_the_copy_with_its_owner(tmp_pa
     net_raw = struct.pack("<5I", 0x02000001, 1 << 13, 0, 0, 0)  # as setcap cap_net_raw+ep
     assert os.getxattr(ping, "security.capability") == net_raw
     assert (ping.lstat().st_uid, mode(ping)) == (1000, 0o755)
+
+
+def test_an_xattr_the_copy_cannot_hold_is_an_error_not_a_copy_without_it(tmp_path: Path) -> None:
+    """A working copy on a file system without xattrs (ramfs) would lose them silently under
+    plain ``cp -a`` and the clients would send something else: the cell is an error."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "Dockerfile").write_text("FROM a:1\nCOPY . /app\n")
+    (project / "docker-compose.yml").write_text("services:\n  web:\n    build: .\n")
+    os.setxattr(project / "Dockerfile", "user.origin", b"checkout")
+    work = tmp_path / "work"
+    work.mkdir()
+    subprocess.run(["mount", "-t", "ramfs", "none", str(work)], check=True)
+    try:
+        with pytest.raises(ContextError, match=r"cannot be copied faithfully: .*not supported"):
+            materialize(project_scenario(project, "web"), work / "copy", "b:1", None)
+    finally:
+        subprocess.run(["umount", str(work)], check=True)

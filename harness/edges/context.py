@@ -154,7 +154,15 @@ def copy_faithfully(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         subprocess.run(
-            ["cp", "-a", "--no-target-directory", "--", str(source), str(target)],
+            [
+                "cp",
+                "-a",
+                "--preserve=xattr",
+                "--no-target-directory",
+                "--",
+                str(source),
+                str(target),
+            ],
             check=True,
             capture_output=True,
             text=True,
