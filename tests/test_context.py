@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from harness.core.scenarios import CellScope, ScenarioError, parse_scenarios
-from harness.edges.context import ContextError, Owner, materialize, owner_for, rewrite_in_copy
+from harness.edges.context import (
+    ContextError,
+    Owner,
+    materialize,
+    owner_for,
+    rewrite_dockerfile,
+    rewrite_in_copy,
+)
 from harness.edges.contextdigest import tree_entries
 from harness.edges.fixtures import get_scenario, load_scenarios, project_scenario
 from tests.snapshots import tree_snapshot
@@ -415,3 +422,23 @@ def test_an_xattr_the_copy_cannot_hold_is_an_error_not_a_copy_without_it(tmp_pat
             materialize(project_scenario(project, "web"), work / "copy", "b:1", None)
     finally:
         subprocess.run(["umount", str(work)], check=True)
+
+
+@pytest.mark.parametrize(
+    "link",
+    ["docker/Dockerfile.prod", "{project}/docker/Dockerfile.prod", "{outside}/Dockerfile.prod"],
+)
+def test_a_second_change_to_the_built_dockerfile_is_a_fresh_file_of_the_copy(
+    tmp_path: Path, link: str
+) -> None:
+    """A remedy's --chown: the built Dockerfile changed again, never through a link."""
+    project = _linked_project(tmp_path / "user", link)
+    before = tree_snapshot(tmp_path / "user")
+    context = materialize(project_scenario(project, "web"), tmp_path / "work", "cb/b:1", None)
+    read = Path(os.path.realpath(context.dockerfile))
+    with read.open() as old:  # the old file stays open: a write through it would show here
+        rewrite_dockerfile(context, lambda text: text.replace("COPY", "COPY --chown=0:0"))
+        assert old.read() == "FROM cb/b:1\nCOPY . /app\n"
+    assert tree_snapshot(tmp_path / "user") == before
+    assert context.dockerfile.read_text() == "FROM cb/b:1\nCOPY --chown=0:0 . /app\n"
+    assert (read.stat().st_uid, mode(read)) == (1000, 0o640)

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.core.failure import failure_kind
-from harness.core.places import CELL, TEMP, without_folders
+from harness.core.places import CELL, TEMP, without_folders, without_project
 
 TEMP_NAME = st.text(string.ascii_lowercase + string.digits + "_", min_size=8, max_size=8)
 FOLDER = st.from_regex(r"/[a-z]{1,8}(/[a-z0-9_.-]{1,12}){0,3}", fullmatch=True)
@@ -45,3 +45,12 @@ def test_a_failure_that_names_a_temp_file_compares_equal_across_runs() -> None:
         for name in ("h738oezy", "9gd8krdc")
     }
     assert kinds == {f"compose: FileNotFoundError: No such file: '{TEMP}'"}
+
+
+@given(FOLDER, st.from_regex(r"[a-z][a-z0-9_-]{0,10}", fullmatch=True))
+def test_a_projects_folder_is_named_by_its_folder_name(parent: str, name: str) -> None:
+    folder = f"{parent}/{name}"
+    text = f"cp: cannot open '{folder}/secret.key': Permission denied; {folder}-old stays"
+    hidden = without_project(text, (folder, folder + "/"), name)
+    assert hidden == f"cp: cannot open '{name}/secret.key': Permission denied; {folder}-old stays"
+    assert without_project(hidden, (folder,), name) == hidden

@@ -33,7 +33,7 @@ from harness.core.httpcapture import CapturedBuild, build_contexts, contexts_in
 from harness.core.tardiff import read_entries
 from harness.edges.builders import find_cli
 from harness.edges.engine import Engine
-from harness.edges.recorder import RecordingProxy
+from harness.edges.recorder import RecordingProxy, SocketPathTooLong
 
 BUILD_TARGET = "/v1.41/build?t=cbp%3Atest&dockerfile=Dockerfile&buildargs=%7B%7D&q="
 
@@ -406,8 +406,9 @@ def test_only_unix_engines_are_relayed(upstream_host: str, short_dir: Path) -> N
 
 
 def test_a_socket_path_too_long_for_af_unix_is_refused(short_dir: Path) -> None:
-    with pytest.raises(ValueError, match="too long"):
+    with pytest.raises(SocketPathTooLong, match="set TMPDIR to a shorter folder") as caught:
         RecordingProxy("unix:///x.sock", short_dir / ("s" * 120), short_dir / "c")
+    assert "\n" not in str(caught.value)
 
 
 def test_an_existing_socket_file_is_not_taken_over(upstream: str, short_dir: Path) -> None:

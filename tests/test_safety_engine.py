@@ -11,10 +11,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker.errors
 import pytest
 
 from harness.core.labels import HARNESS
@@ -65,8 +67,11 @@ def _make_project(root: Path, name: str, dockerfile: str) -> Path:
 @pytest.fixture(scope="module")
 def users_images(engine: Engine) -> Iterator[tuple[str, str]]:
     """The user's base image and the image their service's `image:` names (unique names)."""
-    base, image = f"example/base:safety{os.getpid()}", f"example/web:safety{os.getpid()}"
+    token = uuid.uuid4().hex[:8]
+    base, image = f"example/base:safety{token}", f"example/web:safety{token}"
     for name in (base, image):
+        with pytest.raises(docker.errors.ImageNotFound):  # never someone's: removed after
+            engine.client.images.get(name)
         _import(engine, *name.split(":"))
     yield base, image
     for name in (base, image):
@@ -215,3 +220,24 @@ def test_after_sigkill_the_next_runs_cleanup_leaves_the_user_as_before(
     after = engine_snapshot(engine.client)
     assert after["images"] == images["images"] and after["containers"] == images["containers"]
     assert _ours(tmp) == []
+
+
+def test_explain_under_a_long_tmpdir_is_one_line_and_leaves_nothing(
+    engine: Engine, users: UsersProject, tmp: Path
+) -> None:
+    """The recording proxy's unix socket cannot lie that deep (AF_UNIX: 107 bytes)."""
+    deep = tmp / ("d" * 100)
+    deep.mkdir()
+    tree, images = tree_snapshot(users.root), engine_snapshot(engine.client)
+    done = _harness(
+        "repro", "--compose", "1.29.2", "--explain", "--project", str(users.project),
+        "--service", "web", engine=engine, tmp=deep,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: --explain records each build through a unix socket"), last
+    assert last.endswith("set TMPDIR to a shorter folder"), last
+    assert "Traceback" not in done.stderr, done.stderr
+    assert tree_snapshot(users.root) == tree
+    assert engine_snapshot(engine.client)["images"] == images["images"]
+    assert _ours(deep) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Protocol
 
 from harness.core.bisection import BisectResult, Kind, Observation, Status, bisect, classify_repeats
@@ -151,7 +152,8 @@ def _reproduce(request: BisectRequest, version: str) -> str:
     if spec.sdk != "auto":
         parts += ["--sdk", spec.sdk]
     if spec.project:
-        parts += ["--project", spec.project, "--service", spec.service or ""]
+        # by its folder's name: the line is published, where the project lies is not
+        parts += ["--project", Path(spec.project).name, "--service", spec.service or ""]
     elif spec.scenario != "seed":
         parts += ["--scenario", spec.scenario]
     if spec.cli_build != "default":

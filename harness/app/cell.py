@@ -10,6 +10,7 @@ the build context is a fresh copy that is removed too.
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 import shutil
 import tempfile
@@ -60,7 +61,7 @@ from harness.core.model import (
     StepComparison,
     Verdict,
 )
-from harness.core.places import CELL, without_folders
+from harness.core.places import CELL, without_folders, without_project
 from harness.core.reported import judge_reported, vertex_events
 from harness.core.scenarios import Scenario
 from harness.core.verdict import Judgement, StepMismatch, align, judge
@@ -84,6 +85,7 @@ from harness.edges.context import (
     observed_owners,
     owner_for,
     read_service_build,
+    rewrite_dockerfile,
     rewrite_in_copy,
 )
 from harness.edges.engine import Engine
@@ -91,6 +93,7 @@ from harness.edges.engineloss import ENGINE_ERRORS, watching
 from harness.edges.imageconfig import image_config
 from harness.edges.process import Completed
 from harness.edges.recorder import RecordingProxy
+from harness.edges.runs import workdir_prefix
 from harness.edges.venvs import Environment, EnvironmentFactory, InstallFailure
 
 
@@ -184,7 +187,11 @@ def run_cell(
     judgement = builds.judgement
 
     def hide(text: str) -> str:  # stored and published: no folder of this machine
-        return without_folders(text, str(cell_dir), tempfile.gettempdir())
+        text = without_folders(text, str(cell_dir), tempfile.gettempdir())
+        if not spec.project:
+            return text
+        folder = Path(spec.project)
+        return without_project(text, (str(folder), os.path.realpath(folder)), folder.name)
 
     logs = {"install": installed.install_log, **{k: hide(v) for k, v in builds.logs.items()}}
     mismatch = (
@@ -395,17 +402,18 @@ class CellBuild:
         except (BaseImageError, docker.errors.DockerException) as error:
             raise _Stop(Judgement(Verdict.ERROR, reason=f"base image: {error}")) from None
         bases = {index: tags[image] for index, image in externals.items()}
+        chown = spec.chown
         try:
             context = materialize(
                 scenario, self.workdir / "project", bases, owner_for(scenario, spec.uid, spec.gid)
             )
+            if copied:  # COPY --from=<image> reads this cell's copy of the image
+                copies = {index: tags[index] for index in copied}
+                rewrite_dockerfile(context, lambda text: rewrite_copy_from(text, copies))
+            if chown is not None:  # a remedy's trial: both builders read the changed Dockerfile
+                rewrite_dockerfile(context, lambda text: with_chown(text, chown))
         except ContextError as error:
             raise _Stop(Judgement(Verdict.ERROR, reason=f"working copy: {error}")) from None
-        if copied:  # COPY --from=<image> reads this cell's copy of the image (the file is ours)
-            text = context.dockerfile.read_text()
-            context.dockerfile.write_text(rewrite_copy_from(text, {i: tags[i] for i in copied}))
-        if spec.chown is not None:  # a remedy's trial: both builders read the changed Dockerfile
-            context.dockerfile.write_text(with_chown(context.dockerfile.read_text(), spec.chown))
         ignored = context.build.ignored
         self.seen = replace(
             self.seen,
@@ -565,11 +573,14 @@ class CellBuild:
         spec = self.spec
         with ExitStack() as stack:
             if spec.explain and spec.builder.legacy:
+                # the socket in a folder of its own, as near the root as TMPDIR allows:
+                # AF_UNIX paths have 107 bytes at most
+                sockets = Path(
+                    stack.enter_context(tempfile.TemporaryDirectory(prefix=workdir_prefix()))
+                )
                 proxy = stack.enter_context(
                     RecordingProxy(
-                        self.engine.host,
-                        self.workdir / f"{name}.sock",
-                        self.workdir / f"capture-{name}",
+                        self.engine.host, sockets / f"{name}.sock", self.workdir / f"capture-{name}"
                     )
                 )
                 env = {**env, "DOCKER_HOST": proxy.host}

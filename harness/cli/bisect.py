@@ -17,9 +17,11 @@ from harness.cli.options import (
     add_condition,
     add_config,
     add_remedies,
+    add_results,
     project_of,
     release,
     release_or_auto,
+    results_of,
     scenario_of,
     split_tool,
 )
@@ -78,18 +80,14 @@ def parser() -> argparse.ArgumentParser:
     add_config(p, "[compat] rules and [run] options")
     p.add_argument("--pre", action="store_true", help="include pre-releases")
     p.add_argument("--yanked", action="store_true", help="include yanked releases")
-    p.add_argument(
-        "--results",
-        type=Path,
-        default=Path("results"),
-        help="store (RESULTS/cells) and report (RESULTS/bisect.md, .json)",
-    )
+    add_results(p, "store in RESULTS/cells, report in RESULTS/bisect.md and .json")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the report JSON here")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.results = results_of(args)
     if args.repeat < 1:
         raise UserError("--repeat must be at least 1")
     if args.package == SDK and not args.compose:

@@ -23,8 +23,11 @@ from harness.cli.options import (
     add_config,
     add_project,
     add_remedies,
+    add_results,
     jobs,
+    project_named,
     project_of,
+    results_of,
     split_tool,
 )
 from harness.cli.outputs import check_outputs, write_outputs
@@ -50,12 +53,7 @@ def parser() -> argparse.ArgumentParser:
         description="Run every cell of the matrix (compose x sdk x scenario x cli_build x "
         "builder), reuse stored cells, and write RESULTS/matrix.json and RESULTS/matrix.md.",
     )
-    p.add_argument(
-        "--results",
-        type=Path,
-        default=Path("results"),
-        help="result folder: tables here, finished cells in RESULTS/cells/ (default: results)",
-    )
+    add_results(p, "tables here, finished cells in RESULTS/cells/")
     p.add_argument(
         "--force", action="store_true", help="rebuild every cell even if a stored result exists"
     )
@@ -122,6 +120,7 @@ def shard(text: str) -> Shard:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.results = results_of(args)
     try:
         run = _invocation(args)
         cells = matrix_cells(run.config, run.releases, run.project, run.service)
@@ -155,7 +154,7 @@ def _invocation(args: argparse.Namespace) -> Invocation:
         scenario_for(CellSpec(compose="", project=project, service=service))
     if not args.list:
         check_outputs(_outputs(args), [args.results / "cells"])
-    typed = (str(args.project), args.service) if args.project else None
+    typed = project_named(args)
     return Invocation.of(
         config,
         load_releases(),
@@ -263,6 +262,12 @@ def _select(cells: list[CellSpec], wanted: Sequence[str]) -> list[CellSpec]:
     return [by_id[name] for name in wanted]
 
 
+def _published(path: str) -> str:
+    """A file as the published tables name it: as typed, or by its name when typed as an
+    absolute path (where it lies on this machine is nobody else's business)."""
+    return Path(path).name if Path(path).is_absolute() else path
+
+
 def write_tables(
     results_dir: Path,
     cells: list[CellResult],
@@ -272,12 +277,13 @@ def write_tables(
 ) -> None:
     """matrix.json and matrix.md; the reproduce line names every option that changes cells
     (a user's ``project``: its folder and service, else it would rebuild the fixtures)."""
-    options = [] if config.source == "matrix.toml" else ["--config", config.source]
+    source = _published(config.source)
+    options = [] if source == "matrix.toml" else ["--config", source]
     options += ["--cli", cli] if cli else []
     options += ["--project", shlex.quote(project[0]), "--service", project[1]] if project else []
     document = MatrixDocument(
         cells=tuple(cells),
-        config=config.source,
+        config=source,
         reproduce=" ".join(["nox -s matrix", *(["--", *options] if options else [])]),
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )

@@ -139,6 +139,35 @@ def project_of(args: argparse.Namespace) -> tuple[str | None, str | None]:
     return (str(args.project.resolve()), args.service) if args.project else (None, None)
 
 
+PUBLISHED_RESULTS = Path("results")  # the harness's own matrix, committed and published
+
+
+def add_results(p: argparse.ArgumentParser, holds: str) -> None:
+    p.add_argument(
+        "--results",
+        type=Path,
+        metavar="DIR",
+        help=f"result folder: {holds} (default: results; with --project, "
+        "results/projects/FOLDER, FOLDER the project folder's name)",
+    )
+
+
+def results_of(args: argparse.Namespace) -> Path:
+    """The result folder: --results, else a user's project's own folder (its runs never
+    replace the harness's published results), else the published one."""
+    if args.results is not None:
+        return Path(args.results)
+    if args.project:
+        return PUBLISHED_RESULTS / "projects" / args.project.resolve().name
+    return PUBLISHED_RESULTS
+
+
+def project_named(args: argparse.Namespace) -> tuple[str, str] | None:
+    """--project by its folder's name, and --service, for a reproduce line: it is published,
+    and where the project lies on this machine is nobody else's business."""
+    return (args.project.resolve().name, args.service) if args.project else None
+
+
 def scenario_of(args: argparse.Namespace) -> str:
     return "project" if args.project else args.scenario
 

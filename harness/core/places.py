@@ -24,3 +24,12 @@ def without_folders(text: str, cell_folder: str, temp_folder: str) -> str:
     if temp:
         text = re.sub(r"(?<![\w./-])" + re.escape(temp) + r"/tmp[a-z0-9_]{8}(?![\w.-])", TEMP, text)
     return text
+
+
+def without_project(text: str, folders: tuple[str, ...], name: str) -> str:
+    """``text`` with a user's project folder (each spelling in ``folders``: as given, and the
+    path its links resolve to) named by its folder ``name``: results are published, and the
+    place a project is checked out on a machine is nobody else's business."""
+    for folder in sorted({f.rstrip("/") for f in folders if f.rstrip("/")}, key=len, reverse=True):
+        text = re.sub(re.escape(folder) + r"(?![\w.-])", name, text)
+    return text

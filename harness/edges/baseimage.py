@@ -25,7 +25,7 @@ import docker
 
 from harness.core.errors import RemoteError
 from harness.core.labels import cell_labels
-from harness.edges.runs import current_run
+from harness.edges.runs import current_run, workdir_prefix
 
 CELL_MARKER = ".cache-bisect-cell"  # at the base's root: the cell's own layer
 
@@ -165,7 +165,7 @@ def _relabelled_copy(
     and clears them, so the measured builds would not), nor by a commit (the engine gives the
     commit the creating container's command); a saved copy keeps everything else as it was.
     """
-    with tempfile.TemporaryDirectory(prefix="cache-bisect-base-") as folder:
+    with tempfile.TemporaryDirectory(prefix=workdir_prefix()) as folder:
         saved, loaded = Path(folder) / "saved.tar", Path(folder) / "loaded.tar"
         with saved.open("wb") as out:
             for chunk in client.images.get(parent).save(named=False):

@@ -216,6 +216,16 @@ def rewrite_in_copy(
     return fresh
 
 
+def rewrite_dockerfile(context: BuildContext, change: Callable[[str], str]) -> None:
+    """Change the built Dockerfile again (a remedy's trial): ``materialize`` left it, links
+    resolved, a file of the harness's own (in the copy or beside it), which gets a fresh file;
+    never a write through a link."""
+    real = _real(context.dockerfile)
+    if not real.is_relative_to(_real(context.path.parent)) or real.lstat().st_nlink > 1:
+        raise ContextError(f"{context.dockerfile.name} is not a file of the working copy")
+    replace_file(real, change(real.read_text()), like=real)
+
+
 def _real(path: Path) -> Path:
     return Path(os.path.realpath(path))
 

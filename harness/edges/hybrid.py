@@ -14,6 +14,7 @@ cell's label is removed at once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Mapping
@@ -57,10 +58,14 @@ def build_step_image(
         raise ProbeError(f"probe build ran {events[0].total} steps, the Dockerfile has {steps}")
     short = next((event.image for event in events if event.step == step), None)
     try:
-        labels = client.api.inspect_image(final).get("Config", {}).get("Labels") or {}
+        inspected = client.api.inspect_image(final)
+        labels = inspected.get("Config", {}).get("Labels") or {}
         if labels.get(CELL) != cell_id:
-            if CELL not in labels:  # no cell's cleanup would find it: ours to remove now
-                client.images.remove(final, force=True)
+            if CELL not in labels and not inspected.get("RepoTags"):
+                # an untagged image no cell's cleanup would find: the probe's own, removed
+                # now; never by force (an image in use or a parent is someone's)
+                with contextlib.suppress(docker.errors.APIError):
+                    client.images.remove(final)
             raise ProbeError(f"probe image {final[:19]} does not carry the cell label")
         if short is None:
             raise ProbeError(f"the probe's log names no image for step {step}")

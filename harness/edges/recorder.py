@@ -20,10 +20,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Self
 
+from harness.core.errors import UserError
+
 _CHUNK = 64 * 1024
 _SUN_PATH_MAX = 107  # AF_UNIX addresses hold 108 bytes on Linux, the terminating NUL included
 _JOIN_SECONDS = 5.0
 _THREAD_PREFIX = "recording-proxy"
+
+
+class SocketPathTooLong(UserError):
+    """The relay's socket would lie too deep for AF_UNIX (a long TMPDIR): one line, no work."""
 
 
 def unix_socket_path(host: str) -> str:
@@ -47,10 +53,12 @@ class RecordingProxy:
     def __init__(self, upstream: str, socket_path: Path, capture_dir: Path) -> None:
         self.upstream_path = unix_socket_path(upstream)
         self.socket_path = Path(socket_path)
-        if len(os.fsencode(self.socket_path)) > _SUN_PATH_MAX:
-            raise ValueError(
-                f"socket path too long for AF_UNIX ({_SUN_PATH_MAX} bytes at most): "
-                f"{self.socket_path}"
+        length = len(os.fsencode(self.socket_path))
+        if length > _SUN_PATH_MAX:
+            raise SocketPathTooLong(
+                f"--explain records each build through a unix socket, whose path may have "
+                f"{_SUN_PATH_MAX} bytes at most; under this TMPDIR it has {length} "
+                f"({self.socket_path}): set TMPDIR to a shorter folder"
             )
         self.capture_dir = Path(capture_dir)
         self._lock = threading.Lock()
