@@ -217,9 +217,9 @@ def rewrite_in_copy(
 
 
 def rewrite_dockerfile(context: BuildContext, change: Callable[[str], str]) -> None:
-    """Change the built Dockerfile again (a remedy's trial): ``materialize`` left it, links
-    resolved, a file of the harness's own (in the copy or beside it), which gets a fresh file;
-    never a write through a link."""
+    """Change the built Dockerfile again (COPY --from images, a remedy's --chown): past
+    ``materialize`` it is, links resolved, a file of the harness's own (in the copy or beside
+    it), and it gets a fresh file; never a write through a link."""
     real = _real(context.dockerfile)
     if not real.is_relative_to(_real(context.path.parent)) or real.lstat().st_nlink > 1:
         raise ContextError(f"{context.dockerfile.name} is not a file of the working copy")

@@ -29,7 +29,8 @@ _THREAD_PREFIX = "recording-proxy"
 
 
 class SocketPathTooLong(UserError):
-    """The relay's socket would lie too deep for AF_UNIX (a long TMPDIR): one line, no work."""
+    """The relay's socket would lie too deep for AF_UNIX (a long TMPDIR): one line saying so,
+    not a traceback."""
 
 
 def unix_socket_path(host: str) -> str:
