@@ -4,6 +4,7 @@ and build cache, before and after a run, a BuildKit run, and each way of interru
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -132,6 +133,44 @@ def test_buildkit_repro_changes_nothing_of_the_users(
     assert _ours(tmp) == []
 
 
+def test_buildkit_matrix_and_bisect_change_nothing_of_the_users(
+    engine: Engine, users: UsersProject, tmp: Path, tmp_path: Path
+) -> None:
+    """The matrix and bisect with BuildKit, explain on, on the user's project: its files, its
+    images and tags, and the engine's other objects as before; results only where asked."""
+    tree, images = tree_snapshot(users.root), engine_snapshot(engine.client)
+    config = tmp_path / "m.toml"
+    config.write_text(
+        '[matrix]\ncompose = ["2.18.1", "2.40.3"]\nbuilder = ["buildkit"]\n[run]\nexplain = true\n'
+    )
+    results = tmp_path / "results"
+    same = (
+        "--config", str(config), "--cli", _buildkit_cli().path, "--project", str(users.project),
+        "--service", "web", "--results", str(results),
+    )  # fmt: skip
+    done = _harness("matrix", *same, engine=engine, tmp=tmp)
+    assert done.returncode == 0, done.stderr
+    verdicts = [(c["compose"], c["verdict"]) for c in _cells(results / "matrix.json")]
+    assert verdicts == [("2.18.1", "shared"), ("2.40.3", "shared")], verdicts
+    done = _harness("bisect", "2.18.1", "2.40.3", "--builder", "buildkit", *same, engine=engine,
+                    tmp=tmp)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "0 new builds" in done.stdout, done.stdout  # both ends from the matrix's store
+    assert tree_snapshot(users.root) == tree
+    after = engine_snapshot(engine.client)
+    assert after["images"] == images["images"]  # every image and tag, and no new one
+    assert set(images["build_cache"]) <= set(after["build_cache"])  # type: ignore[arg-type]
+    for kind in ("containers", "networks", "volumes"):
+        assert after[kind] == images[kind], kind
+    assert _ours(tmp) == []
+
+
+def _cells(matrix: Path) -> list[dict[str, object]]:
+    cells = json.loads(matrix.read_text())["cells"]
+    assert isinstance(cells, list)
+    return cells
+
+
 SLOW = "FROM {base}\nCOPY . /app\nRUN sleep 60\n"
 
 
@@ -147,9 +186,11 @@ def _started(engine: Engine, process: subprocess.Popen[str], timeout: float = 60
     pytest.fail(f"no build started: {output}")
 
 
-def _nox(args: list[str], engine: Engine, tmp: Path) -> subprocess.Popen[str]:
+def _nox(
+    args: list[str], engine: Engine, tmp: Path, session: str = "repro"
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", "repro", "--", *args],
+        [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", session, "--", *args],
         cwd=ROOT,
         env={**os.environ, "DOCKER_HOST": engine.host, "TMPDIR": str(tmp)},
         text=True,
@@ -190,6 +231,40 @@ def test_an_interrupt_is_honoured_within_seconds_and_leaves_nothing(
     after = engine_snapshot(engine.client)
     assert after["images"] == images["images"] and after["containers"] == images["containers"]
     assert _ours(tmp) == []  # no temp folder left
+
+
+@pytest.mark.parametrize("session", ["matrix", "bisect"])
+def test_an_interrupted_matrix_or_bisect_leaves_nothing(
+    engine: Engine, users_images: tuple[str, str], tmp_path: Path, tmp: Path, session: str
+) -> None:
+    """SIGINT to nox alone while a matrix's or a bisect's cell builds on the user's project."""
+    base, image = users_images
+    root = tmp_path / "user"
+    project = _make_project(root, image, SLOW.format(base=base))
+    config = tmp_path / "m.toml"
+    config.write_text('[matrix]\ncompose = ["1.29.2"]\ncli_build = ["0"]\n')
+    results = tmp_path / "results"
+    tree, images = tree_snapshot(root), engine_snapshot(engine.client)
+    ends = ["1.28.0", "1.29.2", "--cli-build", "0"] if session == "bisect" else []
+    process = _nox(
+        [*ends, "--config", str(config), "--results", str(results), "--project", str(project),
+         "--service", "web"],
+        engine, tmp, session,
+    )  # fmt: skip
+    _started(engine, process)
+    signalled = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    took = time.monotonic() - signalled
+    assert took < 30, (took, output)
+    assert process.returncode != 0, output
+    assert "Traceback" not in output, output
+    assert tree_snapshot(root) == tree
+    after = engine_snapshot(engine.client)
+    assert after["images"] == images["images"] and after["containers"] == images["containers"]
+    assert _ours(tmp) == []  # no temp folder left
+    stored = list(results.glob("cells/*.json")) if results.exists() else []
+    assert stored == [], stored  # an interrupted cell is not an answer
 
 
 def test_after_sigkill_the_next_runs_cleanup_leaves_the_user_as_before(
