@@ -53,6 +53,7 @@ def _matrix(*args: str, env: Mapping[str, str | None]) -> subprocess.CompletedPr
     )
 
 
+@pytest.mark.dockerd  # the harness starts its own private engine: DOCKER_HOST is unset
 def test_a_fully_stored_rerun_starts_no_engine(private_cache: Path, tmp_path: Path) -> None:
     """With the private engine: the first run starts it, the rerun only reads the store, under
     the very keys the running engine gave."""
