@@ -452,25 +452,32 @@ class CellBuild:
 
     def _adjust_compose_file(self, context: BuildContext) -> None:
         """The copy's compose file as the cell's builders need it (network none for BuildKit
-        RUN steps, a remedy's dropped build keys), each change said in a note."""
+        RUN steps, a remedy's dropped build keys), each change said in a note. Every change
+        is made in one rewrite: a compose file linked out of the project gets a fresh file
+        from the user's text each time, so a second rewrite would lose the first change."""
         spec, scenario = self.spec, self.scenario
+        changes: list[Callable[[str], str]] = []
         problem = compose_buildkit_problem(spec.compose, spec.cli_build)
         # default: compose 2.x, or 1.x's CLI build, may pick BuildKit, whose RUN needs network none
         maybe_buildkit = spec.builder.compose is Builder.DEFAULT and problem is None
         if spec.builder.compose is Builder.BUILDKIT or maybe_buildkit:
             if problem:
                 raise _Stop(Judgement(Verdict.ERROR, reason=problem))
-            self._rewrite_compose_file(
-                context, lambda text: with_build_network(text, scenario.service, "none")
-            )
+            changes.append(lambda text: with_build_network(text, scenario.service, "none"))
             self.notes.append(
                 "compose file: build.network set to none (BuildKit RUN needs no network)"
             )
         if spec.drop_keys:  # a remedy's trial: compose no longer sends what these asked for
-            self._rewrite_compose_file(
-                context, lambda text: without_build_keys(text, scenario.service, spec.drop_keys)
-            )
+            changes.append(lambda text: without_build_keys(text, scenario.service, spec.drop_keys))
             self.notes.append(f"compose file: build.{', build.'.join(spec.drop_keys)} removed")
+        if changes:
+
+            def changed(text: str) -> str:
+                for change in changes:
+                    text = change(text)
+                return text
+
+            self._rewrite_compose_file(context, changed)
         if spec.explain and not spec.builder.legacy:
             self.notes.append(
                 "explain is legacy-only: BuildKit sends the context over its own session"
