@@ -2,19 +2,54 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from harness.core.composefile import ComposeFileError, ServiceBuild, service_build
 from harness.core.dockerfile import DockerfileError
 from harness.core.judgeable import cannot_judge
 from harness.core.scenarios import Scenario, ScenarioError, parse_scenarios
-from harness.edges.context import compose_file
+from harness.edges.context import COMPOSE_FILES, compose_file
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "fixtures"
 
 
 def load_scenarios(root: Path = FIXTURES) -> dict[str, Scenario]:
-    return parse_scenarios((root / "scenarios.toml").read_text(), str(root))
+    """Every scenario, each checked against its fixture folder (a file it names that is not
+    there is one line now, before the engine starts, not a traceback mid-cell)."""
+    scenarios = parse_scenarios((root / "scenarios.toml").read_text(), str(root))
+    for scenario in scenarios.values():
+        _check_fixture(scenario, f"{root.name}/{scenario.fixture}")
+    return scenarios
+
+
+def _check_fixture(scenario: Scenario, shown: str) -> None:
+    """The fixture has the scenario's folder, Dockerfile and compose file, every file it
+    names (executable, capabilities, the files hard_links link to), and room for each entry
+    it makes (a hard link, fifo or socket: a new name in a folder of the fixture)."""
+    folder = scenario.fixture_dir()
+    where = f"scenario {scenario.name!r}"
+    if not folder.is_dir():
+        raise ScenarioError(f"{where}: fixture {shown} is not a folder")
+    if not any((folder / name).is_file() for name in COMPOSE_FILES):
+        raise ScenarioError(f"{where}: no {' or '.join(COMPOSE_FILES)} in {shown}")
+    made = {link for link, _ in scenario.hard_links}
+    needed = [("dockerfile", scenario.dockerfile)]
+    needed += [("executable", path) for path in scenario.executable]
+    needed += [("hard_links", existing) for _, existing in scenario.hard_links]
+    needed += [("capabilities", path) for path in scenario.capabilities if path not in made]
+    for key, path in needed:
+        if not (folder / path).is_file():
+            raise ScenarioError(f"{where}: {key}: {path!r} is not a file in {shown}")
+    new = [("hard_links", link) for link in made]
+    new += [("fifos", path) for path in scenario.fifos]
+    new += [("sockets", path) for path in scenario.sockets]
+    for key, path in new:
+        if os.path.lexists(folder / path):
+            raise ScenarioError(f"{where}: {key}: {path!r} already exists in {shown}")
+        parent = (folder / path).parent
+        if key != "hard_links" and not parent.is_dir():  # a hard link's folder is made
+            raise ScenarioError(f"{where}: {key}: {path!r} lies in no folder of {shown}")
 
 
 def get_scenario(name: str, root: Path = FIXTURES) -> Scenario:

@@ -1,0 +1,89 @@
+"""A scenario naming a file its fixture lacks (or an entry to make where one already is) is one
+line naming the scenario and the path, when the scenarios are read: before any engine starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.core.scenarios import ScenarioError
+from harness.edges.fixtures import get_scenario, load_scenarios
+
+HEAD = """[special]
+description = "d"
+varies = "v"
+fixture = "special"
+dockerfile = "Dockerfile"
+service = "test"
+base = "busybox"
+owner = "root"
+"""
+
+
+def _fixtures(root: Path, extra: str) -> Path:
+    folder = root / "fixtures" / "special"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "Dockerfile").write_text("FROM busybox\nCOPY . /app\n")
+    (folder / "docker-compose.yml").write_text("services:\n  test:\n    build: .\n")
+    (folder / "blah.txt").write_text("blah\n")
+    (root / "fixtures" / "scenarios.toml").write_text(HEAD + extra)
+    return root / "fixtures"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('fifos = ["nothere/pipe"]', "fifos: 'nothere/pipe' lies in no folder of fixtures/special"),
+        ('sockets = ["gone/sock"]', "sockets: 'gone/sock' lies in no folder of fixtures/special"),
+        ('fifos = ["blah.txt"]', "fifos: 'blah.txt' already exists in fixtures/special"),
+        ('sockets = ["sub"]', "sockets: 'sub' already exists in fixtures/special"),
+        (
+            'capabilities = ["ping"]',
+            "capabilities: 'ping' is not a file in fixtures/special",
+        ),
+        (
+            'hard_links = { "twin" = "missing.txt" }',
+            "hard_links: 'missing.txt' is not a file in fixtures/special",
+        ),
+        (
+            'hard_links = { "blah.txt" = "Dockerfile" }',
+            "hard_links: 'blah.txt' already exists in fixtures/special",
+        ),
+        ('executable = ["run.sh"]', "executable: 'run.sh' is not a file in fixtures/special"),
+        ('executable = ["sub"]', "executable: 'sub' is not a file in fixtures/special"),
+    ],
+)
+def test_a_missing_or_taken_path_is_one_line(tmp_path: Path, extra: str, message: str) -> None:
+    root = _fixtures(tmp_path, extra + "\n")
+    with pytest.raises(ScenarioError) as raised:
+        get_scenario("special", root)
+    assert str(raised.value) == f"scenario 'special': {message}"
+
+
+def test_a_missing_fixture_dockerfile_or_compose_file_is_one_line(tmp_path: Path) -> None:
+    root = _fixtures(tmp_path, "")
+    (root / "special" / "Dockerfile").unlink()
+    with pytest.raises(ScenarioError, match=r"^scenario 'special': dockerfile: 'Dockerfile' is"):
+        load_scenarios(root)
+    (root / "special" / "docker-compose.yml").unlink()
+    with pytest.raises(ScenarioError, match=r"^scenario 'special': no docker-compose.yml or "):
+        load_scenarios(root)
+    (root / "scenarios.toml").write_text(HEAD.replace('"special"', '"elsewhere"', 1))
+    with pytest.raises(ScenarioError, match=r"^scenario 'special': fixture fixtures/elsewhere is"):
+        load_scenarios(root)
+
+
+def test_entries_to_make_beside_the_fixture_s_files_are_accepted(tmp_path: Path) -> None:
+    extra = (
+        'fifos = ["sub/pipe"]\nsockets = ["sock"]\nhard_links = { "a/twin" = "blah.txt" }\n'
+        'capabilities = ["a/twin"]\nexecutable = ["blah.txt"]\n'
+    )
+    scenario = get_scenario("special", _fixtures(tmp_path, extra))
+    assert (scenario.fifos, scenario.sockets) == (("sub/pipe",), ("sock",))
+    assert scenario.hard_links == (("a/twin", "blah.txt"),)
+
+
+def test_the_harness_s_own_scenarios_name_only_what_their_fixtures_have() -> None:
+    scenarios = load_scenarios()
+    assert {"hard-links", "capability", "special-files"} <= set(scenarios)
