@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import docker
 import pytest
 
+from harness.app import cell as cell_module
 from harness.app.runner import CellRunner
 from harness.core.buildkind import Builders
 from harness.core.model import CellResult, CellSpec, CliInfo, Verdict
 from harness.edges.builders import find_cli
+from harness.edges.chains import remove_cell_artifacts
 
 pytestmark = pytest.mark.engine
 
@@ -110,12 +113,43 @@ def test_a_buildkit_run_step_without_a_bridge_is_the_engines_set_up_not_a_behavi
         assert cell.answered, cell.reason
 
 
+@dataclass(frozen=True)
+class _Final:
+    """A cell's final image as the engine inspects it, read before the cell removes it."""
+
+    id: str
+    layers: tuple[str, ...]
+    labels: dict[str, str]
+
+
+def _keep_final_images(monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, _Final]]:
+    """Each cell's two final images (by cell id, then side), read from the engine just before
+    the cell's cleanup removes them: the test's own witness, not the harness's reading."""
+    seen: dict[str, dict[str, _Final]] = {}
+
+    def inspect(client: docker.DockerClient, tag: str) -> _Final:
+        found = client.api.inspect_image(tag)
+        labels = found["Config"].get("Labels") or {}
+        return _Final(found["Id"], tuple(found["RootFS"]["Layers"]), labels)
+
+    def remove(client: docker.DockerClient, cell_id: str, settle_seconds: float = 0) -> int:
+        tags = {"compose": f"cache-bisect/compose:{cell_id}", "cli": f"cache-bisect/cli:{cell_id}"}
+        seen[cell_id] = {side: inspect(client, tag) for side, tag in tags.items()}
+        return remove_cell_artifacts(client, cell_id, settle_seconds)
+
+    monkeypatch.setattr(cell_module, "remove_cell_artifacts", remove)
+    return seen
+
+
 def test_a_multi_stage_build_with_buildkit_is_judged_from_each_step_s_cache_report(
-    runner: CellRunner,
+    runner: CellRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """BuildKit leaves no image per step and builds only the stages the target needs: each
     step's CACHED report (numbered as the legacy builder numbers it) is the evidence, and the
-    test stage, which neither BuildKit build runs, is named and left out."""
+    test stage, which neither BuildKit build runs, is named and left out. The final images
+    agree with the report: the same layers when every step of the final stage was CACHED
+    (though compose's labels give its image another ID), other layers when it ran again."""
+    finals = _keep_final_images(monkeypatch)
     bk = replace(runner, cli=_buildkit_cli())
     both = bk.run(
         CellSpec(compose="2.40.3", scenario="multistage", builder=Builders.parse("buildkit"))
@@ -132,7 +166,11 @@ def test_a_multi_stage_build_with_buildkit_is_judged_from_each_step_s_cache_repo
     assert any(
         note.startswith("stage test was not built by the second build") for note in both.notes
     )
-    assert both.final_image_reused is True
+    assert both.final_image_reused is True and both.conflict is None
+    assert both.cell_id is not None
+    compose, cli = finals[both.cell_id]["compose"], finals[both.cell_id]["cli"]
+    assert compose.layers == cli.layers  # what the report's "reused" must mean on the engine
+    assert compose.id != cli.id and "com.docker.compose.project" in compose.labels
 
     crossed = bk.run(
         CellSpec(
@@ -145,4 +183,8 @@ def test_a_multi_stage_build_with_buildkit_is_judged_from_each_step_s_cache_repo
     assert crossed.diverged_at is not None
     assert (crossed.diverged_at.step, crossed.diverged_at.stage) == (3, "builder")
     assert [s.step for s in crossed.steps] == list(range(2, 12))  # the legacy builder runs all
-    assert crossed.final_image_reused is False
+    assert crossed.final_image_reused is False and crossed.conflict is None
+    assert crossed.cell_id is not None
+    compose, cli = finals[crossed.cell_id]["compose"], finals[crossed.cell_id]["cli"]
+    assert compose.layers[:1] == cli.layers[:1]  # the cell's base, then the final stage's own
+    assert compose.layers != cli.layers

@@ -46,6 +46,7 @@ from harness.core.dockerfile import (
     with_chown,
 )
 from harness.core.failure import FIFO_HANG, engine_setup_problem, failure_kind
+from harness.core.finalimage import corroborate
 from harness.core.flavour import compose_buildkit_problem
 from harness.core.history import HistoryError, image_state, judge_history
 from harness.core.judgeable import cannot_judge
@@ -95,6 +96,7 @@ from harness.edges.process import Completed
 from harness.edges.recorder import RecordingProxy
 from harness.edges.runs import workdir_prefix
 from harness.edges.venvs import Environment, EnvironmentFactory, InstallFailure
+from harness.present.words import conflict_note
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,7 @@ def run_cell(
         steps=judgement.steps,
         diverged_at=judgement.diverged_at.ref if judgement.diverged_at else None,
         final_image_reused=judgement.final_image_reused,
+        conflict=judgement.conflict,
         logs=logs,
         timings={"install": install_seconds, **builds.timings, **_total(started)},
         owner=builds.owner,
@@ -350,7 +353,7 @@ class CellBuild:
         first, second = self.spec.sides
         events = parse_build_log(self.logs[first]), parse_build_log(self.logs[second])
         if not used.legacy and prepared.stages_built > 1:  # no image per step of any stage
-            return self._reported(prepared, used), None
+            return self._reported(prepared, used, (finals[first], finals[second])), None
         if not used.legacy:  # a side used BuildKit: no image per step, judge the histories
             assert prepared.base is not None  # BuildKit without an external base was refused
             try:
@@ -366,8 +369,9 @@ class CellBuild:
             return judgement, None
         return judgement, self._explain(judgement.diverged_at, len(instructions))
 
-    def _reported(self, prepared: _Prepared, used: Builders) -> Judgement:
-        """A multi-stage build BuildKit ran on a side: each side's own step report."""
+    def _reported(self, prepared: _Prepared, used: Builders, finals: tuple[str, str]) -> Judgement:
+        """A multi-stage build BuildKit ran on a side: each side's own step report, its word
+        on the final image checked against the two final images (a disagreement is said)."""
         events: list[list[StepEvent]] = []
         for side in self.spec.sides:
             log = self.logs[side]
@@ -377,7 +381,21 @@ class CellBuild:
                 vertices = parse_vertices(log)
                 events.append(vertex_events(vertices, prepared.dockerfile, prepared.target))
         first, second = events
-        return judge_reported(prepared.dockerfile, prepared.target, first, second, prepared.stages)
+        judged = judge_reported(
+            prepared.dockerfile, prepared.target, first, second, prepared.stages
+        )
+        if judged.verdict not in (Verdict.SHARED, Verdict.DIVERGED):
+            return judged
+        try:
+            first_image, second_image = (
+                image_state(image_config(self.engine.client, name)) for name in finals
+            )
+        except (HistoryError, KeyError, docker.errors.DockerException) as error:
+            raise _Stop(Judgement(Verdict.ERROR, reason=f"final images: {error}")) from None
+        checked = corroborate(judged, first_image, second_image)
+        if checked.conflict is not None:
+            self.notes.append(conflict_note(checked.conflict))
+        return checked
 
     def _prepare(self) -> _Prepared:
         """The cell's base images and working copy, checked before anything is built."""

@@ -120,6 +120,16 @@ class StepRef:
 
 
 @dataclass(frozen=True)
+class EvidenceConflict:
+    """Two records of one fact that disagree: the second build's own step report and what
+    the final images show (BuildKit multi-stage cells). The result keeps both, picks neither."""
+
+    fact: str  # the result field they disagree on: "final_image_reused"
+    report: bool  # what the second build's log says
+    images: bool  # what the two final images show
+
+
+@dataclass(frozen=True)
 class StepComparison:
     """One Dockerfile step: the image each build left for it, and what each log said."""
 
@@ -373,8 +383,11 @@ class CellResult:
     started_at: str
     # whose upload date the cutoff is: "docker 3.4.0"
     cutoff_from: str | None = field(default=None, metadata=OMIT_NONE)
-    # the last Dockerfile step's image, in both builds
+    # the last Dockerfile step's image, in both builds (BuildKit: the final images' layers
+    # and history, see harness.core.finalimage); None when the evidence disagrees
     final_image_reused: bool | None = field(default=None, metadata=OMIT_NONE)
+    # the step report and the final images disagree (BuildKit multi-stage): both, as seen
+    conflict: EvidenceConflict | None = field(default=None, metadata=OMIT_NONE)
     # a build that failed reproducibly: "compose: <error line>"
     failure: str | None = field(default=None, metadata=OMIT_NONE)
     cell_id: str | None = field(default=None, metadata=OMIT_NONE)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from harness.core.buildlog import StepEvent
 from harness.core.dockerfile import Instruction
 from harness.core.errors import RemoteError
-from harness.core.model import StepComparison, Verdict
+from harness.core.model import EvidenceConflict, StepComparison, Verdict
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Judgement:
     reason: str | None = None
     notes: tuple[str, ...] = field(default=())
     final_image_reused: bool | None = None
+    conflict: EvidenceConflict | None = None  # two records of one fact disagree
 
 
 class StepMismatch(RemoteError):

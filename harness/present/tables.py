@@ -23,6 +23,7 @@ from harness.core.remedies import Advice, advise
 from harness.core.remedy import Remedy
 from harness.present.sections import Details, Section, Table, Text, render
 from harness.present.words import (
+    CONFLICT_LEGEND,
     LEGEND,
     NOT_RUN,
     WHAT_TO_DO_HEADING,
@@ -233,6 +234,7 @@ def markdown_sections(
                     f"v{binary}: the row is labelled with both"
                     for package, binary in mismatched
                 ),
+                *((CONFLICT_LEGEND,) if any(c.conflict for c in cells) else ()),
             )
         )
     )

@@ -19,6 +19,7 @@ from harness.core.model import (
     CauseStatus,
     CellResult,
     EngineInfo,
+    EvidenceConflict,
     ExplainCause,
     ExplainedDifference,
     Verdict,
@@ -60,11 +61,32 @@ PREDICATES = {
 # A miss in a builder stage can leave the final image reused: a COPY --from hashes the copied
 # files' content and header (not their times), so the final stage can hit again.
 FINAL_REUSED = " — the final image was reused anyway"
+# The step report and the final images disagree (BuildKit multi-stage): flagged, not decided.
+CONFLICT_MARK = " ⁉"
+CONFLICT_LEGEND = (
+    "- ⁉ the second build's step report and the two final images disagree on whether the "
+    "final image was reused: neither is taken (see the cell's notes)"
+)
 
 
 def mark(result: CellResult) -> str:
     step = result.diverged_at.step if result.diverged_at else "?"
-    return MARKS[result.verdict].format(step=step)
+    flag = CONFLICT_MARK if result.conflict else ""
+    return MARKS[result.verdict].format(step=step) + flag
+
+
+def conflict_note(conflict: EvidenceConflict) -> str:
+    """The two records that disagree, each in its own words; neither wins."""
+
+    def said(value: bool) -> str:
+        return "reused" if value else "not reused"
+
+    return (
+        f"evidence disagrees on {conflict.fact}: the second build's step report says the "
+        f"final image was {said(conflict.report)}, the two final images show it "
+        f"{said(conflict.images)} (layers and history compared, labels aside); "
+        "neither is taken"
+    )
 
 
 def verdict_phrase(result: CellResult) -> str:
@@ -72,11 +94,15 @@ def verdict_phrase(result: CellResult) -> str:
     if result.verdict is Verdict.DIVERGED and result.diverged_at:
         at = result.diverged_at
         stage = f" (stage {at.stage})" if at.stage is not None else ""
-        return f"diverged at step {at.step}{stage}: {at.instruction}" + (
-            FINAL_REUSED if result.final_image_reused else ""
+        return (
+            f"diverged at step {at.step}{stage}: {at.instruction}"
+            + (FINAL_REUSED if result.final_image_reused else "")
+            + (CONFLICT_MARK if result.conflict else "")
         )
     if result.verdict is Verdict.SHARED:
-        return "shared: the second build reused every step of the first"
+        return "shared: the second build reused every step of the first" + (
+            CONFLICT_MARK + " the final images disagree" if result.conflict else ""
+        )
     reason = (result.reason or "").strip().splitlines()
     return f"{result.verdict}: {reason[0]}" if reason else str(result.verdict)
 
