@@ -415,7 +415,7 @@ class CellBuild:
         original_from = next(iter(externals.values()), "scratch")
         try:
             tags = _derive_bases(
-                self.engine, scenario.base, [*externals.values(), *copied], self.cell_id
+                self.engine, scenario, [*externals.values(), *copied], self.cell_id
             )
         except (BaseImageError, docker.errors.DockerException) as error:
             raise _Stop(Judgement(Verdict.ERROR, reason=f"base image: {error}")) from None
@@ -663,12 +663,17 @@ class CellBuild:
         return explanation
 
 
-def _derive_bases(engine: Engine, kind: str, images: Sequence[str], cell_id: str) -> dict[str, str]:
+def _derive_bases(
+    engine: Engine, scenario: Scenario, images: Sequence[str], cell_id: str
+) -> dict[str, str]:
     """A per-cell base for each external image a stage starts from or copies from (image ->
     tag): one base per distinct image; never one for a stage or ``scratch``. A fixture's
-    bases are all the one offline busybox image."""
+    bases are all the one offline busybox image (with the scenario's ONBUILD triggers)."""
+    kind = scenario.base
     tags: dict[str, str] = {}
     for image in images:
         if image not in tags and (kind != "busybox" or not tags):
-            tags[image] = create_base(engine.client, kind, image, cell_id, len(tags))
+            tags[image] = create_base(
+                engine.client, kind, image, cell_id, len(tags), scenario.onbuild
+            )
     return {image: tags.get(image) or next(iter(tags.values())) for image in images}

@@ -26,6 +26,7 @@ _OPTIONAL = {
     "fifos": (),
     "sockets": (),
     "capabilities": (),
+    "onbuild": (),
 }
 _PATH_LISTS = ("executable", "fifos", "sockets", "capabilities")
 _EXPECT_KEYS = {"behaviour", "source", "path", "compose", "sdk", "cli", "engine", "order"}
@@ -145,6 +146,9 @@ class Scenario:
     fifos: tuple[str, ...] = ()
     sockets: tuple[str, ...] = ()
     capabilities: tuple[str, ...] = ()
+    # ONBUILD triggers the offline base carries (each as after ``ONBUILD``): the builders run
+    # them at each measured build's FROM step, as they would for a user's parent image.
+    onbuild: tuple[str, ...] = ()
 
     def expected(self, cell: CellScope) -> Expectation | None:
         return next((e for e in self.expect if e.applies(cell)), None)
@@ -195,9 +199,22 @@ def parse_scenarios(text: str, root: str = "") -> dict[str, Scenario]:
         )
         hard_links = tuple(zip(new, existing, strict=True))
         expect = tuple(_parse_expect(name, table.get("expect", [])))
-        table = {**table, **lists, "hard_links": hard_links, "expect": expect}
+        onbuild = tuple(_triggers(name, table))
+        table = {**table, **lists, "hard_links": hard_links, "expect": expect, "onbuild": onbuild}
         scenarios[name] = Scenario(name=name, root=root, **table)
     return scenarios
+
+
+def _triggers(name: str, table: dict[str, object]) -> list[str]:
+    """ONBUILD triggers for the offline base: one instruction each, on one line."""
+    value = table.get("onbuild", [])
+    if not isinstance(value, list) or not all(
+        isinstance(item, str) and item.strip() and "\n" not in item for item in value
+    ):
+        raise ScenarioError(f"scenario {name!r}: onbuild must list one-line instructions")
+    if value and table["base"] != "busybox":
+        raise ScenarioError(f"scenario {name!r}: onbuild needs base = \"busybox\"")
+    return value
 
 
 def _paths(name: str, key: str, value: object) -> list[str]:

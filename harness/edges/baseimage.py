@@ -18,6 +18,7 @@ import shutil
 import struct
 import tarfile
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -111,14 +112,21 @@ def marker_layer(cell_id: str) -> bytes:
 
 
 def create_base(
-    client: docker.DockerClient, base: str, original_from: str, cell_id: str, number: int = 0
+    client: docker.DockerClient,
+    base: str,
+    original_from: str,
+    cell_id: str,
+    number: int = 0,
+    onbuild: Sequence[str] = (),
 ) -> str:
     """Make this cell's base image (its ``number``-th, one per external image) and return its
-    tag."""
+    tag. ``onbuild``: triggers the offline base carries (an import's ``--change``, so they
+    stay armed: a build on top would run them itself)."""
     tag = f"cache-bisect/base:{cell_id}" + (f"-{number}" if number else "")
     labels = cell_labels(cell_id, current_run())
     if base == "busybox":
         changes = [f'LABEL {key}="{value}"' for key, value in labels.items()]
+        changes += [f"ONBUILD {trigger}" for trigger in onbuild]
         client.api.import_image_from_data(
             busybox_rootfs(find_static_busybox(), cell_id),
             repository="cache-bisect/base",
