@@ -244,6 +244,16 @@ def test_expectations_are_keyed_by_the_reference_cli_engine_and_order() -> None:
             'base="busybox"\nowner="root"\nhard_links=["a"]\n',
             "hard_links must map new paths to files",
         ),
+        (
+            '[a]\ndescription="d"\nvaries="v"\nfixture="f"\ndockerfile="D"\nservice="s"\n'
+            'base="busybox"\nowner="root"\nonbuild=["ADD a /a\\nRUN b"]\n',
+            "onbuild must list one-line instructions",
+        ),
+        (
+            '[a]\ndescription="d"\nvaries="v"\nfixture="f"\ndockerfile="D"\nservice="s"\n'
+            'base="registry"\nowner="root"\nonbuild=["ADD a /a"]\n',
+            'onbuild needs base = "busybox"',
+        ),
     ],
 )
 def test_bad_scenario_declarations(text: str, message: str) -> None:

@@ -213,7 +213,7 @@ def _triggers(name: str, table: dict[str, object]) -> list[str]:
     ):
         raise ScenarioError(f"scenario {name!r}: onbuild must list one-line instructions")
     if value and table["base"] != "busybox":
-        raise ScenarioError(f"scenario {name!r}: onbuild needs base = \"busybox\"")
+        raise ScenarioError(f'scenario {name!r}: onbuild needs base = "busybox"')
     return value
 
 

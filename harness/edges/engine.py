@@ -138,6 +138,11 @@ class ManagedDockerd:
         killed is adopted like any other and stopped by the last run out; one that no longer
         answers is stopped before a fresh start. Locks die with their process, so a killed
         run never blocks the others.
+
+        The last run out also prunes BuildKit's build cache: the cells remove their images by
+        label, but BuildKit's records carry none, and a private engine's data outlives its
+        runs. Only then is it safe (under the gate, no lease held, none can start): while a
+        run holds a lease, any cell's next build may still need its first build's records.
         """
         self.state_dir.mkdir(parents=True, exist_ok=True)
         users = ReadWriteLock(self.state_dir / "users.lock", is_singleton=False)
@@ -156,12 +161,13 @@ class ManagedDockerd:
         try:
             yield client
         finally:
-            client.close()
             with self._gate():
                 users.release()
                 users.close()
                 if self._nobody_else():
+                    _prune_build_cache(client, log)
                     self.stop()
+            client.close()
 
     def _gate(self) -> FileLock:
         return FileLock(self.state_dir / "gate.lock")
@@ -310,6 +316,24 @@ class ManagedDockerd:
         except OSError:
             return "no log"
         return lines[-1][-300:] if lines else "no log"
+
+
+def _prune_build_cache(client: docker.DockerClient, log: Callable[[str], None]) -> None:
+    """Remove every BuildKit build cache record of a private engine (all of them are the
+    harness's; never called for an engine the user named). An engine that no longer answers
+    keeps its records: the daemon is stopped all the same."""
+    import docker.errors
+    import requests.exceptions
+
+    try:
+        pruned = client.api.prune_builds(all=True)
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
+        log(f"the private engine's build cache was not pruned: {str(error).splitlines()[0]}")
+        return
+    records = len(pruned.get("CachesDeleted") or [])
+    if records:
+        size = (pruned.get("SpaceReclaimed") or 0) / 1e6
+        log(f"pruned the private engine's build cache: {records} records, {size:.1f} MB")
 
 
 def _may_start_dockerd() -> bool:
