@@ -19,6 +19,7 @@ is kept between cells.
 
 from __future__ import annotations
 
+import contextlib
 import tarfile
 import time
 from collections.abc import Callable, Mapping
@@ -56,7 +57,13 @@ from harness.core.tardiff import (
     summarize,
 )
 from harness.edges.engine import Engine
-from harness.edges.hybrid import ProbeError, build_step_image, cell_images, step_identity
+from harness.edges.hybrid import (
+    ProbeError,
+    build_step_image,
+    cell_images,
+    config_reader,
+    step_identity,
+)
 
 # Extra builds a diverged cell may spend proving its cause, the control build included. The
 # seed's four context differences and docker-py's five query parameters need seven; a cell
@@ -195,10 +202,14 @@ def _prove(
         )
         return cause, result
 
+    readers = contextlib.ExitStack()
     try:
-        wanted = step_identity(client, experiment.diverged.second_image)
+        reader = readers.enter_context(
+            config_reader(experiment.engine.host, experiment.engine.info.api_version)
+        )
+        wanted = step_identity(reader, experiment.diverged.second_image)
         # One cache entry on both sides: the second client missed on the lookup, not the key.
-        lookup = wanted == step_identity(client, experiment.diverged.first_image)
+        lookup = wanted == step_identity(reader, experiment.diverged.first_image)
 
         def probe(changes: frozenset[causes.Change]) -> bool:
             applied = tuple(f"{path} {field}".strip() for path, field in sorted(changes))
@@ -208,13 +219,13 @@ def _prove(
             except ProbeError as error:  # a build that fails does not reach the entry: a miss
                 probes.append(HybridProbe(applied, None, False, error=str(error)))
                 return False
-            hit = step_identity(client, image) == wanted and (not lookup or image not in before)
+            hit = step_identity(reader, image) == wanted and (not lookup or image not in before)
             probes.append(HybridProbe(applied, image, hit))
             return hit
 
         control = build(frozenset())
         probes.append(HybridProbe((), control, False, control=True))
-        if step_identity(client, control) != step_identity(client, experiment.diverged.first_image):
+        if step_identity(reader, control) != step_identity(reader, experiment.diverged.first_image):
             return outcome(CauseStatus.NOT_TESTED, _unfaithful(first, second, experiment, control))
         if not search.changes:
             return outcome(CauseStatus.NOT_PROVABLE, "no difference in the context can matter")
@@ -226,6 +237,8 @@ def _prove(
         )
     except (ProbeError, HybridError, tarfile.TarError) as error:
         return outcome(CauseStatus.NOT_TESTED, str(error))
+    finally:
+        readers.close()
     failed = [p.error for p in probes if p.error]
     if result.status == "not-provable" and failed:  # a build that fails proves nothing
         first_line = failed[0].strip().splitlines()[0]

@@ -5,7 +5,9 @@ the newest whose container config compares equal, field by field, on the fields 
 ``image/cache`` ``compare`` reads (the hostname and the container's image are not among them).
 Two images of the same parent with equal configs are therefore interchangeable for the cache:
 a probe that gets either one has hit the same cache key, even when the engine returns the
-newer of two such images. Pure.
+newer of two such images. Image inspect stopped reporting that config (``ContainerConfig``) in
+API 1.45 (Engine 26), though the legacy builder still compares it: it is read through an API
+version that reports it (:func:`config_api_version`). Pure.
 """
 
 from __future__ import annotations
@@ -25,6 +27,17 @@ _SCALAR: Mapping[str, object] = {
     "OpenStdin": False,
     "Tty": False,
 }
+# The newest API version whose image inspect still reports ``ContainerConfig``.
+CONFIG_API = (1, 44)
+
+
+def config_api_version(engine_api: str) -> str:
+    """The API version to read a step's compared config with: the engine's own, at most
+    :data:`CONFIG_API` (an engine refuses a version newer than its own)."""
+    major, _, minor = engine_api.partition(".")
+    own = (int(major), int(minor or 0))
+    chosen = min(own, CONFIG_API)
+    return f"{chosen[0]}.{chosen[1]}"
 
 
 def cache_identity(parent: str, container_config: Mapping[str, Any] | None) -> str:

@@ -25,7 +25,7 @@ import docker.errors
 import httpx
 
 from harness.core.buildlog import parse_build_log
-from harness.core.cacheidentity import cache_identity
+from harness.core.cacheidentity import cache_identity, config_api_version
 from harness.core.errors import RemoteError
 from harness.core.labels import CELL, cell_filter
 from harness.edges.recorder import unix_socket_path
@@ -77,13 +77,29 @@ def build_step_image(
     return str(image["Id"])
 
 
-def step_identity(client: docker.DockerClient, image: str) -> str:
-    """The cache identity of a step's image (see :mod:`harness.core.cacheidentity`)."""
+def config_reader(host: str, engine_api: str) -> docker.APIClient:
+    """A client for :func:`step_identity`: it speaks the newest API version that still
+    reports the config the legacy builder's cache compares (API 1.45 stopped reporting it)."""
     try:
-        inspected = client.api.inspect_image(image)
+        return docker.APIClient(base_url=host, version=config_api_version(engine_api))
+    except docker.errors.DockerException as error:
+        raise ProbeError(f"connect to read image configs: {error}") from None
+
+
+def step_identity(reader: docker.APIClient, image: str) -> str:
+    """The cache identity of a step's image (see :mod:`harness.core.cacheidentity`), read
+    with a :func:`config_reader`. An engine that reports no compared config is an error: an
+    identity of the parent alone would make every probe look like the entry it wants."""
+    try:
+        inspected = reader.inspect_image(image)
     except docker.errors.DockerException as error:
         raise ProbeError(f"inspect {image[:19]}: {error}") from None
-    return cache_identity(inspected.get("Parent") or "", inspected.get("ContainerConfig"))
+    if "ContainerConfig" not in inspected:
+        raise ProbeError(
+            f"the engine reports no container config for {image[:19]} (API "
+            f"{reader.api_version}): the cache entry the legacy builder compares cannot be read"
+        )
+    return cache_identity(inspected.get("Parent") or "", inspected["ContainerConfig"])
 
 
 def cell_images(client: docker.DockerClient, cell_id: str) -> frozenset[str]:
