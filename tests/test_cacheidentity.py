@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.core.cacheidentity import cache_identity
+from harness.core.cacheidentity import CONFIG_API, cache_identity, config_api_version
 
 CONFIG: dict[str, Any] = {
     "Hostname": "62a2898de759",
@@ -53,3 +53,16 @@ def test_each_compared_field_and_the_parent_count(field: str) -> None:
     }
     assert cache_identity("p", {**CONFIG, field: changed[field]}) != cache_identity("p", CONFIG)
     assert cache_identity("q", CONFIG) != cache_identity("p", CONFIG)
+
+
+@given(st.integers(min_value=0, max_value=60))
+def test_the_config_is_read_with_the_engine_s_api_up_to_the_last_that_reports_it(
+    minor: int,
+) -> None:
+    chosen = config_api_version(f"1.{minor}")
+    newest = f"{CONFIG_API[0]}.{CONFIG_API[1]}"
+    assert chosen == (f"1.{minor}" if minor <= CONFIG_API[1] else newest)
+
+
+def test_engine_28_5_is_asked_with_1_44_and_20_10_with_its_own() -> None:
+    assert config_api_version("1.51") == "1.44" and config_api_version("1.41") == "1.41"

@@ -1,7 +1,8 @@
 """Today's engines and CLIs, provisioned by version from Debian's archive (the harness's own
 provisioning code fetches them into the test cache), each checked by a verdict the engine
 gives: on Engine 28.5 with CLI 28.5 + buildx, compose 1.27.4's legacy build misses the CLI's
-cache at ADD (uid/gid) while compose 2.40.3 and the CLI share it with BuildKit, and as typed
+cache at ADD, and explain proves by replayed builds that uid/gid are why (image inspect from API
+1.45 on no longer reports the config the legacy cache compares), while compose 2.40.3 and the CLI share it with BuildKit, and as typed
 (no DOCKER_BUILDKIT) compose 1.27.4 (legacy) and the CLI (BuildKit) part at step 2; Engine
 26.1 shares the BuildKit cache too."""
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness.edges.provision import Tools
+from tests.test_explain_engine import check_probes
 
 pytestmark = [pytest.mark.engine, pytest.mark.dockerd]
 
@@ -51,12 +53,18 @@ def _daemons(cache: Path) -> list[str]:
 
 
 def test_engine_and_cli_28_5_by_version(private_cache: Path, tmp_path: Path) -> None:
-    legacy = repro(tmp_path, "--compose", "1.27.4", "--engine", "28.5", "--cli", "28.5")
+    legacy = repro(
+        tmp_path, "--compose", "1.27.4", "--engine", "28.5", "--cli", "28.5", "--explain"
+    )
     assert legacy["engine"]["version"].startswith("28.5.")
     assert legacy["engine"]["managed"] is True
     assert legacy["cli"]["version"].startswith("28.5.")
     assert legacy["verdict"] == "diverged"
     assert legacy["diverged_at"]["instruction"].startswith("ADD blah.txt")
+    cause = check_probes(legacy)
+    assert cause["status"] == "proven", cause
+    proven = {(e["path"], e["field"]) for e in cause["minimal"]}
+    assert proven == {("blah.txt", "uid"), ("blah.txt", "gid")}
     buildkit = repro(
         tmp_path,
         "--compose",

@@ -88,8 +88,8 @@ def config_reader(host: str, engine_api: str) -> docker.APIClient:
 
 def step_identity(reader: docker.APIClient, image: str) -> str:
     """The cache identity of a step's image (see :mod:`harness.core.cacheidentity`), read
-    with a :func:`config_reader`. An engine that reports no compared config is an error: an
-    identity of the parent alone would make every probe look like the entry it wants."""
+    with a :func:`config_reader`. An engine that reports no compared config is an error: with
+    the parent alone, every image of one parent would look like one cache entry."""
     try:
         inspected = reader.inspect_image(image)
     except docker.errors.DockerException as error:
