@@ -1,10 +1,10 @@
 """Today's engines and CLIs, provisioned by version from Debian's archive (the harness's own
 provisioning code fetches them into the test cache), each checked by a verdict the engine
 gives: on Engine 28.5 with CLI 28.5 + buildx, compose 1.27.4's legacy build misses the CLI's
-cache at ADD, and explain proves by replayed builds that uid/gid are why (image inspect from API
-1.45 on no longer reports the config the legacy cache compares), while compose 2.40.3 and the CLI share it with BuildKit, and as typed
-(no DOCKER_BUILDKIT) compose 1.27.4 (legacy) and the CLI (BuildKit) part at step 2; Engine
-26.1 shares the BuildKit cache too."""
+cache at ADD, and explain proves by replayed builds that uid/gid are why (image inspect from
+API 1.45 on no longer reports the config the legacy cache compares), while compose 2.40.3 and
+the CLI share it with BuildKit, and as typed (no DOCKER_BUILDKIT) compose 1.27.4 (legacy) and
+the CLI (BuildKit) part at step 2; Engine 26.1 shares the BuildKit cache too."""
 
 from __future__ import annotations
 
