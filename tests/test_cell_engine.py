@@ -33,7 +33,7 @@ def test_seed_with_developer_ownership_diverges_at_the_add_step(runner: CellRunn
     assert cell["sdk_in_range"] is True
     assert cell["engine"]["version"] == runner.engine.info.version
     assert cell["engine"]["storage_driver"]
-    assert cell["cli"]["version"] == runner.cli.version
+    assert cell["cli"] == {"path": "docker", "version": runner.cli.version}  # as typed: no place
     assert "Step 3/4 : ADD blah.txt /usr/src/blah.txt" in cell["logs"]["compose"]
     assert cell["timings"]["build_compose"] > 0
 

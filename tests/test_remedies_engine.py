@@ -58,6 +58,11 @@ def test_repro_remedies_are_proven_by_builds(engine: Engine, tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     cell = json.loads(out.read_text())
     assert cell["verdict"] == "diverged" and cell["diverged_at"]["step"] == 3
+    assert old.path not in out.read_text()  # the CLI as typed: a place on this machine
+    assert (cell["cli"]["path"], cell["cli"]["version"]) in {
+        ("<cli>", old.version),
+        ("docker", old.version),
+    }
     found = {(r["kind"], r["changes"].get("cli")): r for r in cell["remedies"]}
     verdicts = {key: (r["verdict"], r.get("diverged_at")) for key, r in found.items()}
     new = next(version for kind, version in found if kind == "cli")

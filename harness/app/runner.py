@@ -20,6 +20,7 @@ from harness.core.scenarios import Scenario
 from harness.edges.builders import has_buildkit
 from harness.edges.engine import Engine
 from harness.edges.fixtures import get_scenario, project_scenario
+from harness.edges.paths import redact_cell
 from harness.edges.provision import Tools
 from harness.edges.runs import workdir_prefix
 from harness.edges.venvs import EnvironmentFactory
@@ -103,7 +104,7 @@ class CellRunner:
         scenario = self.scenario(spec)
         self._check_images(scenario)
         with tempfile.TemporaryDirectory(prefix=workdir_prefix()) as workdir:
-            return run_cell(
+            result = run_cell(
                 spec,
                 plan=plan,
                 scenario=scenario,
@@ -113,6 +114,7 @@ class CellRunner:
                 workdir=Path(workdir),
                 log=self.log,
             )
+        return redact_cell(result)  # stored and published: names no place on this machine
 
     def _check_images(self, scenario: Scenario) -> None:
         """The images the scenario needs are in this engine or will be pulled, checked once

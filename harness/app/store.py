@@ -32,6 +32,7 @@ from harness.core.model import (
 from harness.edges.context import owner_for
 from harness.edges.contextdigest import context_digest
 from harness.edges.files import write_atomically
+from harness.edges.paths import redact, redact_cell
 
 # Answers about the builders are kept, and so are outcomes that repeat: a release that cannot
 # be installed, a build that fails the same way every time (``failure``). Any other error and a
@@ -106,7 +107,7 @@ class ResultStore:
             return self._unusable(path, "it belongs to another key")
         if not storable(cell):
             return self._unusable(path, f"a {cell.verdict} is never stored")
-        return cell
+        return redact_cell(cell)  # a cell stored by an older harness may name a machine path
 
     def _unusable(self, path: Path, why: str) -> CellResult | None:
         if self.warn and path not in self._warned:
@@ -116,7 +117,7 @@ class ResultStore:
 
     def put(self, key: str, cell: CellResult) -> CellResult:
         stored = cell.with_store_key(key)
-        write_atomically(self._path(key), json.dumps(stored.to_json(), indent=1))
+        write_atomically(self._path(key), redact(json.dumps(stored.to_json(), indent=1)))
         return stored
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -40,7 +41,7 @@ from harness.core.matrix import cell_id
 from harness.core.model import CellResult, CellSpec
 from harness.core.report import MatrixDocument
 from harness.core.shards import Shard, parse_shard, shard_cells
-from harness.edges.paths import redact
+from harness.edges.paths import cli_named, redact
 from harness.edges.provision import Tools
 from harness.present.console import say
 from harness.present.tables import markdown_report, terminal_table
@@ -279,7 +280,7 @@ def write_tables(
     (a user's ``project``: its folder and service, else it would rebuild the fixtures)."""
     source = _published(config.source)
     options = [] if source == "matrix.toml" else ["--config", source]
-    options += ["--cli", cli] if cli else []
+    options += ["--cli", cli_named(shutil.which(cli) or cli)] if cli else []  # no machine path
     options += ["--project", shlex.quote(project[0]), "--service", project[1]] if project else []
     document = MatrixDocument(
         cells=tuple(cells),

@@ -28,6 +28,7 @@ from harness.cli.outputs import check_outputs, write_outputs
 from harness.core.config import load_config
 from harness.core.errors import Interrupted
 from harness.core.model import ORDERS, Verdict
+from harness.edges.paths import redact
 from harness.present.console import say
 from harness.present.summary import cell_summary
 
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in cell_summary(result):
         say(line)
     if args.json:
-        text = json.dumps(result.to_json(), indent=2) + "\n"
+        text = redact(json.dumps(result.to_json(), indent=2) + "\n")
         write_outputs(text, [(args.json, text)])
         say(f"result written to {args.json}")
     return 0 if result.verdict in EXIT_ZERO else 1

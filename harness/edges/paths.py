@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
+
+from harness.core.model import CellResult, CliInfo, EngineInfo
+
+CACHE = "$CACHE_BISECT_HOME"  # the harness's cache, as results name it
+# A docker CLI named by a path outside the harness's cache: its version says which it is.
+ELSEWHERE_CLI = "<cli>"
+# A unix socket outside the harness's cache an engine was named by.
+ELSEWHERE_SOCKET = "<socket>"
 
 # A nox session's environment, wherever its checkout lies (an install log names the uv it ran).
 _NOX_ENV = re.compile(r"(?<![^\s'\"=(])/[^\s'\"]*?/\.nox/[^/\s'\"]+")
@@ -27,7 +37,7 @@ def redact(text: str) -> str:
     folder", never where those happen to be on the machine that ran the matrix.
     """
     places = [
-        (str(cache_dir()), "$CACHE_BISECT_HOME"),
+        (str(cache_dir()), CACHE),
         (sys.prefix, "$PYTHON_PREFIX"),
         (sys.base_prefix, "$PYTHON_PREFIX"),
         (str(Path.home()), "~"),
@@ -36,3 +46,41 @@ def redact(text: str) -> str:
         if len(place) > 1:
             text = text.replace(place, name)
     return _NOX_ENV.sub("$NOX_ENV", text)
+
+
+def cli_named(path: str) -> str:
+    """How results name a docker CLI: one of the harness's own as ``$CACHE_BISECT_HOME/...``,
+    one PATH finds by its file name by that name (``docker``: what the user types), any
+    other ``<cli>`` (its version, recorded beside it, says which it was). A name stays."""
+    if "/" not in path:
+        return path
+    shown = redact(path)
+    if shown.startswith(CACHE + "/"):
+        return shown
+    found = shutil.which(Path(path).name)
+    if found and os.path.realpath(found) == os.path.realpath(path):
+        return Path(path).name
+    return ELSEWHERE_CLI
+
+
+def engine_named(host: str | None) -> str | None:
+    """An engine's address as results name it: a unix socket outside the harness's cache is
+    ``unix://<socket>`` (other schemes name a host, not a place on this machine)."""
+    if not host or not host.startswith("unix://"):
+        return host
+    shown = redact(host.removeprefix("unix://"))
+    return "unix://" + (shown if shown.startswith(CACHE + "/") else ELSEWHERE_SOCKET)
+
+
+def redact_cell(cell: CellResult) -> CellResult:
+    """``cell`` as it is stored and published: its reference CLI and engine named by no
+    place on this machine. (Text fields go through ``redact`` where a result is written.)"""
+    cli = CliInfo(
+        cli_named(cell.cli.path),
+        cell.cli.version,
+        redact(cell.cli.config) if cell.cli.config else None,
+    )
+    engine: EngineInfo = replace(cell.engine, name=engine_named(cell.engine.name))
+    if (cli, engine) == (cell.cli, cell.engine):
+        return cell
+    return replace(cell, cli=cli, engine=engine)
