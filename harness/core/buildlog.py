@@ -2,7 +2,8 @@
 
 Both `docker build` (DOCKER_BUILDKIT=0) and docker-compose relay the engine's own progress
 stream: ``Step k/N : INSTR`` then ``---> Using cache`` (on a hit) and ``---> <image id>``.
-BuildKit's plain progress names a vertex ``#7 [test 3/4] ADD ...`` and later ``#7 CACHED``.
+BuildKit's plain progress names a vertex ``#7 [test 3/4] ADD ...`` and later ``#7 CACHED``
+(its rawjson form is read too: :mod:`harness.core.rawprogress`).
 This is secondary evidence; the verdict itself comes from the engine's image records.
 """
 
@@ -11,11 +12,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from harness.core.rawprogress import is_rawjson, parse_rawjson
+from harness.core.vertex import Vertex, step_name
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the CLI colours the parser's warnings before step 1
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _ARROW = re.compile(r"^\s*---> (.+?)\s*$")
 _IMAGE_ID = re.compile(r"^[0-9a-f]{12,64}$")
-_VERTEX = re.compile(r"^#(\d+) \[(?:([^\]]*) )?(\d+)/(\d+)\] (.*)$")
+_VERTEX = re.compile(r"^#(\d+) (\[.*)$")
 _VERTEX_CACHED = re.compile(r"^#(\d+) CACHED\s*$")
 
 
@@ -36,7 +40,8 @@ def builder_seen(log: str) -> str | None:
     if _parse_legacy(log):
         return "legacy"
     clean = _ANSI.sub("", log)
-    return "buildkit" if re.search(r"^#\d+ ", clean, re.MULTILINE) else None
+    vertices = re.search(r"^#\d+ ", clean, re.MULTILINE) or is_rawjson(log)
+    return "buildkit" if vertices else None
 
 
 def parse_build_log(log: str) -> list[StepEvent]:
@@ -45,31 +50,19 @@ def parse_build_log(log: str) -> list[StepEvent]:
     return legacy or parse_buildkit_log(log)
 
 
-@dataclass(frozen=True)
-class Vertex:
-    """A Dockerfile step vertex of BuildKit's plain progress: ``#7 [builder 3/4] ADD ...``.
-
-    ``prefix`` is what comes before ``k/N`` (the stage's name, ``stage-<index>`` for an
-    unnamed stage of several, and compose's own words before it; empty for one unnamed
-    stage); ``index`` counts the stage's FROM and the steps that make a vertex."""
-
-    prefix: str
-    index: int
-    total: int
-    instruction: str
-    cached: bool
-
-
 def parse_vertices(log: str) -> list[Vertex]:
-    """Every step vertex, in the order the log first names it, with whether it was CACHED."""
+    """Every step vertex, in the order the log first names it, with whether it was CACHED;
+    a rawjson log (:mod:`harness.core.rawprogress`) gives the same values."""
+    if is_rawjson(log):
+        return parse_rawjson(log)
     found: dict[str, tuple[str, int, int, str]] = {}
     cached: set[str] = set()
     for line in _ANSI.sub("", log).splitlines():
         line = line.strip()
         vertex = _VERTEX.match(line)
-        if vertex and vertex.group(1) not in found:
-            number, prefix, index, total, text = vertex.groups()
-            found[number] = (prefix or "", int(index), int(total), text.strip())
+        step = step_name(vertex.group(2)) if vertex else None
+        if vertex and step and vertex.group(1) not in found:
+            found[vertex.group(1)] = step
         elif hit := _VERTEX_CACHED.match(line):
             cached.add(hit.group(1))
     return [Vertex(*facts, number in cached) for number, facts in found.items()]

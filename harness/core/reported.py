@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from harness.core.buildlog import StepEvent, Vertex
+from harness.core.buildlog import StepEvent
 from harness.core.dockerfile import Dockerfile, Instruction, Stage
 from harness.core.model import StepComparison, Verdict
 from harness.core.verdict import Judgement
+from harness.core.vertex import Vertex
 
 _VERTEX_KEYWORDS = frozenset({"FROM", "RUN", "COPY", "ADD", "WORKDIR"})
 
