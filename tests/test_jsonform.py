@@ -37,7 +37,13 @@ from harness.core.tardiff import FIELDS, Difference
 from tests.factories import cell_result
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
-FILES = sorted(str(path.relative_to(RESULTS)) for path in RESULTS.rglob("*.json"))
+# Committed files only: a local run's stored cells and --project results are git-ignored.
+_LOCAL = {"cells", "projects"}
+FILES = sorted(
+    str(path.relative_to(RESULTS))
+    for path in RESULTS.rglob("*.json")
+    if _LOCAL.isdisjoint(path.relative_to(RESULTS).parts)
+)
 
 
 def _document(data: dict[str, Any]) -> MatrixDocument | BisectReport:
