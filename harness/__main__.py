@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from importlib import import_module
 
-from harness.core.errors import HarnessError
+from harness.core.errors import HarnessError, Interrupted
 from harness.edges.process import stop_on_signals
 from harness.present.console import fail
 
@@ -26,11 +26,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] not in COMMANDS:
         print(f"usage: python -m harness {{{','.join(COMMANDS)}}} [--help]", file=sys.stderr)
         return 2
-    command = import_module(COMMANDS[args[0]])
     try:
+        command = import_module(COMMANDS[args[0]])
         return int(command.main(args[1:]))
     except HarnessError as error:
         return fail(str(error), error.exit_code)
+    except KeyboardInterrupt:  # before the work began: each command says more once it has
+        from harness.present.words import INTERRUPTED_EARLY  # a second signal is ignored now
+
+        return fail(INTERRUPTED_EARLY, Interrupted.exit_code)
 
 
 if __name__ == "__main__":

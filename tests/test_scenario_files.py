@@ -1,14 +1,17 @@
 """A scenario naming a file its fixture lacks (or an entry to make where one already is) is one
-line naming the scenario and the path, when the scenarios are read: before any engine starts."""
+line naming the scenario and the path, when the scenarios are read: before any engine starts.
+So are a project's special file where its Dockerfile should be, and an interrupt meanwhile."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from harness.__main__ import main
 from harness.core.scenarios import ScenarioError
-from harness.edges.fixtures import get_scenario, load_scenarios
+from harness.edges.fixtures import get_scenario, load_scenarios, project_scenario
 
 HEAD = """[special]
 description = "d"
@@ -87,3 +90,26 @@ def test_entries_to_make_beside_the_fixture_s_files_are_accepted(tmp_path: Path)
 def test_the_harness_s_own_scenarios_name_only_what_their_fixtures_have() -> None:
     scenarios = load_scenarios()
     assert {"hard-links", "capability", "special-files"} <= set(scenarios)
+
+
+def test_a_project_dockerfile_that_is_a_fifo_is_one_line_not_a_hang(tmp_path: Path) -> None:
+    """Reading a fifo waits for a writer that never comes: the check must not open it."""
+    (tmp_path / "docker-compose.yml").write_text("services:\n  web:\n    build: .\n")
+    os.mkfifo(tmp_path / "Dockerfile")
+    with pytest.raises(ScenarioError) as raised:
+        project_scenario(tmp_path, "web")
+    assert str(raised.value) == (
+        f"--project {tmp_path}: service 'web' builds Dockerfile, which is not a regular file "
+        "(a fifo, socket or device)"
+    )
+
+
+def test_an_interrupt_before_the_work_begins_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(argv: list[str]) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("harness.cli.repro.main", interrupted)
+    assert main(["repro", "--compose", "1.29.2"]) == 130
+    assert capsys.readouterr().err == "error: interrupted before any build: nothing was started\n"

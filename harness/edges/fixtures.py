@@ -99,6 +99,8 @@ def _check_dockerfile(path: Path, folder: Path, service: str, build: ServiceBuil
     dockerfile = build.dockerfile_path
     where = f"--project {path}: service {service!r} builds {dockerfile}"
     source = folder / dockerfile
+    if source.exists() and not (source.is_file() or source.is_dir()):  # reading would block
+        raise ScenarioError(f"{where}, which is not a regular file (a fifo, socket or device)")
     try:
         data = source.read_bytes()
     except OSError as error:

@@ -30,6 +30,8 @@ from harness.core.report import Cross
 from harness.core.tardiff import Difference
 
 COMPOSE_CLI_BUILD = "COMPOSE_DOCKER_CLI_BUILD"
+# Ctrl-C (or SIGTERM) while a command still reads and checks what it was given
+INTERRUPTED_EARLY = "interrupted before any build: nothing was started"
 
 # A table cell: a mark and a word per verdict ("{step}" is the step that missed).
 MARKS = {
