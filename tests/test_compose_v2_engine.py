@@ -191,3 +191,31 @@ def test_a_multi_stage_build_with_buildkit_is_judged_from_each_step_s_cache_repo
     compose, cli = finals[crossed.cell_id]["compose"], finals[crossed.cell_id]["cli"]
     assert compose.layers[:1] == cli.layers[:1]  # the cell's base, then the final stage's own
     assert compose.layers != cli.layers
+
+
+def test_the_base_s_onbuild_trigger_is_judged_as_the_from_step_in_image_history(
+    runner: CellRunner,
+) -> None:
+    """BuildKit runs the trigger as a vertex of its own ([2/3] ADD), and either builder leaves
+    it a history entry between the base's and the Dockerfile's next step: it belongs to step
+    1, so the Dockerfile's steps line up, and a legacy trigger against a BuildKit one (their
+    created_by differ) misses at step 1."""
+    bk = replace(runner, cli=_buildkit_cli())
+    both = bk.run(
+        CellSpec(compose="2.40.3", scenario="onbuild", builder=Builders.parse("buildkit"))
+    )
+    assert both.verdict is Verdict.SHARED, both.reason
+    assert [s.instruction.split()[:2] for s in both.steps] == [
+        ["FROM", "cache-bisect/busybox"], ["RUN", "mkdir"], ["RUN", "cat"],
+    ]  # fmt: skip
+    assert not [note for note in both.notes if "a step the Dockerfile lacks" in note]
+    assert "ADD blah.txt /usr/src/blah.txt" in both.logs["cli"]
+    crossed = bk.run(
+        CellSpec(
+            compose="2.40.3",
+            scenario="onbuild",
+            builder=Builders.parse("compose=buildkit,cli=legacy"),
+        )
+    )
+    assert crossed.verdict is Verdict.DIVERGED, crossed.reason
+    assert crossed.diverged_at is not None and crossed.diverged_at.step == 1

@@ -56,6 +56,23 @@ def test_empty_layer_entries_borrow_time_and_trailing_steps_are_noted() -> None:
     assert any("com.docker.compose.image.builder" in note for note in judged.notes)
 
 
+def test_the_base_s_onbuild_triggers_belong_to_the_from_step() -> None:
+    """Each trigger leaves an entry between the base's and the Dockerfile's next step: a miss
+    there is the FROM step's, and the Dockerfile's steps still line up."""
+    base = ImageState(BASE.history, BASE.layers, triggers=1)
+    dockerfile = parse_instructions("FROM base\nRUN echo one > /one\nRUN echo two > /two\n")
+    shared = judge_history(dockerfile, base, image(ADD, ONE, TWO), image(ADD, ONE, TWO))
+    assert shared.verdict is Verdict.SHARED and shared.notes == ()
+    assert [step.instruction for step in shared.steps][1:] == [
+        "RUN echo one > /one",
+        "RUN echo two > /two",
+    ]
+    rebuilt = ("t2b", ADD[1], ADD[2])
+    missed = judge_history(dockerfile, base, image(ADD, ONE, TWO), image(rebuilt, ONE, TWO))
+    assert missed.diverged_at is not None and missed.diverged_at.step == 1
+    assert [step.shared for step in missed.steps] == [False, False, False]
+
+
 def test_too_few_entries_or_another_base_is_an_error_not_a_verdict() -> None:
     short = judge_history(DOCKERFILE, BASE, image(ONE), image(ONE, ADD, TWO))
     assert short.verdict is Verdict.ERROR and "1 history entries for 3" in (short.reason or "")
@@ -74,5 +91,8 @@ def test_config_reading() -> None:
     }
     state = image_state(config)
     assert state.history[1].empty_layer and state.layers == ("sha256:a",)
+    assert state.triggers == 0
+    armed = image_state({**config, "config": {"OnBuild": ["ADD a /a", "RUN b"]}})
+    assert armed.triggers == 2
     with pytest.raises(HistoryError):
         image_state({"history": [{"created": "c0"}], "rootfs": {"diff_ids": []}})

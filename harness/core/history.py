@@ -50,6 +50,9 @@ class ImageState:
 
     history: tuple[HistoryEntry, ...]
     layers: tuple[str, ...]
+    # ONBUILD triggers the image carries: a child's build runs them in its FROM step, each
+    # leaving a history entry of its own before the Dockerfile's next step
+    triggers: int = 0
 
     def __post_init__(self) -> None:
         with_layer = sum(1 for entry in self.history if not entry.empty_layer)
@@ -70,7 +73,8 @@ def image_state(config: Mapping[str, Any]) -> ImageState:
             )
             for entry in config.get("history", [])
         )
-        return ImageState(history, tuple(config["rootfs"]["diff_ids"]))
+        triggers = len((config.get("config") or {}).get("OnBuild") or [])
+        return ImageState(history, tuple(config["rootfs"]["diff_ids"]), triggers)
     except (KeyError, TypeError, AttributeError) as error:
         raise HistoryError(f"not an image config: {error}") from None
 
@@ -98,7 +102,8 @@ def judge_history(
 ) -> Judgement:
     """Compare two images built FROM ``base`` step by step, Dockerfile steps only.
 
-    Step 1 (FROM) is the base image's entries; every later instruction is one history entry.
+    Step 1 (FROM) is the base image's entries and one entry per ONBUILD trigger of the base
+    (both builders run them in the FROM step); every later instruction is one history entry.
     Entries after the Dockerfile's last step (docker-compose's classic builder appends a
     LABEL) are named in a note and not compared.
     """
@@ -109,17 +114,17 @@ def judge_history(
         if state.history[:size] != base.history or state.layers[: _layers(base)] != base.layers:
             reason = f"{name} image does not start with the base image's history"
             return Judgement(Verdict.ERROR, reason=reason)
-        own = len(state.history) - size
+        own = len(state.history) - size - base.triggers
         if own < wanted:
             reason = (
                 f"{name} image has {own} history entries for {wanted} Dockerfile steps after FROM"
             )
             return Judgement(Verdict.ERROR, reason=reason)
-        keys = step_keys(state)
-        chains.append([keys[size - 1] if size else "history:base", *keys[size : size + wanted]])
+        keys, start = step_keys(state), size + base.triggers
+        chains.append([keys[start - 1] if start else "history:base", *keys[start : start + wanted]])
         notes += [
             f"{name} image has a step the Dockerfile lacks, not compared: {entry.created_by}"
-            for entry in state.history[size + wanted :]
+            for entry in state.history[start + wanted :]
         ]
     judged = judge(instructions, chains[0], chains[1], first_events, second_events)
     return replace(judged, notes=judged.notes + tuple(notes))

@@ -332,8 +332,9 @@ def _prune_build_cache(client: docker.DockerClient, log: Callable[[str], None]) 
         return
     records = len(pruned.get("CachesDeleted") or [])
     if records:
-        size = (pruned.get("SpaceReclaimed") or 0) / 1e6
-        log(f"pruned the private engine's build cache: {records} records, {size:.1f} MB")
+        size = pruned.get("SpaceReclaimed") or 0
+        said = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB"
+        log(f"pruned the private engine's build cache: {records} records, {said}")
 
 
 def _may_start_dockerd() -> bool:
