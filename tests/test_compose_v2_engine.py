@@ -153,10 +153,7 @@ def test_a_multi_stage_build_with_buildkit_is_judged_from_each_step_s_cache_repo
     agree with the report: the same layers when every step of the final stage was CACHED
     (though compose's labels give its image another ID), other layers when it ran again."""
     finals = _keep_final_images(monkeypatch)
-    bk = replace(runner, cli=_buildkit_cli())
-    both = bk.run(
-        CellSpec(compose="2.40.3", scenario="multistage", builder=Builders.parse("buildkit"))
-    )
+    both, crossed = _buildkit_then_crossed(runner, "multistage")
     assert both.verdict is Verdict.SHARED, both.reason
     assert [(s.step, s.stage) for s in both.steps] == [
         (2, "builder"), (3, "builder"), (4, "builder"), (5, "builder"),
@@ -175,13 +172,6 @@ def test_a_multi_stage_build_with_buildkit_is_judged_from_each_step_s_cache_repo
     assert compose.layers == cli.layers  # what the report's "reused" must mean on the engine
     assert compose.id != cli.id and "com.docker.compose.project" in compose.labels
 
-    crossed = bk.run(
-        CellSpec(
-            compose="2.40.3",
-            scenario="multistage",
-            builder=Builders.parse("compose=buildkit,cli=legacy"),
-        )
-    )
     assert crossed.verdict is Verdict.DIVERGED, crossed.reason
     assert crossed.diverged_at is not None
     assert (crossed.diverged_at.step, crossed.diverged_at.stage) == (3, "builder")
@@ -200,22 +190,23 @@ def test_the_base_s_onbuild_trigger_is_judged_as_the_from_step_in_image_history(
     it a history entry between the base's and the Dockerfile's next step: it belongs to step
     1, so the Dockerfile's steps line up, and a legacy trigger against a BuildKit one (their
     created_by differ) misses at step 1."""
-    bk = replace(runner, cli=_buildkit_cli())
-    both = bk.run(
-        CellSpec(compose="2.40.3", scenario="onbuild", builder=Builders.parse("buildkit"))
-    )
+    both, crossed = _buildkit_then_crossed(runner, "onbuild")
     assert both.verdict is Verdict.SHARED, both.reason
     assert [s.instruction.split()[:2] for s in both.steps] == [
         ["FROM", "cache-bisect/busybox"], ["RUN", "mkdir"], ["RUN", "cat"],
     ]  # fmt: skip
     assert not [note for note in both.notes if "a step the Dockerfile lacks" in note]
     assert "ADD blah.txt /usr/src/blah.txt" in both.logs["cli"]
-    crossed = bk.run(
-        CellSpec(
-            compose="2.40.3",
-            scenario="onbuild",
-            builder=Builders.parse("compose=buildkit,cli=legacy"),
-        )
-    )
     assert crossed.verdict is Verdict.DIVERGED, crossed.reason
     assert crossed.diverged_at is not None and crossed.diverged_at.step == 1
+
+
+def _buildkit_then_crossed(runner: CellRunner, scenario: str) -> tuple[CellResult, CellResult]:
+    """The scenario with compose 2.40.3 on BuildKit on both sides, then on BuildKit against
+    the reference CLI's legacy builder."""
+    bk = replace(runner, cli=_buildkit_cli())
+    both, crossed = (
+        bk.run(CellSpec(compose="2.40.3", scenario=scenario, builder=Builders.parse(builder)))
+        for builder in ("buildkit", "compose=buildkit,cli=legacy")
+    )
+    return both, crossed
