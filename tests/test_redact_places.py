@@ -1,7 +1,7 @@
 """A result names its reference CLI and engine by no place on this machine: the harness's own
 CLIs under ``$CACHE_BISECT_HOME``, a CLI PATH finds by its name, any other ``<cli>`` (its
 version beside it); a socket outside the cache ``unix://<socket>``. The store writes and reads
-cells so, whoever made them."""
+cells so, whoever made them; a shard's manifest is written so."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.app.merge import write_manifest
 from harness.app.store import ResultStore
-from harness.core.model import CliInfo, EngineInfo
+from harness.core.model import CellSpec, CliInfo, EngineInfo
+from harness.core.shards import Shard
 from harness.edges.paths import cli_named, engine_named, redact_cell
 from tests.factories import cell_result
 
@@ -83,3 +85,14 @@ def test_a_cell_stored_by_an_older_harness_is_read_without_its_machine_path(
     (folder / "k2.json").write_text(json.dumps(stored))
     found = ResultStore(folder).get("k2")
     assert found is not None and found.cli == CliInfo("docker", "28.2.2")
+
+
+def test_a_shard_manifest_names_no_machine_path(machine: Path) -> None:
+    spec = CellSpec(compose="1.29.2")
+    failed = cell_result(
+        "1.29.2", "error", reason=f"cannot open {machine}/cache/venvs/compose-1.29.2/bin/python"
+    )
+    path = write_manifest(machine / "results", Shard(1, 1), [spec], [spec], [failed], "m.toml")
+    written = path.read_text()
+    assert str(machine) not in written
+    assert "cannot open $CACHE_BISECT_HOME/venvs/compose-1.29.2/bin/python" in written

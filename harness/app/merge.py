@@ -14,6 +14,7 @@ from harness.core.matrix import cell_id
 from harness.core.model import CellResult, CellSpec, ResultFormatError
 from harness.core.shards import ManifestEntry, Shard, ShardManifest, matrix_digest
 from harness.edges.files import write_atomically
+from harness.edges.paths import redact
 
 
 def write_manifest(
@@ -38,7 +39,8 @@ def write_manifest(
         ),
     )
     path = results_dir / shard.file_name
-    write_atomically(path, json.dumps(manifest.to_json(), indent=1) + "\n")
+    # uploaded and merged elsewhere: a failed cell's words name no place on this machine
+    write_atomically(path, redact(json.dumps(manifest.to_json(), indent=1) + "\n"))
     return path
 
 
