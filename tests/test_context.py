@@ -10,6 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from harness.core.scenarios import CellScope, ScenarioError, parse_scenarios
 from harness.edges.context import (
@@ -193,6 +195,29 @@ def test_expectations_are_keyed_by_the_reference_cli_engine_and_order() -> None:
     )
 
 
+BUILDERS = st.sampled_from(["legacy", "buildkit"])
+
+
+@given(compose=BUILDERS, cli=BUILDERS, wanted_compose=BUILDERS, wanted_cli=BUILDERS)
+def test_an_expectation_keyed_by_builder_applies_only_to_cells_that_used_those_builders(
+    compose: str, cli: str, wanted_compose: str, wanted_cli: str
+) -> None:
+    """The legacy tar's differences never reach a BuildKit build: an expectation names the
+    builders it holds for (spelled either way), and a cell built otherwise falls through."""
+    spelled = f"cli={wanted_cli},compose={wanted_compose}"
+    scenario = parse_scenarios(
+        '[a]\ndescription="d"\nvaries="v"\nfixture="f"\ndockerfile="D"\nservice="s"\n'
+        'base="busybox"\nowner="root"\n'
+        f'[[a.expect]]\nbehaviour="diverged@3"\nbuilder="{spelled}"\nsource="s"\n'
+        '[[a.expect]]\nbehaviour="shared"\nsource="s"\n'
+    )["a"]
+    used = f"compose={compose},cli={cli}" if compose != cli else compose
+    found = scenario.expected(CellScope("2.40.3", "default", None, "20.10.24", builder=used))
+    assert found is not None
+    wanted = (wanted_compose, wanted_cli) == (compose, cli)
+    assert found.behaviour == ("diverged@3" if wanted else "shared")
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -233,6 +258,18 @@ def test_expectations_are_keyed_by_the_reference_cli_engine_and_order() -> None:
             'base="busybox"\nowner="root"\n[[a.expect]]\nbehaviour="shared"\nsource="s"\n'
             'order="random"\n',
             "order must be one of compose-first, cli-first",
+        ),
+        (
+            '[a]\ndescription="d"\nvaries="v"\nfixture="f"\ndockerfile="D"\nservice="s"\n'
+            'base="busybox"\nowner="root"\n[[a.expect]]\nbehaviour="shared"\nsource="s"\n'
+            'builder="buildx"\n',
+            "builder 'buildx' is not legacy or buildkit or default",
+        ),
+        (
+            '[a]\ndescription="d"\nvaries="v"\nfixture="f"\ndockerfile="D"\nservice="s"\n'
+            'base="busybox"\nowner="root"\n[[a.expect]]\nbehaviour="shared"\nsource="s"\n'
+            'builder="default"\n',
+            "builder names the builders used",
         ),
         (
             '[a]\ndescription="d"\nvaries="v"\nfixture="f"\ndockerfile="D"\nservice="s"\n'

@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from harness.core.buildkind import Builder, Builders
 from harness.core.errors import UserError
 from harness.core.model import CellResult
 
@@ -29,7 +30,17 @@ _OPTIONAL = {
     "onbuild": (),
 }
 _PATH_LISTS = ("executable", "fifos", "sockets", "capabilities")
-_EXPECT_KEYS = {"behaviour", "source", "path", "compose", "sdk", "cli", "engine", "order"}
+_EXPECT_KEYS = {
+    "behaviour",
+    "source",
+    "path",
+    "compose",
+    "sdk",
+    "cli",
+    "engine",
+    "order",
+    "builder",
+}
 _ORDERS = ("compose-first", "cli-first")
 _PATHS = ("sdk", "cli")
 # docker-compose hands the build to the docker CLI with COMPOSE_DOCKER_CLI_BUILD=1 from 1.25.0,
@@ -54,8 +65,8 @@ def build_path(compose: str, cli_build: str) -> str:
 
 @dataclass(frozen=True)
 class CellScope:
-    """What an expectation's scope is matched against: the cell's inputs and the versions of
-    the reference CLI and the engine it ran with."""
+    """What an expectation's scope is matched against: the cell's inputs, the versions of
+    the reference CLI and the engine it ran with, and the builders it used."""
 
     compose: str
     cli_build: str
@@ -63,6 +74,7 @@ class CellScope:
     cli: str | None = None
     engine: str | None = None
     order: str = "compose-first"
+    builder: str = "legacy"  # the canonical spelling of Builders
 
     @classmethod
     def of(cls, result: CellResult) -> CellScope:
@@ -74,6 +86,7 @@ class CellScope:
             result.cli.version,
             result.engine.version,
             f"{result.order[0]}-first",
+            str(result.builders_used or result.builders),
         )
 
 
@@ -103,6 +116,9 @@ class Expectation:
     cli: str = ""
     engine: str = ""
     order: str = ""  # "compose-first", "cli-first" or "" for both
+    # the builders both builds used ("legacy", "buildkit", or per side as Builders spells
+    # them), "" for any: the legacy tar's differences do not reach a BuildKit build
+    builder: str = ""
 
     def applies(self, cell: CellScope) -> bool:
         """Does the scope hold? A cell whose CLI or engine version is unknown (None) is outside
@@ -110,6 +126,8 @@ class Expectation:
         if self.path and self.path != build_path(cell.compose, cell.cli_build):
             return False
         if self.order and self.order != cell.order:
+            return False
+        if self.builder and self.builder != cell.builder:
             return False
         if Version(cell.compose) not in SpecifierSet(self.compose):
             return False
@@ -257,6 +275,8 @@ def _parse_expect(name: str, value: object) -> list[Expectation]:
             raise ScenarioError(f"{where}: path must be one of {', '.join(_PATHS)}")
         if item.get("order", "") not in ("", *_ORDERS):
             raise ScenarioError(f"{where}: order must be one of {', '.join(_ORDERS)}")
+        if "builder" in item:
+            item = {**item, "builder": _builders_used(where, item["builder"])}
         try:
             for key in ("compose", "sdk", "cli", "engine"):
                 SpecifierSet(item.get(key, ""))
@@ -266,3 +286,17 @@ def _parse_expect(name: str, value: object) -> list[Expectation]:
             ) from None
         expectations.append(Expectation(**item))
     return expectations
+
+
+def _builders_used(where: str, value: object) -> str:
+    """The canonical spelling of the builders a cell used; "default" is what a cell asks for,
+    never what it used, so no expectation can name it."""
+    try:
+        builders = Builders.parse(str(value))
+    except UserError as error:
+        raise ScenarioError(f"{where}: {error}") from None
+    if Builder.DEFAULT in (builders.compose, builders.cli):
+        raise ScenarioError(
+            f"{where}: builder names the builders used (legacy, buildkit, or per side), not default"
+        )
+    return str(builders)
