@@ -1,29 +1,53 @@
-"""The committed scenario results agree with what each scenario declares (no engine needed:
-this reads results/scenarios/matrix.json, a real run, against fixtures/scenarios.toml)."""
+"""The committed results agree with what each scenario declares (no engine needed: this
+reads real runs, results/**/matrix.json, against fixtures/scenarios.toml)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
+
 from harness.core.model import Behaviour, CellResult
 from harness.core.scenarios import CellScope
 from harness.edges.fixtures import load_scenarios
 
-RESULTS = Path(__file__).resolve().parent.parent / "results" / "scenarios" / "matrix.json"
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+OFFLINE = {name for name, s in load_scenarios().items() if s.base == "busybox"}
 
 
-def test_every_committed_scenario_cell_agrees_with_its_expectation() -> None:
+def cells_of(folder: str) -> list[CellResult]:
+    document = json.loads((RESULTS / folder / "matrix.json").read_text())
+    return [CellResult.from_json(cell) for cell in document["cells"]]
+
+
+def disagreeing(cells: list[CellResult]) -> list[tuple[str, str, str, str, str]]:
     scenarios = load_scenarios()
-    cells = [CellResult.from_json(cell) for cell in json.loads(RESULTS.read_text())["cells"]]
-    assert {cell.scenario for cell in cells} >= {
-        name for name, s in scenarios.items() if s.base == "busybox"
-    }
-    disagreeing = []
+    found = []
     for cell in cells:
-        expectation = scenarios[cell.scenario].expected(CellScope.of(cell))
+        scope = CellScope.of(cell)
+        expectation = scenarios[cell.scenario].expected(scope)
         behaviour = Behaviour.of(cell)
         observed = behaviour.to_json() if behaviour else f"skip ({cell.reason})"
         if expectation is None or not expectation.matches(observed):
-            disagreeing.append((cell.scenario, cell.compose, cell.cli_build, observed))
-    assert disagreeing == []
+            found.append((cell.scenario, cell.compose, cell.cli_build, scope.builder, observed))
+    return found
+
+
+@pytest.mark.parametrize("folder", [".", "scenarios", "scenarios-v2"])
+def test_every_committed_cell_agrees_with_its_scenarios_expectation(folder: str) -> None:
+    assert disagreeing(cells_of(folder)) == []
+
+
+def test_the_scenario_results_cover_every_offline_scenario() -> None:
+    """compose 1.x across the releases, and compose 2.x with each engine's own CLI."""
+    assert {cell.scenario for cell in cells_of("scenarios")} >= OFFLINE
+    v2 = cells_of("scenarios-v2")
+    for compose in ("2.18.1", "2.40.3"):
+        for cli in ("20.10", "28.5"):
+            legacy = {
+                c.scenario
+                for c in v2
+                if c.compose == compose and c.cli.version.startswith(cli) and c.builders.legacy
+            }
+            assert legacy >= OFFLINE, (compose, cli, OFFLINE - legacy)
