@@ -76,6 +76,33 @@ def test_scenario_verdict_matches_the_engines_evidence(
     assert cell["scenario"] == scenario
 
 
+# The scenarios added after compose 2.x, whose 2.x expectations rest on results/scenarios-v2
+# (the 20.10 and 28.5 CLIs); here with the run's own CLI, on either side of compose 2.19's tar
+# change. 18 cells, a few seconds each.
+NEWER = [
+    "multistage",
+    "multistage-target",
+    "symlinked-dockerfile",
+    "copy-from-image",
+    "cache-from",
+    "build-labels",
+    "hard-links",
+    "capability",
+    "special-files",
+]
+
+
+@pytest.mark.parametrize("compose", ["2.18.1", "2.40.3"])
+@pytest.mark.parametrize("scenario", NEWER)
+def test_compose_v2_legacy_verdict_matches_the_engines_evidence(
+    runner: CellRunner, scenario: str, compose: str
+) -> None:
+    cell = runner.run(CellSpec(compose=compose, scenario=scenario, explain=True)).to_json()
+    check_against_evidence(cell)
+    check_expectation(cell)
+    assert cell["compose_reports"] == compose
+
+
 @pytest.mark.parametrize(
     ("scenario", "sdk"), [("dockerfile-excluded", "3.1.1"), ("dockerignore-comment", "3.1.0")]
 )
