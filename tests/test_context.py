@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness.core.buildkind import Builders
 from harness.core.scenarios import CellScope, ScenarioError, parse_scenarios
 from harness.edges.context import (
     ContextError,
@@ -212,7 +213,9 @@ def test_an_expectation_keyed_by_builder_applies_only_to_cells_that_used_those_b
         '[[a.expect]]\nbehaviour="shared"\nsource="s"\n'
     )["a"]
     used = f"compose={compose},cli={cli}" if compose != cli else compose
-    found = scenario.expected(CellScope("2.40.3", "default", None, "20.10.24", builder=used))
+    found = scenario.expected(
+        CellScope("2.40.3", "default", None, "20.10.24", builder=Builders.parse(used))
+    )
     assert found is not None
     wanted = (wanted_compose, wanted_cli) == (compose, cli)
     assert found.behaviour == ("diverged@3" if wanted else "shared")

@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from harness.core.buildkind import Builder, Builders
+from harness.core.buildkind import LEGACY, Builder, Builders
 from harness.core.errors import UserError
 from harness.core.model import CellResult
 
@@ -74,7 +74,7 @@ class CellScope:
     cli: str | None = None
     engine: str | None = None
     order: str = "compose-first"
-    builder: str = "legacy"  # the canonical spelling of Builders
+    builder: Builders = LEGACY  # the builders both builds used
 
     @classmethod
     def of(cls, result: CellResult) -> CellScope:
@@ -86,7 +86,7 @@ class CellScope:
             result.cli.version,
             result.engine.version,
             f"{result.order[0]}-first",
-            str(result.builders_used or result.builders),
+            result.builders_used or result.builders,
         )
 
 
@@ -116,9 +116,9 @@ class Expectation:
     cli: str = ""
     engine: str = ""
     order: str = ""  # "compose-first", "cli-first" or "" for both
-    # the builders both builds used ("legacy", "buildkit", or per side as Builders spells
-    # them), "" for any: the legacy tar's differences do not reach a BuildKit build
-    builder: str = ""
+    # the builders both builds used, None for any: the legacy tar's differences do not reach
+    # a BuildKit build
+    builder: Builders | None = None
 
     def applies(self, cell: CellScope) -> bool:
         """Does the scope hold? A cell whose CLI or engine version is unknown (None) is outside
@@ -127,7 +127,7 @@ class Expectation:
             return False
         if self.order and self.order != cell.order:
             return False
-        if self.builder and self.builder != cell.builder:
+        if self.builder is not None and self.builder != cell.builder:
             return False
         if Version(cell.compose) not in SpecifierSet(self.compose):
             return False
@@ -288,9 +288,9 @@ def _parse_expect(name: str, value: object) -> list[Expectation]:
     return expectations
 
 
-def _builders_used(where: str, value: object) -> str:
-    """The canonical spelling of the builders a cell used; "default" is what a cell asks for,
-    never what it used, so no expectation can name it."""
+def _builders_used(where: str, value: object) -> Builders:
+    """The builders a cell used; "default" is what a cell asks for, never what it used, so no
+    expectation can name it."""
     try:
         builders = Builders.parse(str(value))
     except UserError as error:
@@ -299,4 +299,4 @@ def _builders_used(where: str, value: object) -> str:
         raise ScenarioError(
             f"{where}: builder names the builders used (legacy, buildkit, or per side), not default"
         )
-    return str(builders)
+    return builders
