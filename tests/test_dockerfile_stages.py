@@ -9,12 +9,14 @@ from hypothesis import strategies as st
 
 from harness.core.dockerfile import (
     DockerfileError,
+    check_bases,
     copied_images,
     expand,
     external_stages,
     parse_dockerfile,
     rewrite_bases,
     rewrite_copy_from,
+    scratch_stages,
 )
 
 MULTI = """ARG BASE=org/base:1
@@ -148,17 +150,34 @@ def test_rewriting_from_changes_only_the_from_lines(
     ]
 
 
-def test_what_the_verdict_cannot_judge_is_scratch() -> None:
-    from harness.core.judgeable import cannot_judge
+def test_scratch_stages_are_those_from_scratch_itself() -> None:
+    parsed = parse_dockerfile("ARG B=scratch\nFROM ${B} AS s\nFROM s\nFROM scratch\nFROM o/x\n")
+    assert [stage.index for stage in scratch_stages(parsed, {})] == [0, 2]
+    assert [stage.index for stage in scratch_stages(parsed, {"B": "o/y"})] == [2]
+    assert [stage.index for stage in external_stages(parsed, {"B": "o/y"})] == [0, 3]
 
-    # the legacy builder's log names every stage's images, BuildKit's every step's cache state
-    assert cannot_judge(MULTI, target="test") == []
-    assert "FROM scratch" in cannot_judge("FROM scratch\nCOPY a /a\n")[0]
-    assert "FROM scratch" in cannot_judge("FROM scratch AS s\nFROM s\nFROM b\n")[0]
-    assert cannot_judge("FROM scratch AS s\nFROM b AS t\n", target="t") != []
-    assert cannot_judge("FROM b AS t\nFROM scratch AS s\n", target="t") == []
+
+BASES = st.sampled_from(["scratch", "org/img:1", "s0", "s1", "s2"])
+
+
+@given(st.lists(BASES, min_size=1, max_size=5))
+def test_each_stage_starts_from_scratch_an_image_or_an_earlier_stage(bases: list[str]) -> None:
+    parsed = parse_dockerfile("".join(f"FROM {base} AS s{i}\n" for i, base in enumerate(bases)))
+    scratch = {stage.index for stage in scratch_stages(parsed, {})}
+    images = {stage.index for stage in external_stages(parsed, {})}
+    for index, base in enumerate(bases):
+        earlier_stage = base in {f"s{i}" for i in range(index)}
+        assert (index in scratch) is (base == "scratch")
+        assert (index in images) is (base != "scratch" and not earlier_stage)
+
+
+def test_the_bases_are_checked_as_the_builder_checks_them() -> None:
+    check_bases(MULTI, "test")
+    check_bases("FROM scratch AS s\nFROM s\n", None)  # judged now: no longer refused
     with pytest.raises(DockerfileError, match="should not be blank"):
-        cannot_judge(MULTI, build_args={"BASE": ""})
+        check_bases(MULTI, None, {"BASE": ""})
+    with pytest.raises(DockerfileError, match="target stage nope could not be found"):
+        check_bases(MULTI, "nope")
 
 
 COPIES = """FROM org/base:1 AS build

@@ -43,13 +43,13 @@ from harness.core.dockerfile import (
     external_stages,
     parse_dockerfile,
     rewrite_copy_from,
+    scratch_stages,
     with_chown,
 )
 from harness.core.failure import FIFO_HANG, engine_setup_problem, failure_kind
 from harness.core.finalimage import corroborate
 from harness.core.flavour import compose_buildkit_problem
 from harness.core.history import HistoryError, image_state, judge_history
-from harness.core.judgeable import cannot_judge
 from harness.core.model import (
     AppliedOverride,
     BaseImage,
@@ -66,7 +66,7 @@ from harness.core.places import CELL, without_folders, without_project
 from harness.core.reported import judge_reported, vertex_events
 from harness.core.scenarios import Scenario
 from harness.core.verdict import Judgement, StepMismatch, align, judge
-from harness.edges.baseimage import BaseImageError, create_base
+from harness.edges.baseimage import BaseImageError, create_base, create_scratch_base
 from harness.edges.builders import build_environment, cli_build, cli_shim, compose_build
 from harness.edges.chains import (
     ChainError,
@@ -278,11 +278,11 @@ def _total(started: float) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class _Prepared:
-    """What the builds start from: the per-cell base of the first external stage (None: only
-    scratch or stages), the working copy, the target's steps as the user's Dockerfile has
+    """What the builds start from: the per-cell base of the first stage (an external image's
+    or scratch's stand-in), the working copy, the target's steps as the user's Dockerfile has
     them and as the built copy has them, and the stages' labels (None: one unnamed stage)."""
 
-    base: str | None
+    base: str
     context: BuildContext
     instructions: list[Instruction]
     built_steps: tuple[Instruction, ...]
@@ -355,7 +355,6 @@ class CellBuild:
         if not used.legacy and prepared.stages_built > 1:  # no image per step of any stage
             return self._reported(prepared, used, (finals[first], finals[second])), None
         if not used.legacy:  # a side used BuildKit: no image per step, judge the histories
-            assert prepared.base is not None  # BuildKit without an external base was refused
             try:
                 base_state, first_state, second_state = (
                     image_state(image_config(self.engine.client, name))
@@ -409,17 +408,21 @@ class CellBuild:
                 stage.index: users.base_of(stage, service_build.args)
                 for stage in external_stages(users, service_build.args)
             }
+            scratch = [stage.index for stage in scratch_stages(users, service_build.args)]
             copied = copied_images(users, service_build.target)
+            original_from = users.base_of(users.stages[0], service_build.args)
         except DockerfileError as error:
             raise _Stop(Judgement(Verdict.ERROR, reason=f"Dockerfile: {error}")) from None
-        original_from = next(iter(externals.values()), "scratch")
         try:
             tags = _derive_bases(
                 self.engine, scenario, [*externals.values(), *copied], self.cell_id
             )
+            bases = {index: tags[image] for index, image in externals.items()}
+            if scratch:  # no image: the cell's own stand-in, labelled, with a layer of its own
+                stand_in = create_scratch_base(self.engine.client, self.cell_id)
+                bases.update(dict.fromkeys(scratch, stand_in))
         except (BaseImageError, docker.errors.DockerException) as error:
             raise _Stop(Judgement(Verdict.ERROR, reason=f"base image: {error}")) from None
-        bases = {index: tags[image] for index, image in externals.items()}
         chown = spec.chown
         try:
             context = materialize(
@@ -450,16 +453,9 @@ class CellBuild:
             if len(users.stages) > 1 or users.stages[0].name
             else None
         )
-        problems = cannot_judge(
-            source,
-            target=context.build.target,
-            build_args=context.build.args,
-        )
-        if problems:
-            raise _Stop(Judgement(Verdict.ERROR, reason=f"the Dockerfile {'; '.join(problems)}"))
         self._adjust_compose_file(context)
         return _Prepared(
-            base=next(iter(bases.values()), None),
+            base=bases[0],  # the first stage starts from an image or scratch, never a stage
             context=context,
             instructions=[step for step in target_steps if step.stage is not None],
             built_steps=built_steps,

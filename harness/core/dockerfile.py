@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from harness.core.errors import UserError
 
@@ -300,14 +301,42 @@ def replace_from(
 
 def external_stages(dockerfile: Dockerfile, build_args: Mapping[str, str | None]) -> list[Stage]:
     """The stages whose FROM names an image (not ``scratch``, not an earlier stage)."""
-    found = []
-    for stage in dockerfile.stages:
-        base = dockerfile.base_of(stage, build_args)
-        earlier = dockerfile.stage_named(base)
-        if base.lower() == "scratch" or (earlier is not None and earlier.index < stage.index):
-            continue
-        found.append(stage)
-    return found
+    return [
+        stage
+        for stage in dockerfile.stages
+        if _starts_from(dockerfile, stage, build_args) == "image"
+    ]
+
+
+def scratch_stages(dockerfile: Dockerfile, build_args: Mapping[str, str | None]) -> list[Stage]:
+    """The stages whose FROM is ``scratch`` itself (a stage FROM such a stage is not one)."""
+    return [
+        stage
+        for stage in dockerfile.stages
+        if _starts_from(dockerfile, stage, build_args) == "scratch"
+    ]
+
+
+def _starts_from(
+    dockerfile: Dockerfile, stage: Stage, build_args: Mapping[str, str | None]
+) -> Literal["scratch", "stage", "image"]:
+    """What a stage's FROM names once build args are expanded: ``scratch``, an earlier
+    ``stage``, else an ``image``."""
+    base = dockerfile.base_of(stage, build_args)
+    earlier = dockerfile.stage_named(base)
+    if base.lower() == "scratch":  # no image: moby's api.NoBaseImageSpecifier
+        return "scratch"
+    return "stage" if earlier is not None and earlier.index < stage.index else "image"
+
+
+def check_bases(
+    source: str, target: str | None, build_args: Mapping[str, str | None] | None = None
+) -> None:
+    """Refuse what the builder refuses before it builds: DockerfileError for a Dockerfile it
+    cannot parse, an unknown ``target``, a base name blank once build args are expanded."""
+    parsed = parse_dockerfile(source)
+    for stage in parsed.built_stages(target):
+        parsed.base_of(stage, build_args or {})
 
 
 def copied_images(dockerfile: Dockerfile, target: str | None = None) -> tuple[str, ...]:

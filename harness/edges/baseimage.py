@@ -5,8 +5,9 @@ from the base's layers alone (the chain of its diff IDs: labels do not count), s
 differs only by its label let a cell's BuildKit builds hit an earlier cell's cache. Each cell's
 base therefore carries a layer of its own, a file naming the cell (``CELL_MARKER``), on top of
 a rootfs with the static busybox or of the Dockerfile's image (its ONBUILD triggers kept
-armed); and the cell's label: every image and container the builds derive from it inherits
-the label, which is how cleanup finds exactly what the harness created.
+armed), or alone where a stage starts ``FROM scratch``; and the cell's label: every image and
+container the builds derive from it inherits the label, which is how cleanup finds exactly what
+the harness created.
 """
 
 from __future__ import annotations
@@ -125,14 +126,8 @@ def create_base(
     tag = f"cache-bisect/base:{cell_id}" + (f"-{number}" if number else "")
     labels = cell_labels(cell_id, current_run())
     if base == "busybox":
-        changes = [f'LABEL {key}="{value}"' for key, value in labels.items()]
-        changes += [f"ONBUILD {trigger}" for trigger in onbuild]
-        client.api.import_image_from_data(
-            busybox_rootfs(find_static_busybox(), cell_id),
-            repository="cache-bisect/base",
-            tag=tag.split(":", 1)[1],
-            changes=changes,
-        )
+        layer = busybox_rootfs(find_static_busybox(), cell_id)
+        _import(client, layer, tag, labels, [f"ONBUILD {trigger}" for trigger in onbuild])
         return tag
     parent = _local_or_pulled(client, original_from)
     try:
@@ -161,6 +156,42 @@ def create_base(
             f"cannot make a base from {original_from}: {str(error).splitlines()[0][:200]}"
         ) from None
     return tag
+
+
+def create_scratch_base(client: docker.DockerClient, cell_id: str) -> str:
+    """Make this cell's stand-in for ``FROM scratch`` and return its tag: the marker layer
+    alone, with the cell's labels.
+
+    ``scratch`` is no image: the legacy builder keys a stage's first step on an empty parent
+    ID and BuildKit on an empty layer chain, so every cell (and the user's own builds) would
+    share that stage's cache, and its images would carry no label to be removed by. Both
+    builders read the same rewritten Dockerfile, so what one shares with the other is
+    unchanged; the built images hold one extra layer, with the marker file at /.
+    """
+    tag = f"cache-bisect/scratch:{cell_id}"
+    _import(client, marker_layer(cell_id), tag, cell_labels(cell_id, current_run()))
+    return tag
+
+
+def _import(
+    client: docker.DockerClient,
+    layer: bytes,
+    tag: str,
+    labels: dict[str, str],
+    changes: Sequence[str] = (),
+) -> None:
+    """Import one layer tar as the image ``tag`` with ``labels`` and further ``changes``
+    (``docker import --change``)."""
+    repository, _, version = tag.partition(":")
+    try:
+        client.api.import_image_from_data(
+            layer,
+            repository=repository,
+            tag=version,
+            changes=[*(f'LABEL {key}="{value}"' for key, value in labels.items()), *changes],
+        )
+    except docker.errors.DockerException as error:
+        raise BaseImageError(f"cannot import {tag}: {str(error).splitlines()[0][:200]}") from None
 
 
 def _relabelled_copy(

@@ -6,8 +6,7 @@ import os
 from pathlib import Path
 
 from harness.core.composefile import ComposeFileError, ServiceBuild, service_build
-from harness.core.dockerfile import DockerfileError
-from harness.core.judgeable import cannot_judge
+from harness.core.dockerfile import DockerfileError, check_bases
 from harness.core.scenarios import Scenario, ScenarioError, parse_scenarios
 from harness.edges.context import COMPOSE_FILES, compose_file
 
@@ -93,9 +92,9 @@ def project_scenario(path: Path, service: str) -> Scenario:
 
 
 def _check_dockerfile(path: Path, folder: Path, service: str, build: ServiceBuild) -> None:
-    """The Dockerfile the service builds is readable, UTF-8 text and one the verdict can
-    judge (with the service's target and build args): found now, before the engine starts,
-    not mid-cell."""
+    """The Dockerfile the service builds is readable, UTF-8 text and one the builder accepts
+    (with the service's target and build args): found now, before the engine starts, not
+    mid-cell."""
     dockerfile = build.dockerfile_path
     where = f"--project {path}: service {service!r} builds {dockerfile}"
     source = folder / dockerfile
@@ -114,8 +113,6 @@ def _check_dockerfile(path: Path, folder: Path, service: str, build: ServiceBuil
             "(save the Dockerfile as UTF-8)"
         ) from None
     try:
-        problems = cannot_judge(text, target=build.target, build_args=build.args)
+        check_bases(text, build.target, build.args)
     except DockerfileError as error:  # what the builder would refuse too
         raise ScenarioError(f"--project {path}: {dockerfile}: {error}") from None
-    if problems:
-        raise ScenarioError(f"--project {path}: {dockerfile} {'; '.join(problems)}")
