@@ -9,6 +9,7 @@ from pathlib import Path
 
 import docker.constants
 import pytest
+import requests.exceptions
 
 from harness.core.model import EngineInfo
 from harness.edges import engine as engine_module
@@ -116,3 +117,35 @@ def test_a_dead_containerds_pidfile_is_forgotten_and_a_live_ones_kept(tmp_path: 
     pidfile.write_text(str(zombie.pid))  # reaped: no such process
     daemon._forget_dead_containerd()
     assert not pidfile.exists()
+
+
+class _Pruning:
+    """An SDK client whose build-cache prune answers ``answer`` (or raises it)."""
+
+    def __init__(self, answer: object) -> None:
+        self.api = self
+        self.answer = answer
+
+    def prune_builds(self, all: bool = False) -> object:
+        assert all is True  # every record: a private engine's are all the harness's
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        ({"CachesDeleted": ["a", "b"], "SpaceReclaimed": 2486}, ["2 records, 2.5 kB"]),
+        ({"CachesDeleted": ["a"], "SpaceReclaimed": 3_400_000}, ["1 records, 3.4 MB"]),
+        ({"CachesDeleted": None, "SpaceReclaimed": 0}, []),
+        (requests.exceptions.ReadTimeout(), ["not pruned: ReadTimeout"]),
+    ],
+)
+def test_the_prune_says_what_it_removed_or_why_not_in_one_line(
+    answer: object, said: list[str]
+) -> None:
+    lines: list[str] = []
+    engine_module._prune_build_cache(_Pruning(answer), lines.append)  # type: ignore[arg-type]
+    assert len(lines) == len(said)
+    assert all(line.endswith(end) for line, end in zip(lines, said, strict=True))

@@ -328,7 +328,8 @@ def _prune_build_cache(client: docker.DockerClient, log: Callable[[str], None]) 
     try:
         pruned = client.api.prune_builds(all=True)
     except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
-        log(f"the private engine's build cache was not pruned: {str(error).splitlines()[0]}")
+        said = (str(error).splitlines() or [type(error).__name__])[0]
+        log(f"the private engine's build cache was not pruned: {said}")
         return
     records = len(pruned.get("CachesDeleted") or [])
     if records:
