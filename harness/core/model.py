@@ -93,7 +93,8 @@ class EngineInfo:
 
 @dataclass(frozen=True)
 class CliInfo:
-    """The reference docker CLI: where it is and what version it says it is."""
+    """The reference docker CLI: where it is and what version it says it is (a result names
+    it by no place on the machine: ``docker``, ``$CACHE_BISECT_HOME/...`` or ``<cli>``)."""
 
     path: str
     version: str

@@ -75,11 +75,8 @@ def engine_named(host: str | None) -> str | None:
 def redact_cell(cell: CellResult) -> CellResult:
     """``cell`` as it is stored and published: its reference CLI and engine named by no
     place on this machine. (Text fields go through ``redact`` where a result is written.)"""
-    cli = CliInfo(
-        cli_named(cell.cli.path),
-        cell.cli.version,
-        redact(cell.cli.config) if cell.cli.config else None,
-    )
+    config = redact(cell.cli.config) if cell.cli.config else None
+    cli: CliInfo = replace(cell.cli, path=cli_named(cell.cli.path), config=config)
     engine: EngineInfo = replace(cell.engine, name=engine_named(cell.engine.name))
     if (cli, engine) == (cell.cli, cell.engine):
         return cell
