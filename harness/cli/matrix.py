@@ -20,6 +20,7 @@ from harness.app.runner import ReferenceClis, scenario_for
 from harness.app.session import engine_hosts, load_releases
 from harness.app.store import CellKeys, ResultStore
 from harness.cli.options import (
+    PUBLISHED_RESULTS,
     OneLineParser,
     add_config,
     add_project,
@@ -269,6 +270,17 @@ def _published(path: str) -> str:
     return Path(path).name if Path(path).is_absolute() else path
 
 
+def _published_folder(path: Path) -> str:
+    """A results folder as the reproduce line names it: relative to where the run started when
+    it lies there, else by its name (as ``_published``)."""
+    if not path.is_absolute():
+        return str(path)
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return path.name
+
+
 def write_tables(
     results_dir: Path,
     cells: list[CellResult],
@@ -277,11 +289,16 @@ def write_tables(
     project: tuple[str, str] | None = None,
 ) -> None:
     """matrix.json and matrix.md; the reproduce line names every option that changes cells
-    (a user's ``project``: its folder and service, else it would rebuild the fixtures)."""
+    (a user's ``project``: its folder and service, else it would rebuild the fixtures) or
+    where they go (a results folder other than the default: else the line would overwrite
+    the default's tables)."""
     source = _published(config.source)
     options = [] if source == "matrix.toml" else ["--config", source]
     options += ["--cli", cli_named(shutil.which(cli) or cli)] if cli else []  # no machine path
     options += ["--project", shlex.quote(project[0]), "--service", project[1]] if project else []
+    default = PUBLISHED_RESULTS / "projects" / project[0] if project else PUBLISHED_RESULTS
+    if (folder := _published_folder(results_dir)) != str(default):
+        options += ["--results", shlex.quote(folder)]
     document = MatrixDocument(
         cells=tuple(cells),
         config=source,
