@@ -15,6 +15,7 @@ from harness.app.merge import write_manifest
 from harness.app.store import ResultStore
 from harness.core.model import CellSpec, CliInfo, EngineInfo
 from harness.core.shards import Shard
+from harness.edges.builders import find_cli
 from harness.edges.paths import cli_named, engine_named, redact_cell
 from tests.factories import cell_result
 
@@ -96,3 +97,14 @@ def test_a_shard_manifest_names_no_machine_path(machine: Path) -> None:
     written = path.read_text()
     assert str(machine) not in written
     assert "cannot open $CACHE_BISECT_HOME/venvs/compose-1.29.2/bin/python" in written
+
+
+def test_a_cli_typed_as_a_relative_path_is_found_from_the_cell_s_folder_too(
+    machine: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The builds run in the cell's folder: ``--cli ./docker`` must not mean a file there."""
+    (machine / "opt" / "docker").write_text("#!/bin/sh\necho 'Docker version 99.1.2, build x'\n")
+    monkeypatch.chdir(machine / "opt")
+    cli = find_cli("./docker")
+    assert (cli.path, cli.version) == (str(machine / "opt" / "docker"), "99.1.2")
+    assert cli_named(cli.path) == "<cli>"

@@ -32,6 +32,7 @@ def find_cli(name: str = "docker") -> CliInfo:
     path = shutil.which(name)
     if path is None:
         raise CliMissing(f"no docker CLI found ({name!r}): install the docker client")
+    path = os.path.abspath(path)  # builds run in the cell's folder: "./docker" is not there
     completed = run([path, "--version"], env=os.environ, timeout=30)
     match = re.search(r"version ([^\s,]+)", completed.output)
     return CliInfo(path=path, version=match.group(1) if match else "unknown")
