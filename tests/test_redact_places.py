@@ -1,10 +1,11 @@
 """A result names its reference CLI and engine by no place on this machine: the harness's own
 CLIs under ``$CACHE_BISECT_HOME``, a CLI PATH finds by its name, any other ``<cli>`` (its
-version beside it); a socket outside the cache ``unix://<socket>``. The store writes and reads
-cells so, whoever made them; a shard's manifest is written so."""
+version beside it); a socket outside the cache ``unix://<socket-DIGEST>``. The store writes
+and reads cells so, whoever made them; a shard's manifest is written so."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -48,7 +49,11 @@ def test_a_cli_is_named_as_typed_or_by_the_cache_else_as_elsewhere(machine: Path
 
 
 def test_an_engine_socket_outside_the_cache_is_not_named(machine: Path) -> None:
-    assert engine_named(f"unix://{machine}/run/docker.sock") == "unix://<socket>"
+    elsewhere = f"unix://{machine}/run/docker.sock"
+    digest = hashlib.sha256(elsewhere.encode()).hexdigest()[:8]
+    assert engine_named(elsewhere) == f"unix://<socket-{digest}>"
+    assert engine_named(f"unix://{machine}/run/other.sock") != engine_named(elsewhere)
+    assert engine_named(engine_named(elsewhere)) == engine_named(elsewhere)
     inside = f"unix://{machine}/cache/engine/docker.sock"
     assert engine_named(inside) == "unix://$CACHE_BISECT_HOME/engine/docker.sock"
     assert engine_named("tcp://10.0.0.5:2375") == "tcp://10.0.0.5:2375"
@@ -66,7 +71,8 @@ def test_a_cell_and_its_stored_file_name_no_machine_path(machine: Path) -> None:
     )
     named = redact_cell(cell)
     assert named.cli == CliInfo("<cli>", "28.5.2", "$CACHE_BISECT_HOME/tools/cli-28.5.2/config")
-    assert named.engine.name == "unix://<socket>" and named.engine.version == "28.5.2"
+    assert named.engine.name and named.engine.name.startswith("unix://<socket-")
+    assert named.engine.version == "28.5.2"
     assert redact_cell(named) is named
 
     store = ResultStore(machine / "results" / "cells")

@@ -21,6 +21,7 @@ from harness.app.store import ResultStore
 from harness.core.labels import cell_filter
 from harness.core.model import CellResult, CellSpec
 from harness.edges.engine import Engine, ManagedDockerd, connect
+from harness.edges.paths import engine_named
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.engine
@@ -116,7 +117,8 @@ def test_cells_spread_over_two_engines_answer_as_one_engine(
     single = run_matrix(CELLS, runners[:1], ResultStore(tmp_path / "single"), jobs=1)
     assert _answers(spread) == _answers(single)
     assert [r.verdict.value for r in spread] == ["diverged", "shared", "diverged", "shared"]
-    hosts = [engine.host for engine in two_engines]
+    hosts = [engine_named(engine.host) for engine in two_engines]  # no place of this machine
+    assert len(set(hosts)) == 2 and all(str(h).startswith("unix://<socket-") for h in hosts)
     assert {r.engine.name for r in spread} == set(hosts)  # both engines built cells
     until = int(time.time()) + 1
     for result in spread:  # each cell wholly on the engine it names: its events are there only
@@ -137,7 +139,9 @@ def test_matrix_command_takes_several_engines(two_engines: list[Engine], tmp_pat
     assert done.returncode == 0, done.stderr
     cells = json.loads((tmp_path / "r" / "matrix.json").read_text())["cells"]
     assert [c["verdict"] for c in cells] == ["diverged", "diverged"]
-    assert {c["engine"]["name"] for c in cells} == set(hosts)
+    names = {c["engine"]["name"] for c in cells}  # both engines, by no place of this machine
+    assert names == {engine_named(host) for host in hosts} and len(names) == 2
+    assert not any(host.removeprefix("unix://") in json.dumps(cells) for host in hosts)
 
 
 def test_two_shards_merged_equal_one_run(engine: Engine, tmp_path: Path) -> None:

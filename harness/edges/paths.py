@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -14,8 +15,8 @@ from harness.core.model import CellResult, CliInfo, EngineInfo
 CACHE = "$CACHE_BISECT_HOME"  # the harness's cache, as results name it
 # A docker CLI named by a path outside the harness's cache: its version says which it is.
 ELSEWHERE_CLI = "<cli>"
-# A unix socket outside the harness's cache an engine was named by.
-ELSEWHERE_SOCKET = "<socket>"
+# A unix socket outside the harness's cache an engine was named by (and a digest of its path).
+ELSEWHERE_SOCKET = "<socket-{digest}>"
 
 # A nox session's environment, wherever its checkout lies (an install log names the uv it ran).
 _NOX_ENV = re.compile(r"(?<![^\s'\"=(])/[^\s'\"]*?/\.nox/[^/\s'\"]+")
@@ -65,11 +66,15 @@ def cli_named(path: str) -> str:
 
 def engine_named(host: str | None) -> str | None:
     """An engine's address as results name it: a unix socket outside the harness's cache is
-    ``unix://<socket>`` (other schemes name a host, not a place on this machine)."""
-    if not host or not host.startswith("unix://"):
+    ``unix://<socket-DIGEST>``, a digest of its path, so the cells of two engines stay apart
+    (other schemes name a host, not a place on this machine). A name stays."""
+    if not host or not host.startswith("unix:///"):
         return host
     shown = redact(host.removeprefix("unix://"))
-    return "unix://" + (shown if shown.startswith(CACHE + "/") else ELSEWHERE_SOCKET)
+    if shown.startswith(CACHE + "/"):
+        return "unix://" + shown
+    digest = hashlib.sha256(host.encode()).hexdigest()[:8]
+    return "unix://" + ELSEWHERE_SOCKET.format(digest=digest)
 
 
 def redact_cell(cell: CellResult) -> CellResult:
