@@ -44,7 +44,15 @@ def test_committed_matrix_is_valid() -> None:
         ('[matrix]\ncompose = "1.20.0"\n', "matrix.toml:2: [matrix] compose: must be a list"),
         (
             '[matrix]\ncompose = ["1.20.0"]\nsdk = [3]\n',
-            "matrix.toml:3: [matrix] sdk: must be a list of strings",
+            'matrix.toml:3: [matrix] sdk: must be a list of strings, e.g. ["auto"]',
+        ),
+        (
+            '[matrix]\ncompose = ["1.20.0"]\nscenario = "seed"\n',
+            'scenario: must be a list of strings, e.g. ["seed", "root-owned"]',
+        ),
+        (
+            '[matrix]\ncompose = "1.20.0"\n',
+            'matrix.toml:2: [matrix] compose: must be a list of strings, e.g. ["1.20.0"]',
         ),
         ('[matrix]\ncompose = ["one"]\n', "'one' is neither a release"),
         ('[matrix]\ncompose = ["1.20.0"]\ncli_build = ["2"]\n', "'2' is not one of default, 0, 1"),

@@ -335,12 +335,24 @@ def _reject_unknown(table: dict, valid: set[str], section: str, fail) -> None:
         raise fail(key, f"unknown key (valid: {', '.join(sorted(valid))})", section)
 
 
+# What a list of each axis looks like, for the line that says a value is not one.
+_LIST_EXAMPLES = {
+    "scenario": '["seed", "root-owned"]',
+    "builder": '["legacy", "buildkit"]',
+    "cli_build": '["default", "1"]',
+    "sdk": '["auto"]',
+    "engine": '["20.10", "28.5"]',
+    "cli": '["20.10", "28.5"]',
+}
+
+
 def _string_list(table: dict, key: str, fail, default: list[str] | None = None) -> list[str]:
     if key not in table and default is not None:
         return default
     value = table[key]
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise fail(key, 'must be a list of strings, e.g. ["1.20.0"]')
+        example = _LIST_EXAMPLES.get(key, '["1.20.0"]')
+        raise fail(key, f"must be a list of strings, e.g. {example}")
     if not value:
         raise fail(key, "is empty: list at least one value")
     if len(set(value)) != len(value):
