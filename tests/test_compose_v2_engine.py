@@ -210,3 +210,29 @@ def _buildkit_then_crossed(runner: CellRunner, scenario: str) -> tuple[CellResul
         for builder in ("buildkit", "compose=buildkit,cli=legacy")
     )
     return both, crossed
+
+
+def test_triggers_of_two_stages_base_are_their_from_steps_in_buildkit_s_report(
+    runner: CellRunner,
+) -> None:
+    """A multi-stage build FROM an image with a trigger: BuildKit runs the trigger once, as a
+    vertex numbered after either stage's FROM, and numbers the stages' steps after it. With
+    BuildKit on both sides every step is reused; compose's legacy build against the CLI's
+    BuildKit (a cold BuildKit cache, so the trigger's vertex is not CACHED) misses at step 1,
+    the builder stage's FROM, where the trigger ran."""
+    bk = replace(runner, cli=_buildkit_cli())
+    both, crossed = (
+        bk.run(
+            CellSpec(
+                compose="2.40.3", scenario="multistage-onbuild", builder=Builders.parse(builder)
+            )
+        )
+        for builder in ("buildkit", "compose=legacy,cli=buildkit")
+    )
+    assert both.verdict is Verdict.SHARED, both.reason
+    assert [(s.step, s.reused) for s in both.steps] == [(n, True) for n in range(1, 6)]
+    assert "ADD blah.txt /usr/src/blah.txt" in both.logs["cli"]
+    assert crossed.verdict is Verdict.DIVERGED, crossed.reason
+    assert crossed.diverged_at is not None
+    assert (crossed.diverged_at.step, crossed.diverged_at.stage) == (1, "builder")
+    assert " CACHED" not in crossed.logs["cli"]

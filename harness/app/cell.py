@@ -63,7 +63,7 @@ from harness.core.model import (
     Verdict,
 )
 from harness.core.places import CELL, without_folders, without_project
-from harness.core.reported import judge_reported, vertex_events
+from harness.core.reported import Triggers, judge_reported, vertex_events
 from harness.core.scenarios import Scenario
 from harness.core.verdict import Judgement, StepMismatch, align, judge
 from harness.edges.baseimage import BaseImageError, create_base, create_scratch_base
@@ -283,6 +283,7 @@ class _Prepared:
     them and as the built copy has them, and the stages' labels (None: one unnamed stage)."""
 
     base: str
+    bases: dict[int, str]  # stage index -> the cell's base it starts from (images, scratch)
     context: BuildContext
     instructions: list[Instruction]
     built_steps: tuple[Instruction, ...]
@@ -371,6 +372,7 @@ class CellBuild:
     def _reported(self, prepared: _Prepared, used: Builders, finals: tuple[str, str]) -> Judgement:
         """A multi-stage build BuildKit ran on a side: each side's own step report, its word
         on the final image checked against the two final images (a disagreement is said)."""
+        triggers = self._triggers(prepared.bases)
         events: list[list[StepEvent]] = []
         for side in self.spec.sides:
             log = self.logs[side]
@@ -378,10 +380,11 @@ class CellBuild:
                 events.append(parse_build_log(log))
             else:
                 vertices = parse_vertices(log)
-                events.append(vertex_events(vertices, prepared.dockerfile, prepared.target))
+                found = vertex_events(vertices, prepared.dockerfile, prepared.target, triggers)
+                events.append(found)
         first, second = events
         judged = judge_reported(
-            prepared.dockerfile, prepared.target, first, second, prepared.stages
+            prepared.dockerfile, prepared.target, first, second, prepared.stages, triggers
         )
         if judged.verdict not in (Verdict.SHARED, Verdict.DIVERGED):
             return judged
@@ -395,6 +398,18 @@ class CellBuild:
         if checked.conflict is not None:
             self.notes.append(conflict_note(checked.conflict))
         return checked
+
+    def _triggers(self, bases: Mapping[int, str]) -> dict[int, Triggers]:
+        """The ONBUILD triggers of each stage's base, as the engine reports them (a stage
+        whose base has none is left out)."""
+        armed: dict[str, tuple[str, ...]] = {}
+        for tag in set(bases.values()):
+            try:
+                config = self.engine.client.api.inspect_image(tag).get("Config") or {}
+            except docker.errors.DockerException as error:
+                raise _Stop(Judgement(Verdict.ERROR, reason=f"base image: {error}")) from None
+            armed[tag] = tuple(str(trigger) for trigger in config.get("OnBuild") or ())
+        return {index: Triggers(tag, armed[tag]) for index, tag in bases.items() if armed[tag]}
 
     def _prepare(self) -> _Prepared:
         """The cell's base images and working copy, checked before anything is built."""
@@ -456,6 +471,7 @@ class CellBuild:
         self._adjust_compose_file(context)
         return _Prepared(
             base=bases[0],  # the first stage starts from an image or scratch, never a stage
+            bases=bases,
             context=context,
             instructions=[step for step in target_steps if step.stage is not None],
             built_steps=built_steps,
