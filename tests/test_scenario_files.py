@@ -87,6 +87,16 @@ def test_entries_to_make_beside_the_fixture_s_files_are_accepted(tmp_path: Path)
     assert scenario.hard_links == (("a/twin", "blah.txt"),)
 
 
+def test_a_run_keeps_the_scenarios_it_began_with_when_the_file_is_edited(tmp_path: Path) -> None:
+    """A matrix reads a scenario per cell: an edit, or a half-saved file, while it runs must
+    neither stop it ("unknown scenario") nor change what its later cells build."""
+    root = _fixtures(tmp_path, "")
+    before = get_scenario("special", root)
+    (root / "scenarios.toml").write_text("")  # an editor caught mid-save
+    assert get_scenario("special", root) == before
+    assert set(load_scenarios(root)) == {"special"}
+
+
 def test_the_harness_s_own_scenarios_name_only_what_their_fixtures_have() -> None:
     scenarios = load_scenarios()
     assert {"hard-links", "capability", "special-files"} <= set(scenarios)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -15,7 +16,14 @@ FIXTURES = Path(__file__).resolve().parent.parent.parent / "fixtures"
 
 def load_scenarios(root: Path = FIXTURES) -> dict[str, Scenario]:
     """Every scenario, each checked against its fixture folder (a file it names that is not
-    there is one line now, before the engine starts, not a traceback mid-cell)."""
+    there is one line now, before the engine starts, not a traceback mid-cell). Read once
+    per process: every cell of a run sees the scenarios as they were when it began, even
+    when scenarios.toml is edited, or caught half-saved, while the run goes on."""
+    return dict(_read_scenarios(root.resolve()))
+
+
+@functools.cache
+def _read_scenarios(root: Path) -> dict[str, Scenario]:
     scenarios = parse_scenarios((root / "scenarios.toml").read_text(), str(root))
     for scenario in scenarios.values():
         _check_fixture(scenario, f"{root.name}/{scenario.fixture}")
