@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.core.config import ConfigError, parse_config
-from harness.core.dockerfile import parse_instructions, with_chown
+from harness.core.dockerfile import parse_instructions, takes_chown, with_chown
 from harness.core.model import CellResult, CellSpec, CliInfo, ResultFormatError
 from harness.core.remedies import (
     BUILDKIT,
@@ -226,25 +226,53 @@ dockerfiles = st.lists(
             "COPY . /app",
             "copy x y",
             "COPY --chown=1:1 b /b",
+            "COPY --from=builder /src/app /app",
+            "copy --FROM=0 /a /a",
+            "FROM scratch",
+            "FROM builder",
             "# a comment naming COPY",
             "RUN echo \\\n  COPY not-an-instruction",
             "",
         ]
     ),
     max_size=8,
-).map(lambda lines: "\n".join(["FROM base", *lines]) + "\n")
+).map(lambda lines: "\n".join(["FROM base AS builder", *lines]) + "\n")
 
 
 @given(dockerfiles)
-def test_with_chown_gives_every_copy_an_owner_and_changes_nothing_else(source: str) -> None:
+def test_with_chown_gives_every_copy_of_the_context_an_owner_and_changes_nothing_else(
+    source: str,
+) -> None:
+    """Steps keep their numbers and stages (the verdict's); a COPY --from keeps the owners of
+    the stage's files it copies."""
     before, after = parse_instructions(source), parse_instructions(with_chown(source, "0:0"))
-    assert [i.keyword for i in before] == [i.keyword for i in after]
+    assert [(i.step, i.keyword, i.stage) for i in before] == [
+        (i.step, i.keyword, i.stage) for i in after
+    ]
     for old, new in zip(before, after, strict=True):
-        if old.keyword in ("ADD", "COPY") and "--chown" not in old.text:
+        reads_context = old.keyword in ("ADD", "COPY") and "--from" not in old.text.lower()
+        if reads_context and "--chown" not in old.text:
             keyword, rest = old.text.split(None, 1)
             assert new.text == f"{keyword} --chown=0:0 {rest}"
+            assert takes_chown(old.text) and not takes_chown(new.text)
         else:
             assert new.text == old.text
+            assert not takes_chown(old.text)
+
+
+def test_chown_is_tried_only_where_the_missed_step_reads_the_context() -> None:
+    spec = CellSpec("1.27.4", scenario="multistage")
+
+    def tried(instruction: str) -> bool:
+        cell = cell_result("1.27.4", "diverged", 4, instruction=instruction)
+        return "chown" in _kinds(spec, cell)
+
+    assert tried("ADD blah.txt /src/blah.txt")
+    assert tried("copy . /app")
+    assert not tried("COPY --from=builder /src/app /usr/local/bin/app")  # a stage's files
+    assert not tried("COPY --chown=1000:1000 blah.txt /blah.txt")  # its owner is set
+    assert not tried("FROM cache-bisect/busybox AS builder")  # a trigger of the base
+    assert not tried("RUN cat /src/blah.txt > /src/app")
 
 
 def test_remedies_in_run_are_read_and_checked() -> None:

@@ -408,13 +408,13 @@ def from_image(source: str) -> str:
 
 
 def with_chown(source: str, owner: str) -> str:
-    """Every ADD and COPY without a ``--chown`` gets ``--chown=OWNER``, every other byte kept:
-    a remedy's trial, to learn whether the owner it sets changes the cache key."""
+    """Every ADD and COPY of the build context without a ``--chown`` gets ``--chown=OWNER``,
+    every other byte kept: a remedy's trial, to learn whether the owner it sets changes the
+    cache key. A ``COPY --from`` is left as written: it copies files of a stage or an image,
+    whose owners the context's never reach, and an owner there would change the image."""
     lines = source.split("\n")
     for instruction in parse_dockerfile(source).steps():
-        if instruction.keyword not in ("ADD", "COPY"):
-            continue
-        if any(flag.lower().startswith("--chown") for flag in instruction.flags):
+        if not _takes_chown(instruction.keyword, instruction.flags):
             continue
         first = instruction.lines[0]
         line = lines[first]
@@ -422,3 +422,15 @@ def with_chown(source: str, owner: str) -> str:
         end = start + len(instruction.keyword)
         lines[first] = f"{line[:end]} --chown={owner}{line[end:]}"
     return "\n".join(lines)
+
+
+def takes_chown(text: str) -> bool:
+    """Whether ``with_chown`` gives this instruction (as ``Step k/N :`` prints it) an owner:
+    an ADD or COPY of the build context that sets none of its own."""
+    keyword, flags, _ = _split(text)
+    return _takes_chown(keyword, flags)
+
+
+def _takes_chown(keyword: str, flags: tuple[str, ...]) -> bool:
+    names = {flag.partition("=")[0].lower() for flag in flags}
+    return keyword in ("ADD", "COPY") and not names & {"--chown", "--from"}

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from packaging.version import InvalidVersion, Version
 
 from harness.core.buildkind import Builder, Builders
+from harness.core.dockerfile import takes_chown
 from harness.core.flavour import compose_buildkit_problem, is_v2
 from harness.core.mirror import (
     MIRRORS,
@@ -76,12 +77,11 @@ def trials(spec: CellSpec, cell: CellResult, clis: Sequence[CliInfo] = ()) -> li
         found.append(_cli_build(spec))
     found += request_trials(spec, cell)
     step = cell.diverged_at.instruction if cell.diverged_at else ""
-    keyword = step.split(None, 1)[0].upper() if step else ""
-    if keyword in ("ADD", "COPY") and "--chown" not in step and spec.chown is None:
+    if step and takes_chown(step) and spec.chown is None:
         found.append(
             Trial(
                 "chown",
-                f"add --chown={ROOT} to every ADD and COPY in the Dockerfile",
+                f"add --chown={ROOT} to every ADD and COPY of the build context",
                 replace(spec, chown=ROOT),
                 changes={"dockerfile": f"ADD/COPY --chown={ROOT}"},
             )
