@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from harness.app.bisect import COMPOSE, SDK, BisectRequest, run_bisect
 from harness.core.buildkind import Builders
-from harness.core.model import Behaviour, CellSpec, Verdict
+from harness.core.model import Behaviour, CellResult, CellSpec, StepRef, Verdict
 from harness.core.releases import Release
 from harness.present.bisect_report import answer, markdown_report, terminal_report
-from tests.factories import VERSIONS, ScriptedCells, cell_result
+from tests.factories import SDK_OF, VERSIONS, ScriptedCells, cell_result
 
 
 def request(
@@ -192,3 +193,35 @@ def test_compose_2x_bisects_with_tagged_compare_link_and_no_sdk_cross() -> None:
     assert report.culprit is not None and "no docker SDK" in report.culprit.reason
     assert report.reproduce == "nox -s repro -- --compose 2.20.2 --builder buildkit"
     assert "BuildKit" in markdown_report(report)
+
+
+class StagedCells:
+    """A multi-stage Dockerfile: the SDK's build misses at the builder stage's ADD and the
+    final image is reused anyway; from 1.21.1 the builds share."""
+
+    def get(self, spec: CellSpec, run: int = 0) -> tuple[CellResult, bool]:
+        sdk = SDK_OF[spec.compose]
+        if spec.compose >= "1.21.1":
+            return cell_result(spec.compose, "shared", sdk=sdk), False
+        at = StepRef(4, "ADD blah.txt /src/blah.txt", stage="builder")
+        cell = cell_result(spec.compose, "diverged", sdk=sdk, diverged_at=at)
+        return replace(cell, final_image_reused=True), False
+
+
+def test_the_reports_say_in_which_stage_and_at_which_instruction_the_ends_missed() -> None:
+    lines: list[str] = []
+    report = run_bisect(request(), VERSIONS, StagedCells(), log=lines.append)
+    missed = "diverged at step 4 (stage builder): ADD blah.txt /src/blah.txt"
+    reused = " — the final image was reused anyway"
+    assert f"probe 1.20.0 (SDK 3.1.3): {missed}{reused} [1/1, built]" in lines
+    assert "probe 1.22.0 (SDK 3.4.1): shared [1/1, built]" in lines
+    text = terminal_report(report).splitlines()
+    found = next(i for i, line in enumerate(text) if line.startswith("found:"))
+    assert text[found + 1] == f"  docker-compose 1.21.0: {missed}{reused}"
+    assert not text[found + 2].startswith("  docker-compose")  # 1.21.1 shares
+    markdown = markdown_report(report)
+    assert (
+        "- docker-compose 1.21.0: diverged at step 4 (stage builder): "
+        f"`ADD blah.txt /src/blah.txt`{reused}\n"
+    ) in markdown
+    assert "docker-compose 1.20.0: diverged" not in markdown  # a probe the answer does not name

@@ -14,7 +14,7 @@ from harness.core.flavour import is_v2
 from harness.core.model import Behaviour, CellResult, CellSpec
 from harness.core.releases import Release
 from harness.core.report import BisectReport, Cross, Culprit, Probe
-from harness.present.words import cross_text, observation_text, verdict_phrase
+from harness.present.words import cross_text, diverged_phrase, observation_text, verdict_phrase
 
 COMPOSE, SDK = "docker-compose", "docker"
 REPOSITORIES = {COMPOSE: "docker/compose", SDK: "docker/docker-py"}
@@ -68,7 +68,8 @@ def run_bisect(
         probes.append(entry)
         source = "stored" if entry.stored else "built"
         sdk = f" (SDK {entry.sdk})" if entry.sdk else ""
-        outcome = observation_text(observation, entry.detail)
+        where = diverged_phrase(first) if entry.behaviour is not None else None
+        outcome = where or observation_text(observation, entry.detail)
         log(f"probe {version}{sdk}: {outcome} [{entry.runs}, {source}]")
         return observation
 

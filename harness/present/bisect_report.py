@@ -19,6 +19,7 @@ from harness.present.words import (
     compose_label,
     cross_text,
     culprit_sentence,
+    diverged_phrase,
     end_text,
     observation_text,
     remedy_line,
@@ -62,6 +63,19 @@ def culprit_line(report: BisectReport) -> str | None:
     return culprit_sentence(report.culprit.package, report.culprit.reason)
 
 
+def where_missed(report: BisectReport, code: bool = False) -> list[str]:
+    """Where each release the answer names missed the cache (the last like the low end and
+    the first that is not; with no such pair, the two ends): the step, its stage and the
+    user's own instruction, which the verdict's "diverged at step N" alone does not say."""
+    named = (report.last_old, report.first_new) if report.first_new else report.resolved
+    found = []
+    for probe in report.probes:
+        where = diverged_phrase(probe.cell, code) if probe.cell and probe.behaviour else None
+        if probe.version in named and where is not None:
+            found.append(f"{report.package} {probe.version}: {where}")
+    return found
+
+
 def reproduce_commands(report: BisectReport) -> list[tuple[str, str]]:
     """How to see both behaviours: the first new one, and the last old one."""
     commands = [("new behaviour", report.reproduce)]
@@ -93,6 +107,7 @@ def terminal_report(report: BisectReport) -> str:
         tabulate(probe_rows(report), headers=HEADERS, tablefmt="simple", disable_numparse=True),
         "",
         f"{report.status}: {answer(report)}",
+        *(f"  {line}" for line in where_missed(report)),
         *ends_advice(report),
     ]
     if line := culprit_line(report):
@@ -142,6 +157,11 @@ def markdown_sections(report: BisectReport) -> list[Section]:
             )
         ),
         Text((status,)),
+        *(
+            [Text(tuple(f"- {line}" for line in where))]
+            if (where := where_missed(report, True))
+            else []
+        ),
         *(
             section
             for version, advice, remedies in _remedied_ends(report)

@@ -91,16 +91,26 @@ def conflict_note(conflict: EvidenceConflict) -> str:
     )
 
 
+def diverged_phrase(result: CellResult, code: bool = False) -> str | None:
+    """Where a diverged cell missed, as the user finds it in their Dockerfile: the step as the
+    legacy builder numbers it, its stage (multi-stage), their own instruction (in backticks
+    when ``code``: markdown); None when the cell did not diverge."""
+    at = result.diverged_at
+    if result.verdict is not Verdict.DIVERGED or at is None:
+        return None
+    stage = f" (stage {at.stage})" if at.stage is not None else ""
+    instruction = f"`{at.instruction}`" if code else at.instruction
+    return (
+        f"diverged at step {at.step}{stage}: {instruction}"
+        + (FINAL_REUSED if result.final_image_reused else "")
+        + (CONFLICT_MARK if result.conflict else "")
+    )
+
+
 def verdict_phrase(result: CellResult) -> str:
     """The verdict as a short sentence, with the step or the first line of the reason."""
-    if result.verdict is Verdict.DIVERGED and result.diverged_at:
-        at = result.diverged_at
-        stage = f" (stage {at.stage})" if at.stage is not None else ""
-        return (
-            f"diverged at step {at.step}{stage}: {at.instruction}"
-            + (FINAL_REUSED if result.final_image_reused else "")
-            + (CONFLICT_MARK if result.conflict else "")
-        )
+    if (diverged := diverged_phrase(result)) is not None:
+        return diverged
     if result.verdict is Verdict.SHARED:
         return "shared: the second build reused every step of the first" + (
             CONFLICT_MARK + " the final images disagree" if result.conflict else ""
