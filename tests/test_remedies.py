@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from harness.core.config import ConfigError, parse_config
 from harness.core.dockerfile import parse_instructions, takes_chown, with_chown
-from harness.core.model import CellResult, CellSpec, CliInfo, ResultFormatError
+from harness.core.model import CellResult, CellSpec, CliInfo, ResultFormatError, StepRef
 from harness.core.remedies import (
     BUILDKIT,
     KINDS,
@@ -30,7 +30,7 @@ from harness.present.bisect_report import markdown_report as bisect_markdown
 from harness.present.publish import Results, compose_body
 from harness.present.summary import cell_summary
 from harness.present.tables import markdown_report
-from harness.present.words import remedies_cost, what_to_do
+from harness.present.words import remedies_cost, remedy_line, what_to_do
 from tests.factories import CLI, bisect_report, cell_result
 
 WHAT_TO_DO_HEADING = "What to do (the cheapest remedy proven by builds, per diverged cell):"
@@ -179,6 +179,25 @@ def test_a_remedy_verdict_is_what_its_cell_showed() -> None:
     assert failed.verdict == NOT_TRIED and failed.reason == "error: cli build failed: no"
     stored = outcome(trial, cell_result("1.27.4", "shared", timings=timings), True, 9.0)
     assert (stored.builds, stored.seconds, stored.stored) == (0, 0.0, True)
+    assert missed.stage is None  # a single-stage Dockerfile has no stage to name
+
+
+def test_a_remedy_that_still_misses_in_a_stage_names_it() -> None:
+    """Multi-stage: where the trial's builds still part, step and stage, as the verdict's."""
+    spec = CellSpec("1.27.4", scenario="multistage")
+    at = StepRef(4, "ADD blah.txt /src/blah.txt", stage="builder")
+    cell = cell_result("1.27.4", "diverged", diverged_at=at)
+    trial = next(t for t in trials(spec, cell) if t.kind == "chown")
+    timings = {"build_compose": 1.0, "build_cli": 1.0}
+    missed = outcome(trial, replace(cell, timings=timings), False, 3.5)
+    assert (missed.verdict, missed.diverged_at, missed.stage) == (MISSES, 4, "builder")
+    assert remedy_line(missed) == (
+        "❌ still misses at step 4 (stage builder): add --chown=0:0 to every ADD and COPY of "
+        "the build context (2 builds, 3.5 s)"
+    )
+    found = cell_result("1.27.4", "diverged", diverged_at=at, remedies=(missed,))
+    assert found.to_json()["remedies"][0]["stage"] == "builder"
+    assert CellResult.from_json(found.to_json()) == found
 
 
 def test_remedies_travel_in_the_result_json_and_a_bad_one_is_named() -> None:

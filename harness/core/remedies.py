@@ -310,11 +310,11 @@ def no_release(version: str) -> Remedy:
 
 def outcome(trial: Trial, cell: CellResult, stored: bool, seconds: float) -> Remedy:
     """The remedy's verdict from the cell that tried it."""
-    verdict, step, reason = NOT_TRIED, None, None
+    verdict, at, reason = NOT_TRIED, None, None
     if cell.verdict is Verdict.SHARED:
         verdict = SHARES
     elif cell.verdict is Verdict.DIVERGED:
-        verdict, step = MISSES, (cell.diverged_at.step if cell.diverged_at else None)
+        verdict, at = MISSES, cell.diverged_at
     else:
         lines = (cell.reason or "").strip().splitlines()
         reason = f"{cell.verdict}: {lines[0]}" if lines else str(cell.verdict)
@@ -324,10 +324,11 @@ def outcome(trial: Trial, cell: CellResult, stored: bool, seconds: float) -> Rem
         verdict,
         builds=0 if stored else _builds(cell),
         seconds=0.0 if stored else round(seconds, 3),
-        diverged_at=step,
+        diverged_at=at.step if at else None,
         stored=stored,
         reason=reason,
         changes=trial.changes,
+        stage=at.stage if at else None,
     )
 
 

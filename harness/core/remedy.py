@@ -28,9 +28,10 @@ REMEDY_VERDICTS = tuple(RemedyVerdict)
 @dataclass(frozen=True)
 class Remedy:
     """``remedy`` is the line a user acts on; ``verdict`` is ``shares`` (the two builds share
-    the cache with it), ``misses`` (``diverged_at`` is where they still part) or ``not-tried``
-    (``reason`` says why it cannot be tried here). ``builds`` and ``seconds`` are what trying it
-    cost (0 when its cell came from the store); ``changes`` names what the tried cell changed.
+    the cache with it), ``misses`` (``diverged_at`` is where they still part, in ``stage``) or
+    ``not-tried`` (``reason`` says why it cannot be tried here). ``builds`` and ``seconds``
+    are what trying it cost (0 when its cell came from the store); ``changes`` names what the
+    tried cell changed.
     """
 
     kind: str
@@ -42,6 +43,8 @@ class Remedy:
     changes: Mapping[str, str] = field(default_factory=dict)
     diverged_at: int | None = field(default=None, metadata=OMIT_NONE)
     reason: str | None = field(default=None, metadata=OMIT_NONE)
+    # the stage of ``diverged_at`` (its name, else its index) in a multi-stage Dockerfile
+    stage: str | None = field(default=None, metadata=OMIT_NONE)
 
     @property
     def helps(self) -> bool:

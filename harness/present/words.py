@@ -445,6 +445,7 @@ def remedy_line(remedy: Remedy) -> str:
     verdict = REMEDY_MARKS.get(remedy.verdict, remedy.verdict)
     if remedy.verdict is RemedyVerdict.MISSES and remedy.diverged_at is not None:
         verdict += f" at step {remedy.diverged_at}"
+        verdict += f" (stage {remedy.stage})" if remedy.stage is not None else ""
     if remedy.verdict is RemedyVerdict.NOT_TRIED:
         return f"{verdict}: {remedy.remedy} — {remedy.reason or 'cannot be tried here'}"
     return f"{verdict}: {remedy.remedy} ({remedy_cost(remedy)})"
