@@ -103,3 +103,28 @@ def test_help_lists_every_option() -> None:
     assert done.returncode == 0
     for option in ("--compose", "--sdk", "--cli-build", "--scenario", "--json", "--order"):
         assert option in done.stdout
+
+
+@pytest.mark.network
+def test_buildkit_with_a_cli_without_buildx_is_one_line_before_any_work(tmp_path: Path) -> None:
+    """A CLI from Docker 23 on builds with BuildKit only through its buildx plugin: repro
+    says so, with the way out, before it installs compose or asks an engine (none answers
+    at this DOCKER_HOST), instead of failing the cell after the install."""
+    cli = tmp_path / "docker"
+    cli.write_text(
+        '#!/bin/sh\nif [ "$1" = "--version" ]; then echo "Docker version 28.2.2, build x"; '
+        "exit 0; fi\nexit 1\n"
+    )
+    cli.chmod(0o755)
+    done = repro(
+        "--compose", "2.40.3", "--builder", "buildkit", "--cli", str(cli),
+        env={"DOCKER_HOST": "unix:///nonexistent", "CACHE_BISECT_HOME": str(tmp_path / "home")},
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines == [
+        "error: BuildKit needs a CLI with BuildKit: this CLI has no buildx plugin (Docker 23+): "
+        "pass --cli with a CLI that has it (--cli 20.10, or --cli 28.5: fetched with its buildx "
+        "plugin), or install the buildx plugin"
+    ]
+    assert "installing" not in done.stdout and not (tmp_path / "home" / "venvs").exists()

@@ -26,11 +26,13 @@ from harness.cli.options import (
 )
 from harness.cli.outputs import check_outputs, write_outputs
 from harness.core.config import load_config
-from harness.core.errors import Interrupted
+from harness.core.errors import Interrupted, UserError
+from harness.core.flavour import cannot_run
 from harness.core.model import ORDERS, Verdict
 from harness.edges.paths import redact
 from harness.present.console import say
 from harness.present.summary import cell_summary
+from harness.present.words import cannot_run_here
 
 # A verdict about the builders is an answer (0); a cell that could not be judged is not (1).
 EXIT_ZERO = (Verdict.SHARED, Verdict.DIVERGED, Verdict.UNINSTALLABLE)
@@ -122,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         remedies=args.remedies,
     )
     run.plans.of(spec)  # every version exists before the engine
+    unrunnable = cannot_run(spec, run.clis().buildkit(spec))
+    if unrunnable:  # known before any install or build: one line with the way out
+        raise UserError(cannot_run_here(unrunnable))
     try:
         with run.runner(engine_version) as runner:
             result = runner.run(spec)

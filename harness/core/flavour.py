@@ -68,6 +68,9 @@ def compose_buildkit_problem(version: str, cli_build: str) -> str | None:
     )
 
 
+NO_BUILDX = "BuildKit needs a CLI with BuildKit: this CLI has no buildx plugin (Docker 23+)"
+
+
 def cannot_run(spec: CellSpec, cli_has_buildkit: bool) -> str | None:
     """Why a cell cannot run with its reference CLI, known before any build (None: it can):
     the run plans it out with one line instead of failing it. BuildKit on the CLI's side, or
@@ -82,5 +85,5 @@ def cannot_run(spec: CellSpec, cli_has_buildkit: bool) -> str | None:
         compose_side is Builder.BUILDKIT and not is_v2(spec.compose)
     )
     if needs_cli and not cli_has_buildkit:
-        return "BuildKit needs a CLI with BuildKit: this CLI has no buildx plugin (Docker 23+)"
+        return NO_BUILDX
     return None

@@ -13,6 +13,7 @@ from enum import Enum, auto
 
 from harness.core.bisection import Kind, Observation
 from harness.core.buildkind import LEGACY, Builder, Builders
+from harness.core.flavour import NO_BUILDX
 from harness.core.hybrid import REQUEST, RequestDifference
 from harness.core.model import (
     Behaviour,
@@ -510,3 +511,14 @@ def engine_phrase(info: EngineInfo, host: str) -> str:
 
 def will_be_pulled(image: str, engine: str) -> str:
     return f"{image} is not in {engine}: its registry has it, the cell pulls it"
+
+
+def cannot_run_here(reason: str) -> str:
+    """Why repro cannot run its cell, known before any install; for a CLI without BuildKit,
+    the way out (a compose release without it already says its own)."""
+    if reason != NO_BUILDX:
+        return reason
+    return (
+        f"{reason}: pass --cli with a CLI that has it (--cli 20.10, or --cli 28.5: fetched "
+        "with its buildx plugin), or install the buildx plugin"
+    )
