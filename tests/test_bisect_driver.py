@@ -215,6 +215,7 @@ def test_the_reports_say_in_which_stage_and_at_which_instruction_the_ends_missed
     reused = " — the final image was reused anyway"
     assert f"probe 1.20.0 (SDK 3.1.3): {missed}{reused} [1/1, built]" in lines
     assert "probe 1.22.0 (SDK 3.4.1): shared [1/1, built]" in lines
+    assert f"cross 1.21.0 with SDK 3.3.0: {missed}{reused}" in lines
     text = terminal_report(report).splitlines()
     found = next(i for i, line in enumerate(text) if line.startswith("found:"))
     assert text[found + 1] == f"  docker-compose 1.21.0: {missed}{reused}"
@@ -225,3 +226,4 @@ def test_the_reports_say_in_which_stage_and_at_which_instruction_the_ends_missed
         f"`ADD blah.txt /src/blah.txt`{reused}\n"
     ) in markdown
     assert "docker-compose 1.20.0: diverged" not in markdown  # a probe the answer does not name
+    assert f"- compose 1.21.0 with docker SDK 3.3.0: {missed}{reused}\n" in markdown

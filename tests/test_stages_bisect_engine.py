@@ -60,6 +60,11 @@ def test_bisect_of_a_multistage_cell_names_the_stage_and_proves_its_remedies(
     where = f"diverged at step 4 (stage builder): {ADD}{reused}"
     assert f"probe 1.27.4 (SDK {report['probes'][0]['sdk']}): {where} [1/1, built]" in done.stdout
     assert f"  docker-compose 1.27.4: {where}" in done.stdout.splitlines()
+    cross = next(c for c in report["culprit"]["crosses"] if c["compose"] == "1.27.4")
+    assert cross["verdict"] == "diverged@4"  # 1.27.4 with 1.28.0's SDK: the same ADD
+    assert f"cross 1.27.4 with SDK {cross['sdk']}: diverged at step 4 (stage builder): {ADD}" in (
+        done.stdout
+    )
     markdown = (results / "bisect.md").read_text()
     assert (
         f"- docker-compose 1.27.4: diverged at step 4 (stage builder): `{ADD}`{reused}"

@@ -133,7 +133,12 @@ def observation_text(observation: Observation, why: str | None = None) -> str:
 
 
 def cross_text(cross: Cross) -> str:
-    return describe(cross.behaviour) if cross.behaviour else f"could not be tested ({cross.detail})"
+    """A cross cell's outcome; a miss with its step, stage and instruction (its detail)."""
+    if cross.behaviour is None:
+        return f"could not be tested ({cross.detail})"
+    if cross.behaviour.verdict is Verdict.DIVERGED and cross.detail:
+        return cross.detail
+    return describe(cross.behaviour)
 
 
 def end_text(behaviour: Behaviour | None) -> str:
