@@ -9,8 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness.app.remedies import find_remedies
 from harness.core.config import ConfigError, parse_config
 from harness.core.dockerfile import parse_instructions, takes_chown, with_chown
+from harness.core.flavour import NO_BUILDX, cannot_run
 from harness.core.model import CellResult, CellSpec, CliInfo, ResultFormatError, StepRef
 from harness.core.remedies import (
     BUILDKIT,
@@ -344,3 +346,31 @@ def test_bisect_reports_what_to_do_at_its_remedied_ends() -> None:
     assert ends_advice(report) == [f"{expected} (compose {low.version})"]
     assert f"{expected} (compose {low.version})" in terminal_report(report)
     assert "- ✅ shares: use docker-compose 1.29.2 (2 builds, 3.0 s)" in bisect_markdown(report)
+
+
+class _NoBuildxCells:
+    """Trial cells on a reference CLI without buildx: every other trial shares."""
+
+    def __init__(self) -> None:
+        self.built: list[CellSpec] = []
+
+    def known(self, spec: CellSpec) -> CellResult | None:
+        return None
+
+    def get(self, spec: CellSpec, cli: CliInfo | None) -> tuple[CellResult, bool]:
+        self.built.append(spec)
+        return cell_result(spec.compose, "shared"), False
+
+    def unbuildable(self, spec: CellSpec, cli: CliInfo | None) -> str | None:
+        return cannot_run(spec, cli_has_buildkit=False)
+
+
+def test_a_buildkit_trial_the_cli_cannot_build_is_not_tried_and_says_why() -> None:
+    """Before, the trial installed compose and failed ('BuildKit is enabled but the buildx
+    component is missing or broken'); now it is not tried, with the reason, and not built."""
+    spec = CellSpec(compose="2.40.3")
+    cells = _NoBuildxCells()
+    found = find_remedies(spec, cell_result("2.40.3", "diverged", 3), cells, releases=())
+    buildkit = [remedy for remedy in found if remedy.kind == "buildkit"]
+    assert [(r.verdict, r.reason) for r in buildkit] == [(NOT_TRIED, NO_BUILDX)]
+    assert cells.built and all(built.builder.legacy for built in cells.built)

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from harness.app.runner import CellRunner
 from harness.app.store import ResultStore, StoredCells
+from harness.core.flavour import cannot_run
 from harness.core.matrix import cell_id
 from harness.core.model import CellResult, CellSpec, CliInfo, Verdict
 from harness.core.releases import COMPOSE
@@ -39,7 +40,7 @@ from harness.core.remedies import (
 )
 from harness.core.remedy import NOT_TRIED, Remedy
 from harness.core.report import BisectReport
-from harness.edges.builders import clis_on_path
+from harness.edges.builders import clis_on_path, has_buildkit
 from harness.edges.process import allow_children, stop_children
 from harness.edges.provision import NotOffered, ProvisionError
 from harness.present.words import remedies_progress
@@ -51,6 +52,19 @@ class TrialCells(Protocol):
     def known(self, spec: CellSpec) -> CellResult | None: ...
 
     def get(self, spec: CellSpec, cli: CliInfo | None) -> tuple[CellResult, bool]: ...
+
+    def unbuildable(self, spec: CellSpec, cli: CliInfo | None) -> str | None: ...
+
+
+def unbuildable(runner: CellRunner, spec: CellSpec, cli: CliInfo | None) -> str | None:
+    """Why the trial's cell cannot run with its reference CLI (a trial's own ``cli``, else
+    the cell's), known before any build: a BuildKit trial on a CLI without buildx says so
+    instead of installing and failing."""
+    if cli is not None:
+        return cannot_run(spec, has_buildkit(cli))
+    if runner.clis is not None:
+        return cannot_run(spec, runner.clis.buildkit(spec))
+    return cannot_run(spec, has_buildkit(runner.cli))
 
 
 def with_cli(runner: CellRunner, cli: CliInfo | None) -> CellRunner:
@@ -69,6 +83,9 @@ class BuiltCells:
 
     def get(self, spec: CellSpec, cli: CliInfo | None) -> tuple[CellResult, bool]:
         return with_cli(self.runner, cli).run(replace(spec, explain=False)), False
+
+    def unbuildable(self, spec: CellSpec, cli: CliInfo | None) -> str | None:
+        return unbuildable(self.runner, spec, cli)
 
 
 class StoredTrialCells:
@@ -110,6 +127,9 @@ class StoredTrialCells:
         if stored is not None:
             return stored, True
         return self._cells(cli).build(replace(spec, explain=False)), False
+
+    def unbuildable(self, spec: CellSpec, cli: CliInfo | None) -> str | None:
+        return unbuildable(self.runner, spec, cli)
 
 
 def find_remedies(
@@ -168,6 +188,8 @@ def fetcher(runner: CellRunner) -> Callable[[str], CliInfo] | None:
 def _run(trial: Trial, cells: TrialCells, log: Callable[[str], None]) -> Remedy:
     if trial.spec is None:
         return trial.not_tried()
+    if (reason := cells.unbuildable(trial.spec, trial.cli)) is not None:
+        return replace(trial, reason=reason).not_tried()
     log(f"remedy: trying '{trial.remedy}' ...")
     started = time.monotonic()
     result, stored = cells.get(trial.spec, trial.cli)
