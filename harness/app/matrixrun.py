@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from functools import partial
 
 from harness.app.runner import CellRunner, ReferenceClis
 from harness.app.store import CellKeys, ResultStore, StoredCells
@@ -71,7 +72,7 @@ def plan_out(
     runnable: list[CellSpec] = []
     out: dict[str, list[CellSpec]] = {}
     for spec in cells:
-        reason = cannot_run(spec, clis.buildkit(spec))
+        reason = cannot_run(spec, partial(clis.buildkit, spec))
         if reason is None:
             runnable.append(spec)
         else:

@@ -60,11 +60,15 @@ def unbuildable(runner: CellRunner, spec: CellSpec, cli: CliInfo | None) -> str 
     """Why the trial's cell cannot run with its reference CLI (a trial's own ``cli``, else
     the cell's), known before any build: a BuildKit trial on a CLI without buildx says so
     instead of installing and failing."""
-    if cli is not None:
-        return cannot_run(spec, has_buildkit(cli))
-    if runner.clis is not None:
-        return cannot_run(spec, runner.clis.buildkit(spec))
-    return cannot_run(spec, has_buildkit(runner.cli))
+
+    def has_it() -> bool:  # asked only of a trial that needs BuildKit from its CLI
+        if cli is not None:
+            return has_buildkit(cli)
+        if runner.clis is not None:
+            return runner.clis.buildkit(spec)
+        return has_buildkit(runner.cli)
+
+    return cannot_run(spec, has_it)
 
 
 def with_cli(runner: CellRunner, cli: CliInfo | None) -> CellRunner:

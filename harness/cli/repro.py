@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         remedies=args.remedies,
     )
     run.plans.of(spec)  # every version exists before the engine
-    unrunnable = cannot_run(spec, run.clis().buildkit(spec))
+    unrunnable = cannot_run(spec, lambda: run.clis().buildkit(spec))
     if unrunnable:  # known before any install or build: one line with the way out
         raise UserError(cannot_run_here(unrunnable))
     try:

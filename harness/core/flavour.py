@@ -9,7 +9,7 @@ The two packages share one version axis, so a user types "1.29.2" or "2.40.3" al
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from packaging.version import InvalidVersion, Version
 
@@ -71,11 +71,12 @@ def compose_buildkit_problem(version: str, cli_build: str) -> str | None:
 NO_BUILDX = "BuildKit needs a CLI with BuildKit: this CLI has no buildx plugin (Docker 23+)"
 
 
-def cannot_run(spec: CellSpec, cli_has_buildkit: bool) -> str | None:
+def cannot_run(spec: CellSpec, cli_has_buildkit: bool | Callable[[], bool]) -> str | None:
     """Why a cell cannot run with its reference CLI, known before any build (None: it can):
     the run plans it out with one line instead of failing it. BuildKit on the CLI's side, or
     compose 1.x's CLI build, needs a CLI with BuildKit (built in up to 20.10, the buildx
-    plugin from 23 on); compose 2.x embeds buildx."""
+    plugin from 23 on); compose 2.x embeds buildx. ``cli_has_buildkit`` may be a question,
+    asked only for a cell that needs the answer (asking runs the CLI)."""
     compose_side = spec.builder.compose
     if compose_side is Builder.BUILDKIT:
         problem = compose_buildkit_problem(spec.compose, spec.cli_build)
@@ -84,6 +85,6 @@ def cannot_run(spec: CellSpec, cli_has_buildkit: bool) -> str | None:
     needs_cli = spec.builder.cli is Builder.BUILDKIT or (
         compose_side is Builder.BUILDKIT and not is_v2(spec.compose)
     )
-    if needs_cli and not cli_has_buildkit:
+    if needs_cli and not (cli_has_buildkit() if callable(cli_has_buildkit) else cli_has_buildkit):
         return NO_BUILDX
     return None
